@@ -1,0 +1,5 @@
+import sys
+
+from meetscale.cli import main
+
+sys.exit(main())

@@ -1,0 +1,141 @@
+"""The Meeting resource: a booked (or ad-hoc) conference of one agency."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from meetscale.models.base import CamelModel, Condition
+
+MAX_TITLE = 200
+MAX_PARTICIPANTS = 5000  # hard ceiling of one Meeting, whatever the quota says
+MAX_DURATION_MINUTES = 24 * 60
+
+
+class PriorityClass(StrEnum):
+    """Meeting priority classes, highest first."""
+
+    PROVINCIAL = "provincial"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def value_rank(self) -> int:
+        return PRIORITY_VALUES[self]
+
+
+PRIORITY_VALUES: dict[PriorityClass, int] = {
+    PriorityClass.PROVINCIAL: 1000,
+    PriorityClass.HIGH: 100,
+    PriorityClass.NORMAL: 0,
+    PriorityClass.LOW: -100,
+}
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    ADMITTED = "Admitted"
+    QUEUED = "Queued"
+    REJECTED = "Rejected"
+    RUNNING = "Running"
+    FINISHED = "Finished"
+    CANCELLED = "Cancelled"
+
+
+class MeetingSpec(CamelModel):
+    """What an agency asks for. The agency itself comes from the namespace, never from here."""
+
+    model_config = CamelModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.end) != has(self.durationMinutes)",
+                    "message": "exactly one of spec.end and spec.durationMinutes must be set",
+                },
+                {
+                    "rule": "!has(self.end) || self.end > self.start",
+                    "message": "spec.end must be after spec.start",
+                },
+                {
+                    "rule": "!has(self.end) || self.end - self.start <= duration('24h')",
+                    "message": "spec.end - spec.start must be at most 24h (1440 minutes)",
+                },
+            ]
+        }
+    }
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE, description="Human-readable title.")
+    start: datetime = Field(description="Scheduled start (RFC 3339, with a time zone).")
+    end: datetime | None = Field(default=None, description="Scheduled end; or set durationMinutes.")
+    duration_minutes: int | None = Field(
+        default=None, ge=1, le=MAX_DURATION_MINUTES, description="Length; or set end."
+    )
+    participants: int = Field(
+        ge=1, le=MAX_PARTICIPANTS, description="Expected participants (declared)."
+    )
+    priority_class: PriorityClass = Field(
+        default=PriorityClass.NORMAL,
+        description="provincial, high, normal or low; capped by the agency's quota.",
+    )
+    confidential: bool = Field(
+        default=False, description="Confidential (MẬT): gets bridges of its own, never shared."
+    )
+    pool: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="BridgePool name; the operator's default pool when unset.",
+    )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2020-04-06T08:00:00+07:00")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> MeetingSpec:
+        if (self.end is None) == (self.duration_minutes is None):
+            raise ValueError("exactly one of spec.end and spec.durationMinutes must be set")
+        if self.end is not None:
+            if self.end <= self.start:
+                raise ValueError(
+                    f"spec.end {self.end.isoformat()} must be after spec.start "
+                    f"{self.start.isoformat()}"
+                )
+            if self.end - self.start > timedelta(minutes=MAX_DURATION_MINUTES):
+                raise ValueError("spec.end - spec.start must be at most 24h (1440 minutes)")
+        return self
+
+    @property
+    def end_time(self) -> datetime:
+        if self.end is not None:
+            return self.end
+        assert self.duration_minutes is not None
+        return self.start + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end_time - self.start
+
+
+class MeetingStatus(CamelModel):
+    phase: Phase = Phase.PENDING
+    reason: str | None = Field(default=None, max_length=256)
+    message: str | None = Field(default=None, max_length=4096)
+    agency: str | None = Field(default=None, max_length=253)
+    pool: str | None = Field(default=None, max_length=253)
+    reserved_participants: int | None = Field(default=None, ge=0)
+    reserved_bridges: int | None = Field(default=None, ge=0)
+    queue_position: int | None = Field(default=None, ge=1)
+    admitted_at: datetime | None = None
+    conditions: list[Condition] | None = Field(default=None, max_length=16)
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+ConditionType = Literal["QuotaReserved", "Admitted", "Running", "Finished"]

@@ -1,0 +1,141 @@
+"""The BridgePool resource: a scaled set of Jitsi videobridges."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from meetscale.models.base import CamelModel, Condition
+
+DEFAULT_LOAD_QUERY = "jitsi_jvb_stress"
+
+
+class ScalingPolicy(CamelModel):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(ge=1, le=10_000)
+    period_seconds: int = Field(ge=1, le=1800)
+
+
+class ScalingRules(CamelModel):
+    stabilization_window_seconds: int | None = Field(default=None, ge=0, le=3600)
+    select_policy: Literal["Max", "Min", "Disabled"] = "Max"
+    policies: list[ScalingPolicy] | None = Field(default=None, max_length=16)
+
+
+def default_scale_up() -> ScalingRules:
+    """HPA's default scale-up: no stabilization, max of 100% or 4 pods per 15 s."""
+    return ScalingRules(
+        stabilization_window_seconds=0,
+        select_policy="Max",
+        policies=[
+            ScalingPolicy(type="Percent", value=100, period_seconds=15),
+            ScalingPolicy(type="Pods", value=4, period_seconds=15),
+        ],
+    )
+
+
+def default_scale_down() -> ScalingRules:
+    """HPA's default scale-down: 300 s stabilization, up to 100% per 15 s."""
+    return ScalingRules(
+        stabilization_window_seconds=300,
+        select_policy="Max",
+        policies=[ScalingPolicy(type="Percent", value=100, period_seconds=15)],
+    )
+
+
+class Behavior(CamelModel):
+    """Same shape and defaults as the HPA v2 `behavior` field."""
+
+    scale_up: ScalingRules = Field(default_factory=default_scale_up)
+    scale_down: ScalingRules = Field(default_factory=default_scale_down)
+
+
+class PrometheusSource(CamelModel):
+    url: str = Field(max_length=2048, pattern=r"^https?://")
+    stress_query: str = Field(
+        default='jitsi_jvb_stress{namespace="$namespace",pool="$pool"}',
+        max_length=4096,
+        description="Per-bridge stress (0..1 is full load); one series per pod (label `pod`).",
+    )
+    endpoints_query: str = Field(
+        default='jitsi_jvb_local_endpoints{namespace="$namespace",pool="$pool"}',
+        max_length=4096,
+    )
+    conferences_query: str = Field(
+        default='jitsi_jvb_conferences{namespace="$namespace",pool="$pool"}', max_length=4096
+    )
+    drain_query: str = Field(
+        default='max by (pod) (jitsi_jvb_drain_mode{namespace="$namespace",pool="$pool"}'
+        ' or jitsi_jvb_graceful_shutdown{namespace="$namespace",pool="$pool"})',
+        max_length=4096,
+    )
+    timeout_seconds: float = Field(default=5.0, ge=0.1, le=60)
+
+
+class PerBridgeService(CamelModel):
+    enabled: bool = False
+    node_port_min: int = Field(default=30000, ge=1, le=65535)
+    node_port_max: int = Field(default=30999, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _range(self) -> PerBridgeService:
+        if self.node_port_max < self.node_port_min:
+            raise ValueError("perBridgeService.nodePortMax must be >= nodePortMin")
+        return self
+
+
+class BridgePoolSpec(CamelModel):
+    model_config = CamelModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.minBridges <= self.maxBridges",
+                    "message": "spec.minBridges must be <= spec.maxBridges",
+                }
+            ]
+        }
+    }
+
+    template: dict[str, Any] = Field(
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Pod template of the videobridge Deployment the operator owns.",
+    )
+    participants_per_bridge: int = Field(default=300, ge=1, le=10_000)
+    min_bridges: int = Field(default=1, ge=0, le=1000)
+    max_bridges: int = Field(default=10, ge=1, le=1000)
+    target_stress: float = Field(default=0.7, ge=0.05, le=1.0)
+    tolerance: float = Field(default=0.1, ge=0.0, le=0.5)
+    lead_time_seconds: int = Field(default=600, ge=0, le=86_400)
+    sync_period_seconds: int = Field(default=15, ge=1, le=600)
+    behavior: Behavior = Field(default_factory=Behavior)
+    prometheus: PrometheusSource | None = None
+    drain_timeout_seconds: int = Field(default=3600, ge=0, le=86_400)
+    protection_seconds: int = Field(default=300, ge=0, le=86_400)
+    colibri_port: int = Field(default=8080, ge=1, le=65535)
+    per_bridge_service: PerBridgeService = Field(default_factory=PerBridgeService)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> BridgePoolSpec:
+        if self.min_bridges > self.max_bridges:
+            raise ValueError(
+                f"spec.minBridges {self.min_bridges} must be <= spec.maxBridges {self.max_bridges}"
+            )
+        return self
+
+
+class BridgePoolStatus(CamelModel):
+    desired: int | None = Field(default=None, ge=0)
+    current: int | None = Field(default=None, ge=0)
+    ready: int | None = Field(default=None, ge=0)
+    draining: int | None = Field(default=None, ge=0)
+    observed_stress: float | None = None
+    observed_participants: int | None = Field(default=None, ge=0)
+    booked_participants: int | None = Field(default=None, ge=0)
+    booked_bridges: int | None = Field(default=None, ge=0)
+    last_scale_time: datetime | None = None
+    last_scale_direction: Literal["Up", "Down", "None"] | None = None
+    last_scale_reason: str | None = Field(default=None, max_length=1024)
+    conditions: list[Condition] | None = Field(default=None, max_length=16)
+    observed_generation: int | None = Field(default=None, ge=0)
