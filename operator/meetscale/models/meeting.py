@@ -84,6 +84,9 @@ class MeetingSpec(CamelModel):
     confidential: bool = Field(
         default=False, description="Confidential (MẬT): gets bridges of its own, never shared."
     )
+    cancelled: bool = Field(
+        default=False, description="Set true to cancel and free the booking, keeping the record."
+    )
     pool: str | None = Field(
         default=None,
         max_length=63,
@@ -125,6 +128,8 @@ class MeetingSpec(CamelModel):
 
 
 class MeetingStatus(CamelModel):
+    """Observed state, written by the operator only."""
+
     phase: Phase = Phase.PENDING
     reason: str | None = Field(default=None, max_length=256)
     message: str | None = Field(default=None, max_length=4096)
