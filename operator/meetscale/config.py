@@ -1,0 +1,86 @@
+"""Operator settings: one object, loaded once at start-up from the environment and flags.
+
+Nothing reads the environment at import time; `Settings.from_env()` is called by
+`meetscale run` and the result is passed to whoever needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "MEETSCALE_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces to watch; empty means cluster-wide."
+    )
+    default_pool: str = Field(default="default", description="BridgePool for Meetings without one.")
+    pool_namespace: str = Field(
+        default="meetscale-system", description="Namespace where BridgePools live."
+    )
+    pre_join_margin_seconds: int = Field(
+        default=600, ge=0, le=7200, description="Quota is held from start minus this margin."
+    )
+    admission_resync_seconds: float = Field(
+        default=15.0, gt=0, le=600, description="Longest wait between two admission passes."
+    )
+    admission_debounce_seconds: float = Field(
+        default=0.2, ge=0, le=10, description="Batch changes this long before a pass."
+    )
+    status_write_concurrency: int = Field(default=16, ge=1, le=256)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=8000, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    webhook_enabled: bool = False
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=9443, ge=1, le=65535)
+    webhook_service: str | None = Field(
+        default=None, description="namespace/name of the webhook Service (in-cluster)."
+    )
+    webhook_cert_dir: str | None = Field(
+        default=None, description="tls.crt/tls.key/ca.crt; self-signed when unset."
+    )
+    log_format: str = Field(default="plain", pattern="^(plain|json)$")
+
+    @property
+    def pre_join_margin(self) -> timedelta:
+        return timedelta(seconds=self.pre_join_margin_seconds)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
+        """Build settings from MEETSCALE_* variables (e.g. MEETSCALE_DEFAULT_POOL), then overrides.
+
+        Raises ValueError naming the variable, the value and the limit on bad input.
+        """
+        raw: dict[str, Any] = {}
+        fields = cls.model_fields
+        for name, info in fields.items():
+            env = ENV_PREFIX + name.upper()
+            if env not in environ:
+                continue
+            value: Any = environ[env]
+            if info.annotation == list[str]:
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            elif info.annotation is bool:
+                value = value.strip().lower() in {"1", "true", "yes", "on"}
+            raw[name] = value
+        raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r}: "
+                f"{e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"invalid settings: {problems}") from None

@@ -1,0 +1,35 @@
+"""Phase transitions that follow from time alone (pure).
+
+An admitted meeting starts Running at its start and is Finished at its end; a
+Queued meeting whose start has passed without capacity is Rejected by the
+admission pass, not here. Cancelled is terminal; so are Finished and Rejected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+TERMINAL = frozenset({"Finished", "Cancelled", "Rejected"})
+HOLDS_RESERVATION = frozenset({"Admitted", "Running"})
+
+
+def timed_phase(phase: str, start: datetime, end: datetime, now: datetime) -> str:
+    """The phase a meeting in `phase` has at `now` by the clock alone.
+
+    >>> from datetime import datetime, timezone
+    >>> t = lambda h: datetime(2020, 4, 6, h, tzinfo=timezone.utc)
+    >>> timed_phase("Admitted", t(8), t(10), t(9))
+    'Running'
+    >>> timed_phase("Running", t(8), t(10), t(10))
+    'Finished'
+    >>> timed_phase("Queued", t(8), t(10), t(9))
+    'Queued'
+    """
+    if phase in TERMINAL:
+        return phase
+    if phase in HOLDS_RESERVATION:
+        if now >= end:
+            return "Finished"
+        if now >= start:
+            return "Running"
+    return phase
