@@ -1,0 +1,224 @@
+"""Benchmark of the scaling decision: one pool of 200 bridges and 2,000 booked meetings.
+
+Times ``decide_scale`` (and, for insight, its parts) over many runs on seeded synthetic
+data, prints a table and writes ``benchmarks/results/scaling.json``. Target: the median
+and p99 of ``decide_scale`` under 20 ms.
+
+    .venv/bin/python benchmarks/bench_scaling.py [--runs 300] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from meetscale.decide.drain import choose_drain
+from meetscale.decide.hpa import Recommendation, ScaleEvent, ScaleHistory, hpa_replicas
+from meetscale.decide.scaling import (
+    BookedMeeting,
+    BridgeState,
+    PoolParams,
+    booked_demand,
+    decide_scale,
+)
+
+TARGET_MS = 20.0
+BRIDGES = 200
+MEETINGS = 2000
+NOW = datetime(2020, 4, 6, 9, 0, tzinfo=UTC)
+RESULTS = Path(__file__).resolve().parent / "results" / "scaling.json"
+
+
+def make_world(
+    seed: int, in_window_share: float = 0.9
+) -> tuple[PoolParams, list[BridgeState], list[BookedMeeting], ScaleHistory]:
+    """A busy morning: most meetings running or about to start, bridges fairly loaded."""
+    rng = random.Random(seed)
+    pool = PoolParams(participants_per_bridge=300, min_bridges=2, max_bridges=400)
+    meetings: list[BookedMeeting] = []
+    for i in range(MEETINGS):
+        roll = rng.random()
+        if roll < in_window_share * 0.65:  # running
+            start = NOW - timedelta(minutes=rng.randint(1, 90))
+            running = True
+        elif roll < in_window_share:  # starting within the lead time
+            start = NOW + timedelta(minutes=rng.randint(0, 10))
+            running = False
+        else:  # later today
+            start = NOW + timedelta(minutes=rng.randint(11, 480))
+            running = False
+        declared = max(2, min(2000, int(rng.lognormvariate(2.8, 0.9))))
+        observed = None
+        if running and rng.random() < 0.5:
+            observed = max(0, int(declared * rng.uniform(0.4, 1.2)))
+        meetings.append(
+            BookedMeeting(
+                key=f"m{i:04}",
+                start=start,
+                end=start + timedelta(minutes=rng.choice([30, 45, 60, 90, 120])),
+                participants=declared,
+                confidential=rng.random() < 0.05,
+                running=running,
+                observed_participants=observed,
+            )
+        )
+    unobserved = [m for m in meetings if m.running and m.observed_participants is None]
+    bridges: list[BridgeState] = []
+    for b in range(BRIDGES):
+        by_meeting = {
+            m.key: max(1, m.participants // 2)
+            for m in unobserved[b::BRIDGES]  # each unobserved meeting on one bridge
+        }
+        endpoints = sum(by_meeting.values()) + rng.randint(0, 60)
+        bridges.append(
+            BridgeState(
+                name=f"jvb-{b:03}",
+                ready=rng.random() > 0.02,
+                draining=rng.random() < 0.03,
+                created_at=NOW - timedelta(minutes=rng.randint(1, 600)),
+                stress=None if rng.random() < 0.01 else min(1.5, endpoints / 300 * 0.9),
+                endpoints=endpoints,
+                conferences=len(by_meeting) + rng.randint(0, 5),
+                participants_by_meeting=by_meeting,
+            )
+        )
+    # One hour of history at a 15 s sync period, and a few scale events.
+    recs = tuple(
+        Recommendation(NOW - timedelta(seconds=15 * k), 150 + rng.randint(-20, 20))
+        for k in range(240, 0, -1)
+    )
+    events = tuple(
+        ScaleEvent(NOW - timedelta(seconds=rng.randint(1, 3600)), rng.choice([-2, -1, 1, 2, 4]))
+        for _ in range(30)
+    )
+    return pool, bridges, meetings, ScaleHistory(recs, events)
+
+
+def measure(fn: Callable[[], object], runs: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+    return times
+
+
+def summarize(name: str, times: list[float]) -> dict[str, Any]:
+    ordered = sorted(times)
+    p99 = statistics.quantiles(ordered, n=100, method="inclusive")[98]
+    return {
+        "name": name,
+        "runs": len(times),
+        "median_ms": round(statistics.median(times), 3),
+        "p99_ms": round(p99, 3),
+        "mean_ms": round(statistics.fmean(times), 3),
+        "min_ms": round(ordered[0], 3),
+        "max_ms": round(ordered[-1], 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    pool, bridges, meetings, history = make_world(args.seed)
+    _, _, all_in_window, _ = make_world(args.seed, in_window_share=1.0)
+    active = [b for b in bridges if not b.draining]
+    samples = {b.name: b.stress for b in active}
+    ready = {b.name: b.ready for b in active}
+
+    plan = decide_scale(pool, bridges, meetings, history, NOW, adhoc_rate=30.0)
+    cases: list[tuple[str, Callable[[], object]]] = [
+        (
+            "decide_scale",
+            lambda: decide_scale(pool, bridges, meetings, history, NOW, 30.0),
+        ),
+        (
+            "decide_scale, all 2000 meetings in window",
+            lambda: decide_scale(pool, bridges, all_in_window, history, NOW, 30.0),
+        ),
+        (
+            "decide_scale, metrics unavailable",
+            lambda: decide_scale(pool, bridges, meetings, history, NOW, 30.0, metrics_ok=False),
+        ),
+        (
+            "decide_scale, long lead time (2 h)",
+            lambda: decide_scale(
+                replace(pool, lead_time=timedelta(hours=2)), bridges, meetings, history, NOW
+            ),
+        ),
+        ("  booked_demand", lambda: booked_demand(pool, meetings, bridges, NOW, 30.0)),
+        ("  hpa_replicas", lambda: hpa_replicas(len(active), samples, 0.7, 0.1, ready)),
+        ("  choose_drain (all 200)", lambda: choose_drain(bridges, 50, NOW, pool.protection)),
+    ]
+    rows = [summarize(name, measure(fn, args.runs)) for name, fn in cases]
+
+    width = max(len(r["name"]) for r in rows)
+    print(f"{BRIDGES} bridges, {MEETINGS} booked meetings, {args.runs} runs, seed {args.seed}")
+    print(
+        f"plan: desired {plan.desired} (current {plan.current}, live {plan.live_replicas}, "
+        f"booked {plan.booked_replicas}, winner {plan.winner}, reason {plan.reason})"
+    )
+    header = f"{'case':<{width}}  {'median ms':>10}  {'p99 ms':>8}  {'mean ms':>8}  {'max ms':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['name']:<{width}}  {r['median_ms']:>10.3f}  {r['p99_ms']:>8.3f}  "
+            f"{r['mean_ms']:>8.3f}  {r['max_ms']:>8.3f}"
+        )
+    main_row = rows[0]
+    ok = main_row["median_ms"] < TARGET_MS and main_row["p99_ms"] < TARGET_MS
+    print(
+        f"target < {TARGET_MS:.0f} ms (median and p99 of decide_scale): {'met' if ok else 'MISSED'}"
+    )
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "decide_scale",
+                "bridges": BRIDGES,
+                "meetings": MEETINGS,
+                "runs": args.runs,
+                "seed": args.seed,
+                "target_ms": TARGET_MS,
+                "median_ms": main_row["median_ms"],
+                "p99_ms": main_row["p99_ms"],
+                "target_met": ok,
+                "plan": {
+                    "desired": plan.desired,
+                    "current": plan.current,
+                    "live": plan.live_replicas,
+                    "booked": plan.booked_replicas,
+                    "winner": plan.winner,
+                    "reason": plan.reason,
+                },
+                "python": sys.version.split()[0],
+                "machine": platform.machine(),
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Choosing bridges to drain, and deciding when a drain is over."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from meetscale.decide.drain import BridgeState, choose_drain, drain_complete
+
+NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
+PROTECTION = timedelta(minutes=5)
+
+
+def bridge(
+    name: str,
+    endpoints: int | None,
+    *,
+    stress: float | None = 0.3,
+    age_min: float = 60,
+    ready: bool = True,
+    draining: bool = False,
+    conferences: int | None = None,
+) -> BridgeState:
+    return BridgeState(
+        name=name,
+        ready=ready,
+        draining=draining,
+        created_at=NOW - timedelta(minutes=age_min),
+        stress=stress,
+        endpoints=endpoints,
+        conferences=conferences,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bridges", "count", "expected"),
+    [
+        ([bridge("a", 50), bridge("b", 10), bridge("c", 30)], 1, ["b"]),
+        ([bridge("a", 50), bridge("b", 10), bridge("c", 30)], 2, ["b", "c"]),
+        ([bridge("a", 50), bridge("b", 10)], 5, ["b", "a"]),
+        ([bridge("a", 50), bridge("b", 10)], 0, []),
+        ([bridge("a", 10, stress=0.4), bridge("b", 10, stress=0.2)], 1, ["b"]),
+        (
+            [bridge("old", 0, stress=0.1, age_min=600), bridge("new", 0, stress=0.1, age_min=30)],
+            1,
+            ["new"],
+        ),
+        ([bridge("a", 0, stress=0.1), bridge("b", 0, stress=0.1)], 1, ["a"]),
+        ([bridge("busy", 40), bridge("drain", 0, draining=True)], 1, ["busy"]),
+        ([bridge("busy", 40), bridge("unready", 0, ready=False)], 1, []),
+        ([bridge("busy", 40), bridge("young", 0, age_min=1)], 1, []),
+        ([bridge("a", 40), bridge("edge", 0, age_min=5)], 1, ["edge"]),
+        ([bridge("a", 40), bridge("unknown", None)], 1, ["a"]),
+        (
+            [bridge("a", 1), bridge("b", 2), bridge("young", 2, age_min=1), bridge("c", 5)],
+            3,
+            ["a", "b"],
+        ),
+        ([bridge("a", 3, stress=None), bridge("b", 3, stress=0.9)], 1, ["b"]),
+    ],
+    ids=[
+        "fewest-endpoints-first",
+        "two-least-loaded",
+        "count-larger-than-pool",
+        "count-zero",
+        "tie-endpoints-lowest-stress",
+        "tie-load-newest-first",
+        "full-tie-by-name",
+        "skips-draining",
+        "unready-empty-bridge-is-a-barrier",
+        "protected-empty-bridge-is-a-barrier",
+        "protection-ends-exactly",
+        "unknown-endpoints-never-chosen",
+        "barrier-allows-equal-participants-only",
+        "unknown-stress-sorts-last",
+    ],
+)
+def test_choose_drain(bridges: list[BridgeState], count: int, expected: list[str]) -> None:
+    assert choose_drain(bridges, count, NOW, PROTECTION) == expected
+
+
+def test_chosen_never_host_more_than_kept() -> None:
+    # b2, b6 and b8 (9, 12 and 6 participants) are still protected.
+    pool = [
+        bridge(f"b{i}", n, age_min=(1 if i in {2, 6, 8} else 60))
+        for i, n in enumerate([7, 3, 9, 0, 4, 4, 12, 1, 6])
+    ]
+    chosen = set(choose_drain(pool, 6, NOW, PROTECTION))
+    # 0, 1, 3, 4, 4 go; the protected 6 stops the walk before b0 (7): 5 of the 6 asked.
+    assert chosen == {"b3", "b7", "b1", "b4", "b5"}
+    kept = [b.endpoints for b in pool if b.name not in chosen]
+    for b in pool:
+        if b.name in chosen:
+            assert b.endpoints is not None
+            assert all(b.endpoints <= k for k in kept if k is not None)
+
+
+@pytest.mark.parametrize(
+    ("state", "started_min_ago", "expected"),
+    [
+        (bridge("x", 0, conferences=0, draining=True), 1, "Empty"),
+        (bridge("x", 0, conferences=None, draining=True), 1, "Empty"),
+        (bridge("x", 0, conferences=0, draining=True), 120, "Empty"),
+        (bridge("x", 0, conferences=1, draining=True), 1, "Waiting"),
+        (bridge("x", 12, draining=True), 30, "Waiting"),
+        (bridge("x", 12, draining=True), 60, "TimedOut"),
+        (bridge("x", 12, draining=True), 90, "TimedOut"),
+        (bridge("x", None, draining=True), 30, "Waiting"),
+        (bridge("x", None, draining=True), 61, "TimedOut"),
+    ],
+    ids=[
+        "empty",
+        "empty-conferences-unknown",
+        "empty-wins-over-timeout",
+        "no-endpoints-but-a-conference",
+        "busy-waiting",
+        "timeout-exactly",
+        "timed-out",
+        "unknown-waiting",
+        "unknown-timed-out",
+    ],
+)
+def test_drain_complete(state: BridgeState, started_min_ago: float, expected: str) -> None:
+    started = NOW - timedelta(minutes=started_min_ago)
+    assert drain_complete(state, started, NOW, timedelta(minutes=60)) == expected

@@ -1,0 +1,403 @@
+"""decide_scale: live vs booked demand, bounds, behavior, drains and cancelled drains."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from meetscale.decide.hpa import Recommendation, ScaleEvent, ScaleHistory
+from meetscale.decide.scaling import (
+    BookedMeeting,
+    BridgeState,
+    PoolParams,
+    booked_demand,
+    decide_scale,
+    first_fit_decreasing,
+    record,
+)
+from meetscale.models.pool import BridgePoolSpec
+
+NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
+POOL = PoolParams()  # 300 per bridge at 0.7 -> 210, 1..10 bridges, 10 min lead, HPA behavior
+
+
+def meeting(
+    key: str,
+    participants: int,
+    start_min: float,
+    duration_min: float = 60,
+    *,
+    confidential: bool = False,
+    running: bool = False,
+    observed: int | None = None,
+) -> BookedMeeting:
+    start = NOW + timedelta(minutes=start_min)
+    return BookedMeeting(
+        key=key,
+        start=start,
+        end=start + timedelta(minutes=duration_min),
+        participants=participants,
+        confidential=confidential,
+        running=running,
+        observed_participants=observed,
+    )
+
+
+def br(
+    name: str,
+    stress: float | None,
+    endpoints: int | None = None,
+    *,
+    ready: bool = True,
+    draining: bool = False,
+    age_min: float = 60,
+    by_meeting: Mapping[str, int] | None = None,
+) -> BridgeState:
+    return BridgeState(
+        name=name,
+        ready=ready,
+        draining=draining,
+        created_at=NOW - timedelta(minutes=age_min),
+        stress=stress,
+        endpoints=endpoints,
+        participants_by_meeting=by_meeting,
+    )
+
+
+def upcoming(n: int, participants: int = 200) -> list[BookedMeeting]:
+    return [meeting(f"m{i}", participants, 5) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- packing
+
+
+@pytest.mark.parametrize(
+    ("sizes", "capacity", "expected"),
+    [
+        ([], 210, 0),
+        ([0, 0], 210, 0),
+        ([120, 100, 90], 210, 2),
+        ([105, 105], 210, 1),
+        ([211, 10], 210, 2),
+        ([70] * 9, 210, 3),
+        ([60, 60, 60, 150, 150, 150], 210, 3),
+        ([5] * 1000, 210, 24),
+    ],
+    ids=[
+        "empty",
+        "zero-sized",
+        "first-fit",
+        "exact-fill",
+        "oversize-alone",
+        "thirds",
+        "decreasing-order-matters",
+        "many-small",
+    ],
+)
+def test_first_fit_decreasing(sizes: list[int], capacity: int, expected: int) -> None:
+    assert first_fit_decreasing(sizes, capacity) == expected
+
+
+@dataclass(frozen=True)
+class DemandCase:
+    booked: list[BookedMeeting]
+    expected: tuple[int, int, int, int]  # replicas, dedicated, shared, headroom
+    meetings: int
+    participants: int
+    bridges: list[BridgeState] = field(default_factory=list)
+    adhoc_rate: float = 0.0
+
+
+DEMAND_CASES = {
+    "none": DemandCase([], (0, 0, 0, 0), 0, 0),
+    "upcoming-within-lead": DemandCase([meeting("a", 100, 5)], (1, 0, 1, 0), 1, 100),
+    "upcoming-after-lead": DemandCase([meeting("a", 100, 20)], (0, 0, 0, 0), 0, 0),
+    "starts-exactly-at-lead": DemandCase([meeting("a", 100, 10)], (1, 0, 1, 0), 1, 100),
+    "ended": DemandCase([meeting("a", 100, -90)], (0, 0, 0, 0), 0, 0),
+    "due-but-not-running": DemandCase([meeting("a", 100, -5)], (1, 0, 1, 0), 1, 100),
+    "confidential-gets-own-bridge": DemandCase(
+        [meeting("c", 50, 5, confidential=True), meeting("a", 100, 5), meeting("b", 100, 5)],
+        (2, 1, 1, 0),
+        3,
+        250,
+    ),
+    "large-confidential-spans": DemandCase(
+        [meeting("c", 301, 5, confidential=True)], (2, 2, 0, 0), 1, 301
+    ),
+    "larger-than-a-bridge-spans": DemandCase([meeting("a", 700, 5)], (3, 3, 0, 0), 1, 700),
+    "above-target-fills-a-bridge-alone": DemandCase(
+        [meeting("a", 250, 5), meeting("b", 10, 5)], (2, 0, 2, 0), 2, 260
+    ),
+    "packed-first-fit-decreasing": DemandCase(
+        [meeting("a", 90, 5), meeting("b", 120, 5), meeting("c", 100, 5)], (2, 0, 2, 0), 3, 310
+    ),
+    "exact-target-fill": DemandCase(
+        [meeting("a", 105, 5), meeting("b", 105, 5)], (1, 0, 1, 0), 2, 210
+    ),
+    "no-shows-release-after-grace": DemandCase(
+        [
+            meeting("a", 200, -30, running=True, observed=20),
+            meeting("b", 150, -30, running=True, observed=30),
+        ],
+        (1, 0, 1, 0),
+        2,
+        50,
+    ),
+    "joining-within-grace-keeps-declared": DemandCase(
+        [
+            meeting("a", 200, -2, running=True, observed=20),
+            meeting("b", 150, -2, running=True, observed=30),
+        ],
+        (2, 0, 2, 0),
+        2,
+        350,
+    ),
+    "overrun-keeps-capacity": DemandCase(
+        [meeting("a", 100, -90, running=True, observed=180)], (1, 0, 1, 0), 1, 180
+    ),
+    "observed-from-bridges": DemandCase(
+        [meeting("a", 400, -30, running=True)],
+        (1, 0, 1, 0),
+        1,
+        25,
+        bridges=[br("x", 0.1, 15, by_meeting={"a": 15}), br("y", 0.1, 10, by_meeting={"a": 10})],
+    ),
+    "running-unobserved-uses-declared": DemandCase(
+        [meeting("a", 400, -30, running=True)], (2, 2, 0, 0), 1, 400
+    ),
+    "confidential-emptied-after-grace": DemandCase(
+        [meeting("c", 40, -30, confidential=True, running=True, observed=0)],
+        (0, 0, 0, 0),
+        1,
+        0,
+    ),
+    "adhoc-rate-headroom": DemandCase([], (1, 0, 0, 1), 0, 0, adhoc_rate=21.0),
+    "adhoc-rate-fraction-rounds-up": DemandCase([], (1, 0, 0, 1), 0, 0, adhoc_rate=0.1),
+    "unbooked-live-participants": DemandCase(
+        [], (2, 0, 0, 2), 0, 0, bridges=[br("x", 0.5, 150), br("y", 0.5, 150)]
+    ),
+    "booked-participants-not-counted-twice": DemandCase(
+        [meeting("a", 200, -30, running=True, observed=200)],
+        (2, 0, 1, 1),
+        1,
+        200,
+        bridges=[br("x", 0.5, 150), br("y", 0.5, 150)],  # 300 on bridges, 100 unbooked
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DEMAND_CASES.values()), ids=list(DEMAND_CASES))
+def test_booked_demand(case: DemandCase) -> None:
+    demand = booked_demand(POOL, case.booked, case.bridges, NOW, case.adhoc_rate)
+    assert (demand.replicas, demand.dedicated, demand.shared, demand.headroom) == case.expected
+    assert (demand.meetings, demand.participants) == (case.meetings, case.participants)
+
+
+# --------------------------------------------------------------------------- decide_scale
+
+
+@dataclass(frozen=True)
+class PlanCase:
+    bridges: list[BridgeState]
+    expected: tuple[int, str, str]  # desired, winner, reason
+    booked: list[BookedMeeting] = field(default_factory=list)
+    pool: PoolParams = POOL
+    history: ScaleHistory = field(default_factory=ScaleHistory)
+    metrics_ok: bool = True
+    drain: list[str] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)
+
+
+SIX = [
+    br(f"b{i}", 0.3, n, age_min=age)
+    for i, (n, age) in enumerate([(10, 60), (50, 60), (20, 60), (80, 60), (5, 60), (40, 60)])
+]
+SIX_B4_YOUNG = [
+    replace(b, created_at=NOW - timedelta(minutes=1)) if b.name == "b4" else b for b in SIX
+]
+RECENT_SIX = ScaleHistory((Recommendation(NOW - timedelta(seconds=60), 6),))
+OLD_SIX = ScaleHistory((Recommendation(NOW - timedelta(seconds=400), 6),))
+DRAINING = [
+    br("d1", 0.2, 30, draining=True),
+    br("d2", 0.4, 80, draining=True),
+    br("d3", None, 0, draining=True, ready=False),
+]
+
+PLAN_CASES = {
+    "live-scale-up": PlanCase([br(f"b{i}", 0.9) for i in range(4)], (6, "live", "LiveLoad")),
+    "live-within-tolerance": PlanCase(
+        [br(f"b{i}", 0.72) for i in range(3)], (3, "live", "LiveLoad")
+    ),
+    "live-rate-limited": PlanCase(
+        [br(f"b{i}", 1.4) for i in range(3)],
+        (7, "live", "ScaleUpLimited"),  # 3 * 1.4 / 0.5 = 8.4 -> 9; default limit 3 + 4 = 7
+        pool=replace(POOL, target_stress=0.5),
+    ),
+    "booked-wins": PlanCase(
+        [br("b0", 0.35), br("b1", 0.35)], (4, "booked", "BookedDemand"), booked=upcoming(4)
+    ),
+    "booked-bypasses-rate-limit": PlanCase(
+        [br("b0", 0.1)],
+        (10, "booked", "BookedDemand"),
+        booked=upcoming(10),
+        pool=replace(POOL, max_bridges=20),
+    ),
+    "booked-above-max": PlanCase(
+        [br("b0", 0.3), br("b1", 0.3)], (10, "max", "AtMaximum"), booked=upcoming(15)
+    ),
+    "live-above-max": PlanCase([br(f"b{i}", 1.0) for i in range(8)], (10, "max", "AtMaximum")),
+    "min-bound": PlanCase(
+        [br("b0", 0.05), br("b1", 0.05)], (2, "min", "AtMinimum"), pool=replace(POOL, min_bridges=2)
+    ),
+    "metrics-down-holds": PlanCase(
+        [br(f"b{i}", 0.1, 5) for i in range(5)],
+        (5, "hold", "MetricsUnavailable"),
+        booked=upcoming(2),
+        metrics_ok=False,
+    ),
+    "no-stress-reported-holds": PlanCase(
+        [br(f"b{i}", None) for i in range(5)], (5, "hold", "MetricsUnavailable")
+    ),
+    "metrics-down-booked-grows": PlanCase(
+        [br("b0", 0.9), br("b1", 0.9)],
+        (4, "booked", "BookedDemand"),
+        booked=upcoming(4),
+        metrics_ok=False,
+    ),
+    "metrics-down-current-above-max": PlanCase(
+        [br(f"b{i:02}", None, 0) for i in range(12)],
+        (10, "max", "AtMaximum"),
+        drain=["b00", "b01"],
+    ),
+    "no-bridges-goes-to-min": PlanCase([], (1, "min", "AtMinimum")),
+    "scale-down-stabilized": PlanCase(SIX, (6, "live", "ScaleDownStabilized"), history=RECENT_SIX),
+    "scale-down-drains-least-loaded": PlanCase(
+        SIX, (3, "live", "LiveLoad"), history=OLD_SIX, drain=["b4", "b0", "b2"]
+    ),
+    "protected-bridge-blocks-busier-drains": PlanCase(
+        SIX_B4_YOUNG, (3, "live", "LiveLoad"), history=OLD_SIX, drain=[]
+    ),
+    "cancel-drains-before-new-bridges": PlanCase(
+        [br(f"b{i}", 0.95) for i in range(3)] + DRAINING,
+        (5, "live", "LiveLoad"),
+        cancel=["d2", "d1"],
+    ),
+    "cancel-only-what-is-needed": PlanCase(
+        [br(f"b{i}", 0.8) for i in range(3)] + DRAINING, (4, "live", "LiveLoad"), cancel=["d2"]
+    ),
+    "draining-bridges-not-in-live-term": PlanCase(
+        [br("b0", 0.7), br("b1", 0.7)] + [br(f"d{i}", 0.05, draining=True) for i in range(3)],
+        (2, "live", "LiveLoad"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PLAN_CASES.values()), ids=list(PLAN_CASES))
+def test_decide_scale(case: PlanCase) -> None:
+    plan = decide_scale(
+        case.pool, case.bridges, case.booked, case.history, NOW, metrics_ok=case.metrics_ok
+    )
+    assert (plan.desired, plan.winner, plan.reason) == case.expected
+    assert plan.drain == case.drain
+    assert plan.cancel_drain == case.cancel
+
+
+def test_cancelled_drains_replace_new_bridges() -> None:
+    plan = decide_scale(
+        POOL, [br(f"b{i}", 0.95) for i in range(3)] + DRAINING, [], ScaleHistory(), NOW
+    )
+    assert plan.current == 3
+    assert plan.new_bridges == 0
+    more = decide_scale(
+        POOL, [br(f"b{i}", 1.2) for i in range(3)] + DRAINING, [], ScaleHistory(), NOW
+    )
+    assert (more.desired, more.cancel_drain, more.new_bridges) == (6, ["d2", "d1"], 1)
+
+
+def test_plan_reports_terms_conditions_and_numbers() -> None:
+    bridges = [br("b0", 0.35, 20), br("b1", 0.35, 30)]
+    plan = decide_scale(POOL, bridges, upcoming(15), ScaleHistory(), NOW)
+    assert (plan.live_replicas, plan.booked_replicas, plan.desired) == (1, 16, 10)
+    assert plan.recommendation == 16
+    assert plan.conditions["ScalingActive"][:2] == (True, "ValidMetricFound")
+    assert plan.conditions["ScalingLimited"][:2] == (True, "AtMaximum")
+    assert plan.conditions["BookingsCovered"][:2] == (False, "BookedDemandExceedsMax")
+    assert "15 booked meetings with 3000 participants need 15 bridges" in plan.message
+    assert "plus 1 for 50 unbooked participants" in plan.message
+    assert "mean stress 0.35 vs target 0.70 over 2 ready bridges recommends 1" in plan.message
+    assert "desired 10 (min 1, max 10)" in plan.message
+
+
+def test_metrics_unavailable_conditions() -> None:
+    plan = decide_scale(POOL, [br("b0", None)], [], ScaleHistory(), NOW)
+    assert plan.conditions["ScalingActive"][:2] == (False, "MetricsUnavailable")
+    assert plan.recommendation is None
+    assert "stress metrics unavailable" in plan.message
+
+
+def test_stabilization_is_reported() -> None:
+    plan = decide_scale(POOL, SIX, [], RECENT_SIX, NOW)
+    assert plan.conditions["AbleToScale"][:2] == (True, "ScaleDownStabilized")
+    assert plan.conditions["ScalingLimited"][0] is False
+
+
+def test_record_adds_recommendation_and_event() -> None:
+    down = decide_scale(POOL, SIX, [], OLD_SIX, NOW)
+    history = record(OLD_SIX, down, NOW)
+    assert history.recommendations[-1] == Recommendation(NOW, 3)
+    assert history.events == (ScaleEvent(NOW, -3),)
+    up = decide_scale(POOL, [br(f"b{i}", 0.9) for i in range(4)], [], ScaleHistory(), NOW)
+    assert record(ScaleHistory(), up, NOW).events == (ScaleEvent(NOW, 2),)
+    hold = decide_scale(POOL, [br("b0", None)], [], ScaleHistory(), NOW)
+    assert record(ScaleHistory(), hold, NOW) == ScaleHistory()
+
+
+def test_rate_limit_counts_recorded_events() -> None:
+    # After +4 a moment ago the default policy (max of +100 % / +4 per 15 s from the
+    # count 15 s ago) allows 4 + 4 = 8 now, not 8 + 8.
+    history = ScaleHistory((), (ScaleEvent(NOW - timedelta(seconds=5), 4),))
+    plan = decide_scale(
+        replace(POOL, max_bridges=50), [br(f"b{i}", 1.4) for i in range(8)], [], history, NOW
+    )
+    assert (plan.live_replicas, plan.desired, plan.reason) == (16, 8, "ScaleUpLimited")
+
+
+def test_pool_params_from_spec() -> None:
+    spec = BridgePoolSpec(
+        template={},
+        participants_per_bridge=200,
+        min_bridges=2,
+        max_bridges=40,
+        target_stress=0.6,
+        lead_time_seconds=900,
+        protection_seconds=120,
+    )
+    params = PoolParams.from_spec(spec)
+    assert params.bridge_capacity == 120
+    assert (params.min_bridges, params.max_bridges) == (2, 40)
+    assert params.lead_time == timedelta(minutes=15)
+    assert params.protection == timedelta(minutes=2)
+    assert params.behavior == PoolParams().behavior
+
+
+@pytest.mark.parametrize(
+    ("ppb", "target", "capacity"),
+    [(300, 0.7, 210), (100, 0.29, 29), (300, 0.57, 171), (10, 0.05, 1), (1, 1.0, 1)],
+    ids=["default", "float-below-29", "float-below-171", "at-least-one", "one-per-bridge"],
+)
+def test_bridge_capacity(ppb: int, target: float, capacity: int) -> None:
+    pool = PoolParams(participants_per_bridge=ppb, target_stress=target)
+    assert pool.bridge_capacity == capacity
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"min_bridges": 5, "max_bridges": 4}, {"participants_per_bridge": 0}, {"target_stress": 0}],
+    ids=["min-above-max", "no-capacity", "zero-target"],
+)
+def test_pool_params_validation(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        PoolParams(**kwargs)  # type: ignore[arg-type]
