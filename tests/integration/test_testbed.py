@@ -1,0 +1,275 @@
+"""The local test bed itself: versions, scheduling onto the kwok node with loopback pod IPs,
+RBAC, ServiceAccounts, Prometheus scraping, and that stopping leaves no process behind."""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from testbed import _proc, binaries
+from testbed.controlplane import POD_CIDR, ControlPlane
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def test_kubectl_and_server_versions(control_plane):
+    want = binaries.read_versions()["KUBE_VERSION"]
+    assert want == "v1.36.3"
+    v = json.loads(control_plane.kubectl("version", "-o", "json").stdout)
+    assert v["clientVersion"]["gitVersion"] == want
+    assert v["serverVersion"]["gitVersion"] == want
+
+
+def test_deployment_pods_become_ready_with_loopback_ips(control_plane, namespace):
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "registry.invalid/x:1"}]},
+            },
+        },
+    }
+    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(deployment))
+    control_plane.kubectl(
+        "rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s", timeout=90
+    )
+    pods = json.loads(
+        control_plane.kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "json").stdout
+    )["items"]
+    assert len(pods) == 2
+    ips = []
+    for pod in pods:
+        assert pod["status"]["phase"] == "Running"
+        assert pod["spec"]["nodeName"] == "kwok-node-0"
+        ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert ready["Ready"] == "True"
+        ip = ipaddress.ip_address(pod["status"]["podIP"])
+        assert ip.is_loopback and ip in ipaddress.ip_network(POD_CIDR), ip
+        ips.append(str(ip))
+    assert len(set(ips)) == 2
+
+    # The point of loopback pod IPs: a process standing in for the pod can bind its IP and
+    # is reachable at http://<podIP>:<port> without any network setup.
+    server = http.server.HTTPServer((ips[0], 0), _MetricsHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://{ips[0]}:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert b"testbed_probe" in r.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_rbac_is_enforced(control_plane):
+    denied = control_plane.kubectl("auth", "can-i", "create", "pods", "--as=someone", check=False)
+    assert denied.stdout.strip() == "no" and denied.returncode != 0
+    also_denied = control_plane.kubectl(
+        "auth", "can-i", "list", "secrets", "-A", as_user="someone", check=False
+    )
+    assert also_denied.stdout.strip() == "no"
+    admin = control_plane.kubectl("auth", "can-i", "create", "pods")
+    assert admin.stdout.strip() == "yes"
+    forbidden = control_plane.kubectl("get", "pods", as_user="someone", check=False)
+    assert forbidden.returncode != 0 and "Forbidden" in forbidden.stderr
+
+
+def test_default_service_account_appears_in_new_namespace(control_plane):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    api = client.CoreV1Api(control_plane.api_client())
+    name = f"t-sa-{os.getpid()}-{int(time.time())}"
+    api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+
+        def has_default_sa():
+            try:
+                return api.read_namespaced_service_account("default", name)
+            except ApiException as e:
+                if e.status == 404:
+                    return None
+                raise
+
+        sa = wait_until(has_default_sa, timeout=30, interval=0.2, what="ServiceAccount default")
+        assert sa.metadata.name == "default"
+    finally:
+        api.delete_namespace(name)
+
+
+class _MetricsHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"# TYPE testbed_probe gauge\ntestbed_probe 42\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_prometheus_scrapes_file_sd_targets(prometheus):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MetricsHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = f"127.0.0.1:{server.server_port}"
+        prometheus.set_targets(
+            [{"targets": [target], "labels": {"pod": "jvb-0", "namespace": "probe"}}]
+        )
+        assert json.loads(prometheus.targets_file.read_text())[0]["targets"] == [target]
+        # Prometheus' discovery manager batches updates every 5 s; scrapes are every 1 s.
+        result = prometheus.wait_for(
+            'testbed_probe{job="jitsi-videobridge",pod="jvb-0",namespace="probe"}', timeout=30
+        )
+        assert result[0]["value"][1] == "42"
+        assert result[0]["metric"]["instance"] == target
+        # ... and straight through the HTTP API, as the operator would query it.
+        url = f"{prometheus.url}/api/v1/query?query=testbed_probe"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            data = json.load(r)
+        assert data["status"] == "success"
+        assert data["data"]["result"][0]["value"][1] == "42"
+    finally:
+        prometheus.set_targets([])
+        server.shutdown()
+        server.server_close()
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if _proc.pid_alive(pid) and text in " ".join(_proc.pid_cmdline(pid)):
+            found.append(pid)
+    return found
+
+
+def test_stop_leaves_no_process_behind(control_plane, tmp_path):
+    """A second, independent control plane: stop() ends all its processes and its workdir."""
+    cp = ControlPlane(tmp_path / "cp", control_plane.bin_dir or binaries.find_bin_dir())
+    try:
+        cp.start()
+        cp.wait_ready(180)
+        pids = cp.pids
+        assert set(pids) == {
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+        }
+        assert all(_proc.pid_alive(p) for p in pids.values())
+        assert cp.rss_bytes() > 0
+    finally:
+        cp.stop()
+    assert not [p for p in pids.values() if _proc.pid_alive(p)]
+    assert not _processes_mentioning(str(tmp_path / "cp"))
+    assert not (tmp_path / "cp").exists()
+
+
+def test_processes_die_with_their_parent(control_plane, tmp_path):
+    """SIGKILL the Python process that started a control plane: its processes follow."""
+    workdir = tmp_path / "orphan"
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time
+        from testbed.controlplane import ControlPlane
+        cp = ControlPlane({str(workdir)!r}, {str(control_plane.bin_dir or "")!r} or None)
+        cp.start()
+        print(json.dumps(cp.pids), flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = parent.stdout.readline()
+        assert line, "child control plane failed to start"
+        pids = json.loads(line)
+        assert all(_proc.pid_alive(p) for p in pids.values())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        parent.stdout.close()
+    wait_until(
+        lambda: not [p for p in pids.values() if _proc.pid_alive(p)],
+        timeout=10,
+        interval=0.1,
+        what=f"orphans {pids} to die",
+    )
+    assert not _processes_mentioning(str(workdir))
+
+
+def _listening_addresses(pid: int) -> set[str]:
+    """host:port of the TCP sockets pid listens on (from /proc/net/tcp{,6})."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] != "0A" or cols[9] not in inodes:  # 0A = LISTEN
+                continue
+            hexip, hexport = cols[1].split(":")
+            raw = bytes.fromhex(hexip)
+            # /proc stores the address as native-endian 32-bit words.
+            words = [raw[i : i + 4][::-1] for i in range(0, len(raw), 4)]
+            ip = ipaddress.ip_address(b"".join(words))
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            found.add(f"{ip}:{int(hexport, 16)}")
+    return found
+
+
+def test_everything_listens_on_loopback_only(control_plane, prometheus):
+    if control_plane.control_plane is None:
+        pytest.skip("reusing an external cluster")
+    pids = dict(control_plane.control_plane.pids, prometheus=prometheus.pid)
+    for name, pid in pids.items():
+        addrs = _listening_addresses(pid)
+        if name not in ("kwok",):  # kwok serves nothing without --server-address
+            assert addrs, f"{name} listens nowhere?"
+        for addr in addrs:
+            assert ipaddress.ip_address(addr.rsplit(":", 1)[0]).is_loopback, (name, addr)
