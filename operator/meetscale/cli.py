@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 # subcommand -> (module, one-line help). Each module defines
-# `add_arguments(parser: argparse.ArgumentParser) -> None` and `main(args: argparse.Namespace) -> int`.
+# `add_arguments(parser: argparse.ArgumentParser) -> None` and
+# `main(args: argparse.Namespace) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("meetscale.runner", "run the operator (Kopf) against the current kubeconfig"),
     "version": ("meetscale.version_cmd", "print the version"),

@@ -1,0 +1,85 @@
+"""What the validating webhook refuses at `kubectl apply` time (pure).
+
+Only what can never fit is refused: a meeting blocked merely by other bookings is
+accepted and then Queued by the admission pass, because a booking may be cancelled.
+An edit of an admitted (not yet running) meeting is refused when the edited meeting
+would no longer fit next to everything else that is booked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from meetscale.decide.admission import (
+    AgencyQuotaView,
+    MeetingRequest,
+    PoolCeiling,
+    decide_admission,
+)
+
+# How far in the past a new meeting may start (ad-hoc meetings are created as they begin).
+START_GRACE = timedelta(minutes=5)
+
+FIELD_OF_REASON = {
+    "MeetingTooLarge": "spec.participants",
+    "QuotaExceeded": "spec.participants",
+    "PoolFull": "spec.participants",
+    "MeetingTooLong": "spec.durationMinutes",
+    "TooFarAhead": "spec.start",
+    "StartInPast": "spec.start",
+    "PriorityNotAllowed": "spec.priorityClass",
+    "NoQuota": "metadata.namespace",
+}
+
+
+def _field(reason: str) -> str:
+    return FIELD_OF_REASON.get(reason, "spec")
+
+
+def validate_meeting(
+    new: MeetingRequest,
+    old: MeetingRequest | None,
+    quotas: dict[str, AgencyQuotaView],
+    pool: PoolCeiling,
+    others: Sequence[MeetingRequest],
+    now: datetime,
+) -> str | None:
+    """The reason to refuse this create (old is None) or update, or None to accept.
+
+    `others` are the other meetings of the same pool (any phase); `old.phase` is the
+    stored meeting's phase.
+    """
+    starts_changed = old is None or old.start != new.start
+    if starts_changed and new.end <= now:
+        return f"spec.start: meeting {new.start.isoformat()} .. {new.end.isoformat()} is over"
+    if old is None and new.start < now - START_GRACE:
+        return (
+            f"spec.start: {new.start.isoformat()} is in the past (now {now.isoformat()}, "
+            f"at most {int(START_GRACE.total_seconds() // 60)} minutes back)"
+        )
+    alone = decide_admission([replace(new, phase="Pending")], quotas, pool, now)
+    verdict = alone.decisions.get(new.key)
+    if verdict is not None and verdict.phase == "Rejected":
+        return f"{_field(verdict.reason)}: {verdict.message}"
+    if old is not None and old.phase == "Admitted" and _grows(old, new):
+        rest = [m for m in others if m.key != new.key]
+        plan = decide_admission([*rest, replace(new, phase="Pending")], quotas, pool, now)
+        d = plan.decisions.get(new.key)
+        if d is not None and d.phase != "Admitted":
+            return (
+                f"{_field(d.reason)}: the edit would break the admitted booking's quota: "
+                f"{d.message}; cancel and re-book, or ask for a smaller change"
+            )
+    return None
+
+
+def _grows(old: MeetingRequest, new: MeetingRequest) -> bool:
+    return (
+        new.participants > old.participants
+        or new.start < old.start
+        or new.end > old.end
+        or (new.confidential and not old.confidential)
+        or new.priority != old.priority
+    )

@@ -1,0 +1,132 @@
+"""Kopf registration: each handler gathers inputs or starts a loop, a few lines each.
+Decisions are made in meetscale.decide; writes in meetscale.kube."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+
+from meetscale import GROUP, VERSION
+from meetscale.config import Settings
+from meetscale.loop import run_pool
+from meetscale.models import BridgePoolSpec
+from meetscale.records import MeetingRecord, QuotaRecord
+from meetscale.runtime import Runtime, pool_key_of
+from meetscale.webhook import check_meeting, check_pool, check_quota
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    runtime.configure_kopf(settings)
+    await runtime.start()
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    await runtime.stop()
+
+
+@kopf.index(GROUP, VERSION, "meetings")
+def meetings_by_pool(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, MeetingRecord]:
+    config: Settings = memo["runtime"].settings
+    return {pool_key_of(body.get("spec", {}).get("pool"), config): MeetingRecord.from_body(body)}
+
+
+@kopf.index(GROUP, VERSION, "agencyquotas")
+def quotas_by_name(body: kopf.Body, name: str, **_: Any) -> dict[str, QuotaRecord]:
+    return {name: QuotaRecord.from_body(body)}
+
+
+@kopf.index("", "v1", "namespaces")
+def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    return {name: dict(labels)}
+
+
+@kopf.index(GROUP, VERSION, "bridgepools")
+def pools_by_key(
+    *, namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any
+) -> dict[str, BridgePoolSpec | None]:
+    return {f"{namespace}/{name}": memo["runtime"].pool_spec(spec)}
+
+
+@kopf.on.event(GROUP, VERSION, "meetings")
+def meeting_event(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    runtime.wakers.wake(pool_key_of(spec.get("pool"), runtime.settings))
+
+
+@kopf.on.event(GROUP, VERSION, "agencyquotas")
+@kopf.on.event("", "v1", "namespaces")
+def quota_or_namespace_event(memo: kopf.Memo, **_: Any) -> None:
+    memo["runtime"].wakers.wake()
+
+
+@kopf.daemon(GROUP, VERSION, "bridgepools", cancellation_timeout=10)
+async def admission(
+    *,
+    namespace: str | None,
+    name: str,
+    spec: kopf.Spec,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    **kwargs: Any,
+) -> None:
+    """The admission loop of this pool (Kueue-style: one scheduler, decisions serialized)."""
+    runtime: Runtime = memo["runtime"]
+    meetings_by_pool: kopf.Index[str, MeetingRecord] = kwargs["meetings_by_pool"]
+    quotas_by_name: kopf.Index[str, QuotaRecord] = kwargs["quotas_by_name"]
+    namespace_labels: kopf.Index[str, dict[str, str]] = kwargs["namespace_labels"]
+    key = f"{namespace}/{name}"
+
+    def inputs() -> tuple[list[MeetingRecord], list[QuotaRecord], dict[str, dict[str, str]]]:
+        meetings = list(meetings_by_pool.get(key, []))
+        quotas = [q for store in quotas_by_name.values() for q in store]
+        labels = {ns: next(iter(store)) for ns, store in namespace_labels.items()}
+        return meetings, quotas, labels
+
+    await run_pool(
+        key,
+        lambda: runtime.pool_spec(spec),
+        inputs,
+        runtime.settings,
+        runtime.writer,
+        runtime.wakers.event(key),
+        lambda: bool(stopped),
+        write_quota_status=key == runtime.default_pool_key,
+    )
+    runtime.wakers.forget(key)
+    await asyncio.sleep(0)
+
+
+@kopf.on.validate(GROUP, VERSION, "meetings", operations=["CREATE", "UPDATE"], ignore_failures=True)
+def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    key = pool_key_of(body.get("spec", {}).get("pool"), runtime.settings)
+    check_meeting(
+        body=body,
+        old=kwargs.get("old"),
+        pool_key=key,
+        meetings=kwargs["meetings_by_pool"].get(key, []),
+        quotas=[q for store in kwargs["quotas_by_name"].values() for q in store],
+        namespace_labels={ns: next(iter(s)) for ns, s in kwargs["namespace_labels"].items()},
+        pools={k: next(iter(s)) for k, s in kwargs["pools_by_key"].items() if next(iter(s))},
+        settings=runtime.settings,
+    )
+
+
+@kopf.on.validate(
+    GROUP, VERSION, "agencyquotas", operations=["CREATE", "UPDATE"], ignore_failures=True
+)
+def validate_quota(spec: kopf.Spec, **_: Any) -> None:
+    check_quota(spec)
+
+
+@kopf.on.validate(
+    GROUP, VERSION, "bridgepools", operations=["CREATE", "UPDATE"], ignore_failures=True
+)
+def validate_pool(spec: kopf.Spec, **_: Any) -> None:
+    check_pool(spec)

@@ -1,0 +1,155 @@
+"""What the operator keeps in memory about each object (Kopf index values), and how those
+records become the decision core's inputs. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from meetscale.decide.admission import AgencyQuotaView, MeetingRequest, PoolCeiling
+from meetscale.models import PRIORITY_VALUES, AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def validation_message(exc: ValidationError, prefix: str) -> str:
+    """'spec.participants: Input should be less than or equal to 5000 (got 9000)' style."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        where = f"{prefix}.{loc}" if loc else prefix
+        parts.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime
+    spec: MeetingSpec | None
+    spec_error: str | None
+    status: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def phase(self) -> str:
+        return str(self.status.get("phase") or "Pending")
+
+    @property
+    def ref(self) -> dict[str, Any]:
+        return {"name": self.name, "namespace": self.namespace, "uid": self.uid}
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> MeetingRecord:
+        meta = body.get("metadata", {})
+        spec: MeetingSpec | None = None
+        error: str | None = None
+        try:
+            spec = MeetingSpec.model_validate(dict(body.get("spec") or {}))
+        except ValidationError as exc:
+            error = validation_message(exc, "spec")
+        return cls(
+            namespace=meta.get("namespace", ""),
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation") or 0),
+            created=_parse_time(meta["creationTimestamp"])
+            if meta.get("creationTimestamp")
+            else datetime.min.replace(tzinfo=UTC),
+            spec=spec,
+            spec_error=error,
+            status=dict(body.get("status") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class QuotaRecord:
+    name: str
+    uid: str
+    generation: int
+    spec: AgencyQuotaSpec | None
+    spec_error: str | None
+    status: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> QuotaRecord:
+        meta = body.get("metadata", {})
+        spec: AgencyQuotaSpec | None = None
+        error: str | None = None
+        try:
+            spec = AgencyQuotaSpec.model_validate(dict(body.get("spec") or {}))
+        except ValidationError as exc:
+            error = validation_message(exc, "spec")
+        return cls(
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation") or 0),
+            spec=spec,
+            spec_error=error,
+            status=dict(body.get("status") or {}),
+        )
+
+    def view(self) -> AgencyQuotaView:
+        assert self.spec is not None
+        s, lim = self.spec, self.spec.limits
+        return AgencyQuotaView(
+            name=self.name,
+            max_concurrent_participants=lim.max_concurrent_participants,
+            max_concurrent_meetings=lim.max_concurrent_meetings,
+            max_meeting_participants=lim.max_meeting_participants,
+            max_meeting_duration=timedelta(minutes=lim.max_meeting_duration_minutes),
+            max_book_ahead=timedelta(days=lim.max_book_ahead_days),
+            priority=s.priority,
+            weight=s.weight,
+            cohort=s.cohort,
+            borrowing_limit=s.borrowing_limit,
+            lending_limit=s.lending_limit,
+            max_priority=PRIORITY_VALUES[s.max_priority_class],
+        )
+
+
+def pool_ceiling(spec: BridgePoolSpec, margin: timedelta) -> PoolCeiling:
+    return PoolCeiling(
+        max_bridges=spec.max_bridges,
+        participants_per_bridge=spec.participants_per_bridge,
+        pre_join_margin=margin,
+    )
+
+
+def meeting_request(record: MeetingRecord, agency: str, agency_priority: int) -> MeetingRequest:
+    """The core's view of a Meeting. An edited (newer generation) meeting that was admitted
+    but has not started is re-checked as Pending, so growing it re-checks quota."""
+    assert record.spec is not None
+    spec = record.spec
+    phase = record.phase
+    observed = int(record.status.get("observedGeneration") or 0)
+    if phase == "Admitted" and record.generation > observed:
+        phase = "Pending"
+    return MeetingRequest(
+        key=record.key,
+        agency=agency,
+        start=spec.start,
+        end=spec.end_time,
+        participants=spec.participants,
+        priority=PRIORITY_VALUES[spec.priority_class],
+        confidential=spec.confidential,
+        created_at=record.created,
+        phase=phase,
+        agency_priority=agency_priority,
+    )
+
+
+def quota_views(quotas: Iterable[QuotaRecord]) -> dict[str, AgencyQuotaView]:
+    return {q.name: q.view() for q in quotas if q.spec is not None}

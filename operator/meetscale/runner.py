@@ -1,0 +1,71 @@
+"""`meetscale run`: the operator process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+import kopf
+
+from meetscale.config import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
+    parser.add_argument("--default-pool", help="BridgePool for Meetings without spec.pool")
+    parser.add_argument("--pool-namespace", help="namespace of the BridgePools")
+    parser.add_argument("--metrics-port", type=int, help="0 disables the metrics endpoint")
+    parser.add_argument("--metrics-host", help="address for /metrics (default 127.0.0.1)")
+    parser.add_argument(
+        "--liveness",
+        default=None,
+        help="liveness endpoint URL, e.g. http://127.0.0.1:8081/healthz",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env(
+            os.environ,
+            {
+                "namespaces": args.namespaces,
+                "default_pool": args.default_pool,
+                "pool_namespace": args.pool_namespace,
+                "metrics_port": args.metrics_port,
+                "metrics_host": args.metrics_host,
+            },
+        )
+    except ValueError as exc:
+        print(f"meetscale run: {exc}")
+        return 2
+    # Handlers register themselves with Kopf's default registry on import.
+    import meetscale.handlers  # noqa: F401
+    from meetscale.runtime import Runtime
+
+    kopf.configure(verbose=args.verbose)
+    runtime = Runtime(settings)
+    memo = kopf.Memo(runtime=runtime)
+    if settings.namespaces:
+        main_task = kopf.operator(
+            namespaces=settings.namespaces,
+            liveness_endpoint=args.liveness,
+            standalone=True,
+            memo=memo,
+        )
+    else:
+        main_task = kopf.operator(
+            clusterwide=True, liveness_endpoint=args.liveness, standalone=True, memo=memo
+        )
+    try:
+        asyncio.run(main_task)
+    finally:
+        runtime.delete_webhook_configuration()
+    return 0

@@ -1,0 +1,104 @@
+"""Process-wide state of the running operator, built once by `meetscale run` and handed to
+the handlers through Kopf's memo: settings, API client, status writer, pool wake-ups."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import kubernetes
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from meetscale import GROUP
+from meetscale.config import Settings
+from meetscale.kube.client import load_api_client
+from meetscale.kube.writer import StatusWriter
+from meetscale.loop import Wakers
+from meetscale.metrics import REGISTRY
+from meetscale.models import BridgePoolSpec
+from meetscale.records import validation_message
+from meetscale.webhook import webhook_server
+
+log = logging.getLogger("meetscale")
+WEBHOOK_CONFIGURATION = "meetscale.io"
+
+
+def pool_key_of(pool: str | None, settings: Settings) -> str:
+    return f"{settings.pool_namespace}/{pool or settings.default_pool}"
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.wakers = Wakers()
+        self._writer: StatusWriter | None = None
+        self._metrics_server: Any = None
+
+    @property
+    def default_pool_key(self) -> str:
+        return pool_key_of(None, self.settings)
+
+    @property
+    def writer(self) -> StatusWriter:
+        assert self._writer is not None, "Runtime.start() not called"
+        return self._writer
+
+    def configure_kopf(self, settings: kopf.OperatorSettings) -> None:
+        # Progress and diff-base in annotations of our own group; nothing in status.kopf.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.posting.level = logging.INFO
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.networking.request_timeout = 30
+        settings.execution.max_workers = 8
+        if self.settings.webhook_enabled:
+            settings.admission.server = webhook_server(self.settings)
+            settings.admission.managed = WEBHOOK_CONFIGURATION
+
+    async def start(self) -> None:
+        self._writer = StatusWriter(load_api_client(), self.settings.status_write_concurrency)
+        if self.settings.metrics_port:
+            self._metrics_server, _ = start_http_server(
+                self.settings.metrics_port, addr=self.settings.metrics_host, registry=REGISTRY
+            )
+            log.info(
+                "metrics on http://%s:%d/metrics",
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+            )
+
+    async def stop(self) -> None:
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server = None
+
+    def delete_webhook_configuration(self) -> None:
+        """Kopf leaves its managed configurations behind (emptied); remove them once the
+        operator has stopped, so that nothing of ours stays registered with the apiserver."""
+        if not self.settings.webhook_enabled:
+            return
+        api = kubernetes.client.AdmissionregistrationV1Api(load_api_client())
+        for delete in (
+            api.delete_validating_webhook_configuration,
+            api.delete_mutating_webhook_configuration,
+        ):
+            try:
+                delete(WEBHOOK_CONFIGURATION)
+            except kubernetes.client.ApiException as exc:
+                if exc.status != 404:
+                    log.warning("could not delete %s: %s", WEBHOOK_CONFIGURATION, exc.reason)
+
+    def pool_spec(self, spec: Mapping[str, Any]) -> BridgePoolSpec | None:
+        try:
+            return BridgePoolSpec.model_validate(dict(spec))
+        except ValidationError as exc:  # logged; the pool is skipped until it is fixed
+            log.error(
+                "BridgePool spec invalid, admission paused: %s", validation_message(exc, "spec")
+            )
+            return None

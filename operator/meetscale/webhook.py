@@ -1,0 +1,130 @@
+"""Validating webhook: gathers the inputs of a Meeting create/update from the Kopf indexes,
+asks the pure core (meetscale.decide.validation) and answers.
+
+Failure policy: Ignore. When the operator is down the apiserver still accepts Meetings
+(the CRD schema and its CEL rules still refuse malformed ones) and the admission pass
+decides them when the operator is back; a Fail policy would make every Meeting write
+fail while the operator is down or restarting. The webhook is scoped to meetscale.io
+resources only, so it can never block anything else in the cluster.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from meetscale.config import Settings
+from meetscale.decide.agency import resolve_agency
+from meetscale.decide.validation import validate_meeting
+from meetscale.kube.certs import self_signed
+from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
+from meetscale.records import (
+    MeetingRecord,
+    QuotaRecord,
+    meeting_request,
+    pool_ceiling,
+    quota_views,
+    validation_message,
+)
+
+
+def webhook_server(settings: Settings) -> kopf.WebhookServer:
+    host = None
+    if settings.webhook_service:
+        ns, name = settings.webhook_service.split("/", 1)
+        host = f"{name}.{ns}.svc"
+    cafile = None
+    if settings.webhook_cert_dir:
+        cert_dir = Path(settings.webhook_cert_dir)
+        certfile, pkeyfile = cert_dir / "tls.crt", cert_dir / "tls.key"
+        cafile = cert_dir / "ca.crt" if (cert_dir / "ca.crt").exists() else None
+    else:
+        names = [settings.webhook_host, "localhost"] + ([host] if host else [])
+        certfile, pkeyfile = self_signed(names, Path(tempfile.mkdtemp(prefix="meetscale-")))
+    return kopf.WebhookServer(
+        addr=settings.webhook_host,
+        port=settings.webhook_port,
+        host=host,
+        certfile=certfile,
+        pkeyfile=pkeyfile,
+        cafile=cafile,
+    )
+
+
+def _refuse(message: str) -> kopf.AdmissionError:
+    return kopf.AdmissionError(message, code=422)
+
+
+def check_meeting(
+    *,
+    body: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    pool_key: str,
+    meetings: Iterable[MeetingRecord],
+    quotas: Iterable[QuotaRecord],
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    pools: Mapping[str, BridgePoolSpec],
+    settings: Settings,
+    now: datetime | None = None,
+) -> None:
+    """Raise kopf.AdmissionError naming the field, the value and the limit, or return."""
+    now = now or datetime.now(UTC)
+    try:
+        MeetingSpec.model_validate(dict(body.get("spec") or {}))
+    except ValidationError as exc:
+        raise _refuse(validation_message(exc, "spec")) from None
+    record = MeetingRecord.from_body(body)
+    quotas = list(quotas)
+    selectors = {q.name: q.spec.namespace_selector for q in quotas if q.spec is not None}
+    res = resolve_agency(record.namespace, namespace_labels.get(record.namespace), selectors)
+    if res.agency is None:
+        raise _refuse(f"metadata.namespace: {res.message}")
+    pool = pools.get(pool_key)
+    if pool is None:
+        return  # no such pool (yet): the Meeting waits, with a status that says so
+    views = quota_views(quotas)
+    prio = views[res.agency].priority if res.agency in views else 0
+    new_req = meeting_request(record, res.agency, prio)
+    old_req = None
+    if old is not None and old.get("spec"):
+        old_record = MeetingRecord.from_body(old)
+        if old_record.spec is not None:
+            old_req = meeting_request(old_record, res.agency, prio)
+    others = []
+    for rec in meetings:
+        if rec.spec is None or rec.key == record.key:
+            continue
+        agency = resolve_agency(rec.namespace, namespace_labels.get(rec.namespace), selectors)
+        if agency.agency is not None:
+            others.append(meeting_request(rec, agency.agency, 0))
+    reason = validate_meeting(
+        new_req, old_req, views, pool_ceiling(pool, settings.pre_join_margin), others, now
+    )
+    if reason:
+        raise _refuse(reason)
+
+
+def check_quota(spec: Mapping[str, Any]) -> None:
+    try:
+        parsed = AgencyQuotaSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise _refuse(validation_message(exc, "spec")) from None
+    sel = parsed.namespace_selector
+    if not sel.match_labels and not sel.match_expressions:
+        raise _refuse(
+            "spec.namespaceSelector: must not be empty (it would select no namespace); "
+            "use matchLabels or matchExpressions"
+        )
+
+
+def check_pool(spec: Mapping[str, Any]) -> None:
+    try:
+        BridgePoolSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise _refuse(validation_message(exc, "spec")) from None
