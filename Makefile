@@ -58,7 +58,7 @@ test: system-deps venv testbed lint ## everything: deps, binaries, lint, unit + 
 
 .PHONY: demo
 demo: system-deps venv testbed ## the main job: control plane + Prometheus + operator + simulated bridges + sample meetings
-	$(BIN)/python -m testbed demo
+	$(BIN)/python -m testbed.demo
 
 .PHONY: up
 up: venv testbed ## start the local control plane in the background (prints KUBECONFIG)

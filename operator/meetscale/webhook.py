@@ -20,6 +20,7 @@ import kopf
 from pydantic import ValidationError
 
 from meetscale.config import Settings
+from meetscale.decide.admission import PoolCeiling
 from meetscale.decide.agency import resolve_agency
 from meetscale.decide.validation import validate_meeting
 from meetscale.kube.certs import self_signed
@@ -86,8 +87,13 @@ def check_meeting(
     if res.agency is None:
         raise _refuse(f"metadata.namespace: {res.message}")
     pool = pools.get(pool_key)
-    if pool is None:
-        return  # no such pool (yet): the Meeting waits, with a status that says so
+    # Without the pool (not created yet) the per-meeting and quota limits still apply; the
+    # pool's ceiling is then checked by the admission pass.
+    ceiling = (
+        pool_ceiling(pool, settings.pre_join_margin)
+        if pool is not None
+        else PoolCeiling(10**6, 10**6, settings.pre_join_margin)
+    )
     views = quota_views(quotas)
     prio = views[res.agency].priority if res.agency in views else 0
     new_req = meeting_request(record, res.agency, prio)
@@ -103,9 +109,7 @@ def check_meeting(
         agency = resolve_agency(rec.namespace, namespace_labels.get(rec.namespace), selectors)
         if agency.agency is not None:
             others.append(meeting_request(rec, agency.agency, 0))
-    reason = validate_meeting(
-        new_req, old_req, views, pool_ceiling(pool, settings.pre_join_margin), others, now
-    )
+    reason = validate_meeting(new_req, old_req, views, ceiling, others, now)
     if reason:
         raise _refuse(reason)
 
