@@ -1,0 +1,138 @@
+"""Capacity simulator benchmark: every sample trace x every policy (+ the HPA at 0.5).
+
+    .venv/bin/python benchmarks/bench_sim.py            # table; benchmarks/results/sim.json
+    .venv/bin/python benchmarks/bench_sim.py --plot     # also docs/img/sim-<trace>.png
+    .venv/bin/python benchmarks/bench_sim.py --runs 5   # timing: median of 5 runs of the week
+
+The timing is end to end for the week trace (load the YAML, build the demand, run the
+operator, hpa, threshold and oracle policies), median of `--runs` runs, on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from meetscale.sim.demand import build_demand
+from meetscale.sim.engine import PolicyResult
+from meetscale.sim.report import format_table, to_json
+from meetscale.sim.run import simulate
+from meetscale.sim.trace import load_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = [
+    "monday-briefing",
+    "school-day",
+    "adhoc-surge",
+    "wrong-declarations",
+    "agency-flood",
+    "week",
+]
+POLICIES = ["operator", "hpa", "hpa@0.5", "threshold", "oracle"]
+TIMED = ["operator", "hpa", "threshold", "oracle"]
+SPEED_LIMIT_S = 30.0
+
+
+def goals(results: list[PolicyResult]) -> dict[str, object]:
+    """The issue's goals for the operator on one trace, with the numbers behind them."""
+    by = {r.policy: r for r in results}
+    op = by["operator"]
+    hpas = [r for r in results if r.policy.startswith("hpa")]
+    covering = [h for h in hpas if h.bridge_hours >= op.bridge_hours]
+    ratios = {
+        h.policy: (h.degraded_participant_minutes / op.degraded_participant_minutes)
+        if op.degraded_participant_minutes > 0
+        else float("inf")
+        for h in hpas
+    }
+    return {
+        "booked_degraded_pm": round(op.degraded_booked_minutes, 2),
+        "zero_booked_degraded": op.degraded_booked_minutes == 0,
+        "cost_ratio": round(op.cost_ratio, 4),
+        "cost_within_1_2": op.cost_ratio <= 1.2,
+        "hpa_degraded_over_operator": {k: round(v, 2) for k, v in ratios.items()},
+        "hpa_with_at_least_operator_bridge_hours": [h.policy for h in covering],
+        "5x_fewer_than_hpa_at_le_bridge_hours": any(ratios[h.policy] >= 5 for h in covering),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--plot", action="store_true", help="write docs/img/sim-<trace>.png")
+    parser.add_argument("--runs", type=int, default=3, help="timing runs of the week trace")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sim.json"))
+    args = parser.parse_args(argv)
+
+    report: dict[str, object] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "traces": [],
+    }
+    traces_out: list[dict[str, object]] = []
+    for name in TRACES:
+        trace = load_trace(ROOT / "traces" / f"{name}.yaml")
+        demand = build_demand(trace)
+        t0 = time.perf_counter()
+        results = simulate(demand, POLICIES, record_series=args.plot)
+        wall = time.perf_counter() - t0
+        print(format_table(f"{name} ({len(trace.meetings)} meetings)", results, seconds=True))
+        g = goals(results)
+        print(f"  operator goals: {json.dumps(g)}")
+        print()
+        entry = to_json(trace.name, results)
+        entry["meetings"] = len(trace.meetings)
+        entry["seconds"] = round(wall, 2)
+        entry["operator_goals"] = g
+        entry["degraded_booked_minutes"] = {
+            r.policy: round(r.degraded_booked_minutes, 2) for r in results
+        }
+        traces_out.append(entry)
+        if args.plot:
+            from meetscale.sim.plot import plot_results
+
+            shown = [r for r in results if r.policy in ("operator", "hpa", "threshold", "oracle")]
+            path = plot_results(demand, shown, ROOT / "docs" / "img" / f"sim-{name}.png")
+            print(f"  plot: {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)")
+    report["traces"] = traces_out
+
+    # speed: the week, all four policies, end to end
+    times = []
+    for _ in range(max(1, args.runs)):
+        t0 = time.perf_counter()
+        week = load_trace(ROOT / "traces" / "week.yaml")
+        simulate(week, TIMED, record_series=False)
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    print(
+        f"week ({len(week.meetings)} meetings, {', '.join(TIMED)}): median {med:.2f} s of "
+        f"{len(times)} runs {[round(t, 2) for t in times]} (limit {SPEED_LIMIT_S:.0f} s)"
+    )
+    report["speed"] = {
+        "trace": "week",
+        "meetings": len(week.meetings),
+        "policies": TIMED,
+        "runs_s": [round(t, 3) for t in times],
+        "median_s": round(med, 3),
+        "limit_s": SPEED_LIMIT_S,
+        "within_limit": med < SPEED_LIMIT_S,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"results written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

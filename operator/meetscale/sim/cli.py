@@ -1,0 +1,93 @@
+"""`meetscale simulate TRACE.yaml`: replay a meeting trace against scaling policies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from meetscale.sim.policies import POLICY_NAMES
+
+__all__ = ["add_arguments", "main"]
+
+PROGRESS_MEETINGS = 500  # show progress on stderr for traces at least this large
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run each policy over the same trace and print a table: bridge-hours against the "
+        "oracle, served/degraded/denied participant-minutes, cut participants."
+    )
+    parser.add_argument("trace", metavar="TRACE.yaml", help="trace file (see docs/simulator.md)")
+    parser.add_argument(
+        "--policy",
+        default=",".join(POLICY_NAMES),
+        help="comma-separated policies (default: %(default)s); hpa@0.5 sets that HPA's target",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result object as JSON")
+    parser.add_argument("--plot", metavar="OUT.png", help="draw participants, bridges, degraded")
+    parser.add_argument(
+        "--hpa-target",
+        type=float,
+        default=0.7,
+        help="target stress of the hpa baseline (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress on stderr (auto: for traces of 500+ meetings)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from meetscale.sim.demand import build_demand
+    from meetscale.sim.engine import stderr_progress
+    from meetscale.sim.report import format_table, to_json
+    from meetscale.sim.run import simulate
+    from meetscale.sim.trace import TraceError, load_trace
+
+    names = [p.strip() for p in str(args.policy).split(",") if p.strip()]
+    for name in names:
+        if name.partition("@")[0] not in POLICY_NAMES:
+            print(
+                f"meetscale simulate: unknown policy {name!r}; choose from "
+                f"{', '.join(POLICY_NAMES)}",
+                file=sys.stderr,
+            )
+            return 2
+    if not 0 < args.hpa_target <= 1:
+        print("meetscale simulate: --hpa-target must be in (0, 1]", file=sys.stderr)
+        return 2
+    try:
+        trace = load_trace(args.trace)
+    except TraceError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    show = args.progress == "always" or (
+        args.progress == "auto" and len(trace.meetings) >= PROGRESS_MEETINGS
+    )
+    demand = build_demand(trace)
+    results = simulate(
+        demand,
+        names,
+        hpa_target=args.hpa_target,
+        progress=stderr_progress if show else None,
+        record_series=bool(args.plot),
+    )
+    try:
+        if args.json:
+            json.dump(to_json(trace.name, results), sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            print(format_table(trace.name, results))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader had enough
+        sys.stdout = None
+        return 0
+    if args.plot:
+        from meetscale.sim.plot import plot_results
+
+        path = plot_results(demand, results, args.plot)
+        print(f"plot written to {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,324 @@
+"""Run one policy over a trace: the tick loop, admission bookkeeping and the result."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from meetscale.sim.demand import Demand
+from meetscale.sim.policy import (
+    SCRAPE_SECONDS,
+    Actions,
+    BridgeSample,
+    Observation,
+    Policy,
+    SimContext,
+)
+from meetscale.sim.world import World
+
+__all__ = ["AgencyFigures", "PolicyResult", "ProgressFn", "oracle_bridge_hours", "run_policy"]
+
+ProgressFn = Callable[[str, int, int], None]
+
+# meeting status codes
+_PENDING, _ADMITTED, _QUEUED, _REJECTED = 0, 1, 2, 3
+
+
+@dataclass
+class AgencyFigures:
+    served: float = 0.0
+    degraded: float = 0.0
+    denied: float = 0.0
+
+
+@dataclass
+class PolicyResult:
+    """Everything one policy run measured. `to_json` gives the contract's fields only."""
+
+    policy: str
+    bridge_hours: float
+    oracle_bridge_hours: float
+    served_participant_minutes: float
+    degraded_participant_minutes: float
+    denied_participant_minutes: float
+    cut_participants: int
+    meetings_admitted: int
+    meetings_queued: int
+    meetings_rejected: int
+    peak_bridges: int
+    scale_events: int
+    per_agency: dict[str, AgencyFigures]
+    # extras, not in the JSON contract
+    degraded_booked_minutes: float = 0.0  # of meetings booked >= lead time ahead
+    degraded_by_meeting: list[float] = field(default_factory=list)
+    denied_by_meeting: list[float] = field(default_factory=list)
+    series_t: list[float] = field(default_factory=list)  # hours from trace start
+    series_participants: list[int] = field(default_factory=list)
+    series_bridges: list[int] = field(default_factory=list)
+    series_ready: list[int] = field(default_factory=list)
+    series_degraded: list[int] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the run
+
+    @property
+    def cost_ratio(self) -> float:
+        if self.oracle_bridge_hours <= 0:
+            return 0.0 if self.bridge_hours <= 0 else math.inf
+        return self.bridge_hours / self.oracle_bridge_hours
+
+    @property
+    def degraded_share(self) -> float:
+        if self.served_participant_minutes <= 0:
+            return 0.0
+        return self.degraded_participant_minutes / self.served_participant_minutes
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "policy": self.policy,
+            "bridge_hours": round(self.bridge_hours, 3),
+            "oracle_bridge_hours": round(self.oracle_bridge_hours, 3),
+            "cost_ratio": round(self.cost_ratio, 4),
+            "served_participant_minutes": round(self.served_participant_minutes, 2),
+            "degraded_participant_minutes": round(self.degraded_participant_minutes, 2),
+            "degraded_share": round(self.degraded_share, 6),
+            "denied_participant_minutes": round(self.denied_participant_minutes, 2),
+            "cut_participants": self.cut_participants,
+            "meetings_admitted": self.meetings_admitted,
+            "meetings_queued": self.meetings_queued,
+            "meetings_rejected": self.meetings_rejected,
+            "peak_bridges": self.peak_bridges,
+            "scale_events": self.scale_events,
+            "per_agency": {
+                name: {
+                    "served": round(f.served, 2),
+                    "degraded": round(f.degraded, 2),
+                    "denied": round(f.denied, 2),
+                }
+                for name, f in sorted(self.per_agency.items())
+            },
+        }
+
+
+def oracle_targets(demand: Demand) -> list[int]:
+    """Bridges the oracle runs at each tick:
+    ``clamp(ceil(P_shared / cap) + sum over confidential c of ceil(P_c / cap), min, max)``."""
+    pool = demand.trace.pool
+    cap = pool.participants_per_bridge
+    conf_bridges = 0
+    conf_count: dict[int, int] = {}
+    out: list[int] = []
+    meetings = demand.meetings
+    for k in range(demand.n_ticks):
+        for m, c in demand.events.get(k, ()):
+            if meetings[m].confidential:
+                old = conf_count.get(m, 0)
+                conf_bridges += -(-c // cap) - (-(-old // cap))
+                conf_count[m] = c
+        raw = -(-demand.shared_series[k] // cap) + conf_bridges
+        out.append(min(max(raw, pool.min_bridges), pool.max_bridges))
+    return out
+
+
+def oracle_bridge_hours(demand: Demand) -> float:
+    return sum(oracle_targets(demand)) * demand.tick / 3600.0
+
+
+def stderr_progress(label: str, done: int, total: int) -> None:
+    """Progress on stderr: a live percentage on a terminal, a line per quarter otherwise."""
+    pct = 100.0 * done / total if total else 100.0
+    if sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r  {label}: {pct:5.1f}%{end}")
+    else:
+        step = max(1, total // 4)
+        if done % step != 0 and done < total:
+            return
+        if done >= total or (done // step) * step == done:
+            sys.stderr.write(f"  {label}: {pct:5.1f}%\n")
+    sys.stderr.flush()
+
+
+def run_policy(
+    demand: Demand,
+    policy: Policy,
+    *,
+    oracle_hours: float | None = None,
+    progress: ProgressFn | None = None,
+    record_series: bool = True,
+) -> PolicyResult:
+    """Simulate `policy` over the trace behind `demand`."""
+    wall0 = time.perf_counter()
+    trace = demand.trace
+    pool = trace.pool
+    tick = demand.tick
+    n_ticks = demand.n_ticks
+    meetings = demand.meetings
+    n = len(meetings)
+    world = World(
+        n_meetings=n,
+        confidential=[m.confidential for m in meetings],
+        ppb=pool.participants_per_bridge,
+        tick_seconds=tick,
+        startup_ticks=math.ceil(pool.bridge_startup_seconds / tick),
+        drain_timeout_ticks=math.ceil(pool.drain_timeout_seconds / tick),
+    )
+    # the pool exists before the window opens: minBridges ready bridges
+    world.add_bridges(pool.min_bridges, 0, ready_now=True)
+    ctx = SimContext(trace=trace, demand=demand, start=trace.start)
+    policy.begin(ctx)
+
+    status = bytearray(n)  # _PENDING ...
+    since = [0] * n  # tick of the last status change
+    served = [0] * n  # participant-ticks
+    denied = [0] * n
+    ever_queued = bytearray(n)
+    ever_admitted = bytearray(n)
+    ever_rejected = bytearray(n)
+
+    def settle(m: int, k: int) -> None:
+        info = meetings[m]
+        amount = info.ticks_between(since[m], k)
+        if status[m] == _ADMITTED:
+            served[m] += amount
+        else:
+            denied[m] += amount
+        since[m] = k
+
+    # initial "pending" interval starts at tick 0 for everyone
+    scrapes: deque[tuple[float, list[BridgeSample]]] = deque()
+    lag = 2 * SCRAPE_SECONDS  # the newest usable scrape is one scrape late
+    bridge_ticks = 0
+    peak = 0
+    scale_events = 0
+    ser_t: list[float] = []
+    ser_p: list[int] = []
+    ser_b: list[int] = []
+    ser_r: list[int] = []
+    ser_d: list[int] = []
+    ended: list[int] = []
+    every = max(1, n_ticks // 100)
+    t0 = trace.start
+    for k in range(n_ticks):
+        t = k * tick
+        world.make_ready(k)
+        # the policy decides on what it can see
+        while len(scrapes) >= 2 and scrapes[1][0] <= t - lag:
+            scrapes.popleft()
+        if scrapes and scrapes[0][0] <= t - lag:
+            metrics: Sequence[BridgeSample] = scrapes[0][1]
+            age: float | None = t - scrapes[0][0]
+        else:
+            metrics, age = (), None
+        obs = Observation(
+            tick=k,
+            t=float(t),
+            now=t0 + timedelta(seconds=t),
+            bridges=world.inventory(),
+            metrics=metrics,
+            metrics_age_s=age,
+            new_meetings=demand.visible.get(k, ()),
+            ended_meetings=ended,
+            changed=world.changed,
+        )
+        world.changed = False
+        act: Actions = policy.step(obs)
+        ended = []
+        # admission
+        for m in act.admit:
+            if status[m] != _ADMITTED:
+                settle(m, k)
+                status[m] = _ADMITTED
+                ever_admitted[m] = 1
+                world.admit(m)
+        for m in act.queue:
+            if status[m] == _PENDING or status[m] == _QUEUED:
+                settle(m, k)
+                status[m] = _QUEUED
+                ever_queued[m] = 1
+        for m in act.reject:
+            if status[m] != _ADMITTED and status[m] != _REJECTED:
+                settle(m, k)
+                status[m] = _REJECTED
+                ever_rejected[m] = 1
+        # scaling
+        if act.scales():
+            scale_events += 1
+            if act.add:
+                world.add_bridges(act.add, k)
+            for name in act.drain:
+                world.drain(name, k)
+            for name in act.remove:
+                world.remove(name)
+            for name in act.migrate:
+                world.remove(name, migrate=True)
+            for name in act.undrain:
+                world.undrain(name)
+        # the world moves
+        for m, c in demand.events.get(k, ()):
+            world.set_count(m, c)
+            if c == 0 and status[m] == _ADMITTED:
+                ended.append(m)
+        if world.waiting:
+            world.place_waiting()
+        world.settle_drains(k)
+        # accounting for this tick
+        nb = len(world.bridges)
+        bridge_ticks += nb
+        peak = max(peak, nb)
+        deg = world.account()
+        if record_series:
+            ser_t.append(t / 3600.0)
+            ser_p.append(world.admitted_participants)
+            ser_b.append(nb)
+            ser_r.append(sum(1 for b in world.bridges.values() if b.ready))
+            ser_d.append(deg)
+        if t % SCRAPE_SECONDS == 0:
+            scrapes.append((float(t), world.samples()))
+        if progress is not None and (k % every == 0):
+            progress(policy.name, k, n_ticks)
+    if progress is not None:
+        progress(policy.name, n_ticks, n_ticks)
+    for m in range(n):
+        settle(m, n_ticks)
+
+    dtm = tick / 60.0
+    per_agency: dict[str, AgencyFigures] = {a.name: AgencyFigures() for a in trace.agencies}
+    lead = pool.lead_time_seconds
+    deg_booked = 0
+    for m, info in enumerate(meetings):
+        f = per_agency[info.agency]
+        f.served += served[m] * dtm
+        f.degraded += world.degraded[m] * dtm
+        f.denied += denied[m] * dtm
+        if info.lead_seconds >= lead:
+            deg_booked += world.degraded[m]
+    if oracle_hours is None:
+        oracle_hours = oracle_bridge_hours(demand)
+    return PolicyResult(
+        policy=policy.name,
+        bridge_hours=bridge_ticks * tick / 3600.0,
+        oracle_bridge_hours=oracle_hours,
+        served_participant_minutes=sum(served) * dtm,
+        degraded_participant_minutes=sum(world.degraded) * dtm,
+        denied_participant_minutes=sum(denied) * dtm,
+        cut_participants=world.cut_total,
+        meetings_admitted=sum(ever_admitted),
+        meetings_queued=sum(ever_queued),
+        meetings_rejected=sum(1 for m in range(n) if ever_rejected[m] and not ever_admitted[m]),
+        peak_bridges=peak,
+        scale_events=scale_events,
+        per_agency=per_agency,
+        degraded_booked_minutes=deg_booked * dtm,
+        degraded_by_meeting=[d * dtm for d in world.degraded],
+        denied_by_meeting=[d * dtm for d in denied],
+        series_t=ser_t,
+        series_participants=ser_p,
+        series_bridges=ser_b,
+        series_ready=ser_r,
+        series_degraded=ser_d,
+        seconds=time.perf_counter() - wall0,
+    )

@@ -1,0 +1,103 @@
+"""What a policy sees each tick and what it may do: the seam between world and policy.
+
+A policy sees only what the live operator sees: Meeting specs (declared fields) from
+their `createdAt` on, the bridge Pods as Kubernetes reports them, and per-bridge
+metrics as Prometheus serves them (scraped every 15 s, one scrape late). The oracle
+is the one exception: it is given the actual attendance, by design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from meetscale.sim.demand import Demand
+    from meetscale.sim.trace import Trace
+
+__all__ = [
+    "SCRAPE_SECONDS",
+    "Actions",
+    "BridgeSample",
+    "BridgeState",
+    "Observation",
+    "Policy",
+    "SimContext",
+]
+
+SCRAPE_SECONDS = 15
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSample:
+    """One bridge's metrics in one Prometheus scrape (only ready bridges are scraped)."""
+
+    name: str
+    stress: float  # participants / participantsPerBridge
+    participants: int
+    conferences: int
+    draining: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeState:
+    """One bridge Pod as the Kubernetes API shows it (live, not lagged)."""
+
+    name: str
+    created_s: float  # seconds from trace start
+    ready: bool
+    draining: bool
+    drain_since_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SimContext:
+    """Handed to a policy once, before the first tick."""
+
+    trace: Trace
+    demand: Demand  # declared fields are public; `actual` is for the oracle only
+    start: datetime
+
+
+@dataclass(slots=True)
+class Observation:
+    tick: int
+    t: float  # seconds from trace start
+    now: datetime
+    bridges: Sequence[BridgeState]
+    metrics: Sequence[BridgeSample]  # lagged scrape; empty before the first one arrives
+    metrics_age_s: float | None  # how old the scrape is
+    new_meetings: Sequence[int]  # meeting indexes whose spec became visible this tick
+    ended_meetings: Sequence[int]  # admitted meetings whose last participant left this tick
+    changed: bool  # the pool's bridges changed since the last tick (added, ready, removed)
+
+
+@dataclass(slots=True)
+class Actions:
+    """A policy's decisions for one tick."""
+
+    admit: list[int] = field(default_factory=list)
+    queue: list[int] = field(default_factory=list)
+    reject: list[int] = field(default_factory=list)
+    add: int = 0  # bridges to start (ready after bridgeStartupSeconds)
+    drain: list[str] = field(default_factory=list)  # stop placing; remove when empty/timeout
+    remove: list[str] = field(default_factory=list)  # delete now; participants on it are cut
+    migrate: list[str] = field(default_factory=list)  # oracle only: remove, moving conferences
+    undrain: list[str] = field(default_factory=list)  # put draining bridges back into service
+
+    def scales(self) -> bool:
+        return bool(self.add or self.drain or self.remove or self.migrate or self.undrain)
+
+
+class Policy(Protocol):
+    """A scaling (and admission) policy under test."""
+
+    name: str
+
+    def begin(self, ctx: SimContext) -> None:
+        """Called once before the first tick."""
+
+    def step(self, obs: Observation) -> Actions:
+        """Called every tick; returns what to do now."""

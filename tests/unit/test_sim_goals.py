@@ -1,0 +1,144 @@
+"""The issue's goals for the `operator` policy on the sample traces.
+
+Goals that the operator's decision code does not meet yet are marked
+xfail(strict=True) with the numbers measured when they were marked, so that a change
+that meets one turns the run red until the mark is removed. They are not weakened:
+each test states the goal as the issue does.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from meetscale.sim.demand import build_demand
+from meetscale.sim.engine import PolicyResult
+from meetscale.sim.run import simulate
+from meetscale.sim.trace import Trace, load_trace
+
+TRACES = Path(__file__).resolve().parents[2] / "traces"
+SAMPLES = [
+    "monday-briefing",
+    "school-day",
+    "adhoc-surge",
+    "wrong-declarations",
+    "agency-flood",
+    "week",
+]
+
+
+@cache
+def results(name: str) -> dict[str, PolicyResult]:
+    trace = load_trace(TRACES / f"{name}.yaml")
+    runs = simulate(build_demand(trace), ["operator", "hpa", "hpa@0.5"], record_series=False)
+    return {r.policy: r for r in runs}
+
+
+def _xfail(measured: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=f"goal not met; measured {measured}")
+
+
+# numbers measured with the decision core as of this change (benchmarks/bench_sim.py)
+BOOKED_DEGRADED = {
+    "monday-briefing": "72166 degraded participant-minutes of booked meetings",
+    "school-day": "24360 degraded participant-minutes of booked meetings",
+    "adhoc-surge": "45545 degraded participant-minutes of booked meetings",
+    "wrong-declarations": "98531 degraded participant-minutes of booked meetings",
+    "agency-flood": "37477 degraded participant-minutes of booked meetings",
+    "week": "515614 degraded participant-minutes of booked meetings",
+}
+COST = {
+    "monday-briefing": "1.71x the oracle's bridge-hours (80.3 vs 47.0)",
+    "school-day": "2.76x the oracle's bridge-hours (274.8 vs 99.5)",
+    "adhoc-surge": "1.74x the oracle's bridge-hours (137.8 vs 79.3)",
+    "wrong-declarations": "1.87x the oracle's bridge-hours (110.1 vs 59.0)",
+    "week": "2.19x the oracle's bridge-hours (1583.0 vs 724.4)",
+}
+VS_HPA = {
+    "monday-briefing": "80.3 bridge-h vs hpa 58.2 / hpa@0.5 76.8; hpa degrades 3.15x / 1.70x more",
+    "school-day": "274.8 bridge-h vs hpa 135.8 / hpa@0.5 186.8; hpa degrades 45.3x / 28.3x more",
+    "adhoc-surge": "137.8 bridge-h vs hpa 108.4 / hpa@0.5 133.4; hpa degrades 3.12x / 1.65x more",
+    "wrong-declarations": (
+        "110.1 bridge-h vs hpa 76.9 / hpa@0.5 101.3; hpa degrades 3.96x / 2.87x more"
+    ),
+    "week": "1583.0 bridge-h vs hpa 943.9 / hpa@0.5 1210.6; hpa degrades 8.39x / 5.79x more",
+}
+
+
+def _params(measured: dict[str, str]) -> list[object]:
+    return [
+        pytest.param(n, marks=_xfail(measured[n]), id=n) if n in measured else pytest.param(n, id=n)
+        for n in SAMPLES
+    ]
+
+
+@pytest.mark.parametrize("name", _params(BOOKED_DEGRADED))
+def test_no_degraded_minute_for_meetings_booked_a_lead_time_ahead(name: str) -> None:
+    op = results(name)["operator"]
+    assert op.degraded_booked_minutes == 0, f"{op.degraded_booked_minutes:.0f} pm"
+
+
+@pytest.mark.parametrize("name", _params(COST))
+def test_at_most_1_2_times_the_oracles_bridge_hours(name: str) -> None:
+    op = results(name)["operator"]
+    assert op.bridge_hours <= 1.2 * op.oracle_bridge_hours, f"{op.cost_ratio:.2f}x"
+
+
+@pytest.mark.parametrize("name", _params(VS_HPA))
+def test_5x_fewer_degraded_than_hpa_at_equal_or_lower_bridge_hours(name: str) -> None:
+    r = results(name)
+    op = r["operator"]
+    ok = [
+        h.policy
+        for h in (r["hpa"], r["hpa@0.5"])
+        if op.bridge_hours <= h.bridge_hours
+        and op.degraded_participant_minutes * 5 <= h.degraded_participant_minutes
+    ]
+    assert ok, (
+        f"operator {op.bridge_hours:.1f} bridge-h, {op.degraded_participant_minutes:.0f} pm; "
+        f"hpa {r['hpa'].bridge_hours:.1f} / {r['hpa'].degraded_participant_minutes:.0f}; "
+        f"hpa@0.5 {r['hpa@0.5'].bridge_hours:.1f} / {r['hpa@0.5'].degraded_participant_minutes:.0f}"
+    )
+
+
+def within_quota(trace: Trace, margin: timedelta = timedelta(minutes=10)) -> set[str]:
+    """Agencies whose declared bookings never exceed their quota (windows widened by the
+    operator's pre-join margin, as admission counts them)."""
+    ok = {a.name for a in trace.agencies}
+    for a in trace.agencies:
+        mine = [m for m in trace.meetings if m.agency == a.name]
+        if any(m.participants > a.max_meeting_participants for m in mine):
+            ok.discard(a.name)
+            continue
+        edges = sorted(
+            [(m.start - margin, 1, m.participants) for m in mine]
+            + [(m.end, -1, -m.participants) for m in mine]
+        )
+        count = people = 0
+        for _, dc, dp in edges:
+            count += dc
+            people += dp
+            if count > a.max_concurrent_meetings or people > a.max_concurrent_participants:
+                ok.discard(a.name)
+                break
+    return ok
+
+
+def test_agencies_within_quota_lose_nothing_on_the_flood() -> None:
+    trace = load_trace(TRACES / "agency-flood.yaml")
+    inside = within_quota(trace)
+    assert {a.name for a in trace.agencies} - inside == {"ubnd-huyen-dien-chau"}
+    op = results("agency-flood")["operator"]
+    lost = {
+        name: (f.degraded, f.denied)
+        for name, f in op.per_agency.items()
+        if name in inside and (f.degraded or f.denied)
+    }
+    assert lost == {}
+    assert op.per_agency["ubnd-huyen-dien-chau"].denied > 0  # the flood was kept out
+    # and without admission the same agencies do suffer
+    hpa = results("agency-flood")["hpa"]
+    assert sum(hpa.per_agency[n].degraded for n in inside) > 0
