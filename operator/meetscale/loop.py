@@ -83,6 +83,7 @@ async def run_pool(
     # What this loop last wrote per Meeting uid: the index may lag behind our own writes,
     # and a pass must not write (or announce) the same decision twice.
     meeting_written: dict[str, tuple[Any, ...]] = {}
+    counted: set[tuple[str, str]] = set()
     while not stopped():
         wake.clear()
         spec = get_spec()
@@ -95,6 +96,11 @@ async def run_pool(
                 pool_name, spec, meetings, quotas, ns_labels, settings.pre_join_margin, now
             )
             m.admission_pass_seconds.labels(pool=pool_key).observe(time.perf_counter() - t0)
+            for agency, phase in counted - set(result.phase_counts):
+                m.meetings.labels(pool=pool_key, agency=agency, phase=phase).set(0)
+            for (agency, phase), n in result.phase_counts.items():
+                m.meetings.labels(pool=pool_key, agency=agency, phase=phase).set(n)
+            counted = set(result.phase_counts)
             fresh = [
                 c for c in result.changes if meeting_written.get(c.record.uid) != _digest(c.status)
             ]

@@ -29,8 +29,8 @@ admission_latency_seconds = Histogram(
 )
 meetings = Gauge(
     "meetscale_meetings",
-    "Meetings known to the operator, by agency and phase.",
-    ["agency", "phase"],
+    "Meetings known to the operator, by pool, agency and phase.",
+    ["pool", "agency", "phase"],
     registry=REGISTRY,
 )
 quota_participants_in_use = Gauge(
@@ -60,6 +60,55 @@ quota_borrowed_participants = Gauge(
 status_write_errors = Counter(
     "meetscale_status_write_errors_total",
     "Status patches that failed (they are retried on the next pass).",
+    ["kind"],
+    registry=REGISTRY,
+)
+pool_desired_bridges = Gauge(
+    "meetscale_pool_desired_bridges",
+    "Bridges in service the pool's last scale decision wants.",
+    ["pool"],
+    registry=REGISTRY,
+)
+pool_bridges = Gauge(
+    "meetscale_pool_bridges",
+    "Bridge pods of the pool by state (InService, Ready, Draining).",
+    ["pool", "state"],
+    registry=REGISTRY,
+)
+scale_decisions = Counter(
+    "meetscale_scale_decisions_total",
+    "Scale decisions carried out, by direction (Up, Down) and reason.",
+    ["pool", "direction", "reason"],
+    registry=REGISTRY,
+)
+drains = Counter(
+    "meetscale_pool_drains_total",
+    "Bridge drains by outcome (DrainStarted, DrainCancelled, BridgeRemoved, DrainTimeout).",
+    ["pool", "outcome"],
+    registry=REGISTRY,
+)
+drain_timeouts = Counter(
+    "meetscale_pool_drain_timeouts_total",
+    "Drained bridges removed with participants left because the drain timed out.",
+    ["pool"],
+    registry=REGISTRY,
+)
+prometheus_errors = Counter(
+    "meetscale_prometheus_errors_total",
+    "Prometheus queries without a usable answer, by reason (Timeout, EmptyResult, ...).",
+    ["pool", "reason"],
+    registry=REGISTRY,
+)
+pool_reconcile_seconds = Histogram(
+    "meetscale_pool_reconcile_seconds",
+    "Time of one pool reconcile (Prometheus queries, decision, writes).",
+    ["pool"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+kube_write_errors = Counter(
+    "meetscale_kube_write_errors_total",
+    "Failed writes of pool objects (Deployment, Pod, Service; retried next pass).",
     ["kind"],
     registry=REGISTRY,
 )

@@ -6,6 +6,7 @@ and of every AgencyQuota; the shell writes only what differs from what is stored
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,6 +72,7 @@ class PoolPass:
     quota_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: AdmissionPlan | None = None
     next_wakeup: datetime | None = None
+    phase_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def _condition(
@@ -204,7 +206,9 @@ def plan_pool(
             reserved = int(rec.status.get("reservedParticipants") or req.participants)
             bridges = int(rec.status.get("reservedBridges") or 0)
         else:
+            out.phase_counts[(agency or "", rec.phase)] += 1
             continue
+        out.phase_counts[(agency or "", phase)] += 1
         new = meeting_status(
             rec,
             phase=phase,

@@ -108,3 +108,14 @@ def test_quota_status_sums_admitted_and_nothing_rewritten_when_unchanged():
 def test_next_wakeup_is_the_next_start():
     _, result = run(meeting("a", start_h=2))
     assert result.next_wakeup == NOW + timedelta(hours=2)
+
+
+def test_phase_counts_cover_every_meeting_once():
+    a, b = meeting("a", participants=300), meeting("b", participants=300)
+    orphan = meeting("o", ns="orphan")
+    _, result = run(a, b, orphan)
+    assert result.phase_counts == {
+        ("so-y-te", "Admitted"): 1,
+        ("so-y-te", "Queued"): 1,
+        ("", "Pending"): 1,
+    }
