@@ -290,6 +290,7 @@ def _cleanup_stale(state: dict | None) -> None:
 def _remove_files() -> None:
     for p in (state_path(), kubeconfig_path()):
         p.unlink(missing_ok=True)
+    shutil.rmtree(run_dir() / ".kube-cache", ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,6 +166,15 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+def opener(ssl_context: ssl.SSLContext | None = None) -> urllib.request.OpenerDirector:
+    """A urllib opener that ignores *_proxy variables: everything here is on 127.0.0.0/8,
+    which urllib would otherwise send to a configured proxy."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    if ssl_context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl_context))
+    return urllib.request.build_opener(*handlers)
+
+
 def http_get(
     url: str,
     *,
@@ -174,7 +183,7 @@ def http_get(
 ) -> tuple[int, str]:
     """GET url; returns (status, body). Status 0 means the connection failed."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=ssl_context) as r:
+        with opener(ssl_context).open(url, timeout=timeout) as r:
             return r.status, r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")

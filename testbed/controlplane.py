@@ -205,7 +205,12 @@ class ControlPlane:
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            [
+                str(self.bin_dir / "kubectl"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--cache-dir={self.workdir / 'kube-cache'}",
+                *args,
+            ],
             input=input,
             capture_output=True,
             text=True,
@@ -220,7 +225,7 @@ class ControlPlane:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=5, context=self._ssl) as r:
+            with _proc.opener(self._ssl).open(req, timeout=5) as r:
                 status, raw = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()

@@ -237,7 +237,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _post(url: str) -> int:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5) as r:
+        with _proc.opener().open(urllib.request.Request(url, method="POST"), timeout=5) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code

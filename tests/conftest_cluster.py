@@ -107,7 +107,10 @@ class Cluster:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl with the admin kubeconfig; as_user/as_groups impersonate (--as)."""
-        argv = [self.kubectl_path, f"--kubeconfig={self.kubeconfig}"]
+        # A discovery cache per cluster: ~/.kube/cache is keyed by host:port, and ports of
+        # short-lived test clusters get reused.
+        cache = self.kubeconfig.parent / ".kube-cache"
+        argv = [self.kubectl_path, f"--kubeconfig={self.kubeconfig}", f"--cache-dir={cache}"]
         if as_user:
             argv.append(f"--as={as_user}")
         argv += [f"--as-group={g}" for g in as_groups]
@@ -123,9 +126,12 @@ class Cluster:
 
     def api_client(self):
         """A kubernetes.client.ApiClient authenticated as the admin."""
-        from kubernetes import config
+        from kubernetes import client, config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
+        cfg.proxy = None  # the apiserver is on 127.0.0.1: ignore *_proxy from the environment
+        return client.ApiClient(cfg)
 
     def env(self, **extra: str) -> dict[str, str]:
         """os.environ with KUBECONFIG pointing at this cluster (for spawning the operator)."""

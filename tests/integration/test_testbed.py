@@ -13,7 +13,6 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,20 +63,34 @@ def test_deployment_pods_become_ready_with_loopback_ips(control_plane, namespace
     control_plane.kubectl(
         "rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s", timeout=90
     )
-    pods = json.loads(
-        control_plane.kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "json").stdout
-    )["items"]
-    assert len(pods) == 2
+
+    def ready_pods():
+        out = control_plane.kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "json")
+        pods = json.loads(out.stdout)["items"]
+        ready = [
+            p
+            for p in pods
+            if p["status"].get("phase") == "Running"
+            and p["status"].get("podIP")
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", [])
+            )
+        ]
+        return ready if len(ready) == len(pods) == 2 else None
+
+    try:
+        pods = wait_until(ready_pods, timeout=30, interval=0.5, what="2 Ready pods with IPs")
+    except AssertionError:
+        dump = control_plane.kubectl("get", "pods,rs,deploy", "-n", namespace, "-o", "yaml")
+        raise AssertionError(f"pods not ready:\n{dump.stdout}") from None
     ips = []
     for pod in pods:
-        assert pod["status"]["phase"] == "Running"
         assert pod["spec"]["nodeName"] == "kwok-node-0"
-        ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
-        assert ready["Ready"] == "True"
         ip = ipaddress.ip_address(pod["status"]["podIP"])
-        assert ip.is_loopback and ip in ipaddress.ip_network(POD_CIDR), ip
+        assert ip.is_loopback and ip in ipaddress.ip_network(POD_CIDR), (ip, pod["status"])
         ips.append(str(ip))
-    assert len(set(ips)) == 2
+    assert len(set(ips)) == 2, ips
 
     # The point of loopback pod IPs: a process standing in for the pod can bind its IP and
     # is reachable at http://<podIP>:<port> without any network setup.
@@ -85,7 +98,7 @@ def test_deployment_pods_become_ready_with_loopback_ips(control_plane, namespace
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://{ips[0]}:{server.server_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with _proc.opener().open(url, timeout=5) as r:
             assert b"testbed_probe" in r.read()
     finally:
         server.shutdown()
@@ -158,7 +171,7 @@ def test_prometheus_scrapes_file_sd_targets(prometheus):
         assert result[0]["metric"]["instance"] == target
         # ... and straight through the HTTP API, as the operator would query it.
         url = f"{prometheus.url}/api/v1/query?query=testbed_probe"
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with _proc.opener().open(url, timeout=5) as r:
             data = json.load(r)
         assert data["status"] == "success"
         assert data["data"]["result"][0]["value"][1] == "42"
