@@ -196,6 +196,31 @@ def test_booked_demand(case: DemandCase) -> None:
     assert (demand.meetings, demand.participants) == (case.meetings, case.participants)
 
 
+def test_back_to_back_meetings_are_not_summed() -> None:
+    # 84 classes of 45 end at +5, the next 84 start at +10: the peak is one period
+    ends = [meeting(f"a{i}", 45, -40, 45, running=True, observed=45) for i in range(84)]
+    starts = [meeting(f"b{i}", 45, 10, 45) for i in range(84)]
+    pool = replace(POOL, max_bridges=40)
+    one = booked_demand(pool, ends, [], NOW)
+    both = booked_demand(pool, ends + starts, [], NOW)
+    assert both.replicas == one.replicas == 21  # four 45s to a 210 bin
+    assert both.participants == 84 * 45
+    assert both.meetings == 168
+
+
+def test_overlapping_meetings_are_summed_at_the_peak() -> None:
+    a = meeting("a", 200, -30, 60, running=True, observed=200)  # until +30
+    b = meeting("b", 200, 5)  # from +5
+    assert booked_demand(POOL, [a, b], [], NOW).replicas == 2
+
+
+def test_overrunning_meeting_counts_now_only() -> None:
+    late = meeting("late", 150, -70, 60, running=True, observed=150)  # ended 10 min ago
+    nxt = meeting("next", 150, 5)
+    d = booked_demand(POOL, [late, nxt], [br("x", 0.5, 150)], NOW)
+    assert (d.replicas, d.shared, d.headroom, d.unbooked) == (1, 1, 0, 0)
+
+
 # --------------------------------------------------------------------------- decide_scale
 
 

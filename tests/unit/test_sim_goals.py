@@ -43,28 +43,27 @@ def _xfail(measured: str) -> pytest.MarkDecorator:
 
 # numbers measured with the decision core as of this change (benchmarks/bench_sim.py)
 BOOKED_DEGRADED = {
-    "monday-briefing": "72166 degraded participant-minutes of booked meetings",
+    "monday-briefing": "67219 degraded participant-minutes of booked meetings",
     "school-day": "24360 degraded participant-minutes of booked meetings",
-    "adhoc-surge": "45545 degraded participant-minutes of booked meetings",
-    "wrong-declarations": "98531 degraded participant-minutes of booked meetings",
-    "agency-flood": "37477 degraded participant-minutes of booked meetings",
-    "week": "515614 degraded participant-minutes of booked meetings",
+    "adhoc-surge": "28334 degraded participant-minutes of booked meetings",
+    "wrong-declarations": "104597 degraded participant-minutes of booked meetings",
+    "week": "429475 degraded participant-minutes of booked meetings",
 }
 COST = {
-    "monday-briefing": "1.71x the oracle's bridge-hours (80.3 vs 47.0)",
-    "school-day": "2.76x the oracle's bridge-hours (274.8 vs 99.5)",
-    "adhoc-surge": "1.74x the oracle's bridge-hours (137.8 vs 79.3)",
-    "wrong-declarations": "1.87x the oracle's bridge-hours (110.1 vs 59.0)",
-    "week": "2.19x the oracle's bridge-hours (1583.0 vs 724.4)",
+    "monday-briefing": "1.67x the oracle's bridge-hours (78.3 vs 47.0)",
+    "school-day": "2.26x the oracle's bridge-hours (225.1 vs 99.5)",
+    "adhoc-surge": "1.75x the oracle's bridge-hours (139.0 vs 79.3)",
+    "wrong-declarations": "1.72x the oracle's bridge-hours (101.2 vs 59.0)",
+    "week": "1.83x the oracle's bridge-hours (1327.4 vs 724.4)",
 }
 VS_HPA = {
-    "monday-briefing": "80.3 bridge-h vs hpa 58.2 / hpa@0.5 76.8; hpa degrades 3.15x / 1.70x more",
-    "school-day": "274.8 bridge-h vs hpa 135.8 / hpa@0.5 186.8; hpa degrades 45.3x / 28.3x more",
-    "adhoc-surge": "137.8 bridge-h vs hpa 108.4 / hpa@0.5 133.4; hpa degrades 3.12x / 1.65x more",
+    "monday-briefing": "78.3 bridge-h vs hpa 58.2 / hpa@0.5 76.8; hpa degrades 3.38x / 1.82x more",
+    "school-day": "225.1 bridge-h vs hpa 135.8 / hpa@0.5 186.8; hpa degrades 45.3x / 28.3x more",
+    "adhoc-surge": "139.0 bridge-h vs hpa 108.4 / hpa@0.5 133.4; hpa degrades 3.47x / 1.83x more",
     "wrong-declarations": (
-        "110.1 bridge-h vs hpa 76.9 / hpa@0.5 101.3; hpa degrades 3.96x / 2.87x more"
+        "101.2 bridge-h vs hpa 76.9 / hpa@0.5 101.3; hpa degrades 3.73x / 2.70x more"
     ),
-    "week": "1583.0 bridge-h vs hpa 943.9 / hpa@0.5 1210.6; hpa degrades 8.39x / 5.79x more",
+    "week": "1327.4 bridge-h vs hpa 943.9 / hpa@0.5 1210.6; hpa degrades 9.63x / 6.65x more",
 }
 
 

@@ -46,7 +46,12 @@ def req(key="so-y-te/a", start_h=1.0, hours=1.0, participants=100, phase="Pendin
         (req(start_h=-1, hours=0.5), None, [], "spec.start:"),
         (req(start_h=-1, hours=2), None, [], "is in the past"),
         (req(start_h=-0.05), None, [], None),
-        (req(prio=1000), None, [], "spec.priorityClass: priority provincial (1000) exceeds maxPriorityClass high"),
+        (
+            req(prio=1000),
+            None,
+            [],
+            "spec.priorityClass: priority provincial (1000) exceeds maxPriorityClass high",
+        ),
         # blocked only by other bookings: accepted (it will be Queued)
         (req(participants=300), None, [req("so-y-te/b", participants=300, phase="Admitted")], None),
         # growing an admitted meeting beyond quota is refused

@@ -6,9 +6,9 @@
   over the stress of the non-draining bridges against ``target_stress``; it
   reacts to load that is already there.
 * **booked**: the bridges the admitted meetings need, running now or starting
-  within ``lead_time``, packed the way Jicofo places conferences (see
-  :func:`booked_demand`), plus headroom for unbooked (ad-hoc) participants; it
-  provisions ahead of load that is known to come.
+  within ``lead_time`` (the peak over that window, not the sum), packed the
+  way Jicofo places conferences (see :func:`booked_demand`), plus headroom
+  for unbooked (ad-hoc) participants; it provisions ahead of load that is known to come.
 
 The recommendation ``max(live, booked)`` goes through the HPA v2 behavior
 (stabilization, rate policies, min/max: :func:`~meetscale.decide.hpa.apply_behavior`),
@@ -57,6 +57,7 @@ __all__ = [
 Winner = Literal["live", "booked", "min", "max", "hold"]
 ConditionTuple = tuple[bool, str, str]
 
+_INSTANT = timedelta(microseconds=1)
 _LIMIT_REASONS = frozenset({"AtMaximum", "AtMinimum", "ScaleUpLimited", "ScaleDownLimited"})
 
 
@@ -252,7 +253,15 @@ def booked_demand(
     running, the observed count (max(declared, observed) within ``join_grace`` of
     its start; declared if nothing is observed).
 
-    Placement, as Jicofo places conferences, with ppb = participants per bridge
+    **Peak, not sum**: the booked bridges are the peak, over the instants of
+    ``[now, now + lead_time]`` (``now`` and every counted start), of what the
+    meetings present at that instant need. A running meeting is present while
+    ``t < end`` (at ``now`` also when it overruns its end), one not yet running
+    over ``[start, end)``: back-to-back meetings are never added up.
+    ``dedicated``, ``shared`` and ``participants`` are those of the peak
+    instant; ``meetings`` counts every meeting considered.
+
+    Placement at one instant, as Jicofo places conferences, with ppb = participants per bridge
     and cap = floor(ppb * target_stress):
 
     * a confidential meeting takes ceil(p / ppb) bridges of its own;
@@ -270,11 +279,10 @@ def booked_demand(
     cap = pool.bridge_capacity
     horizon = now + pool.lead_time
     observed: dict[str, int] | None = None
-    dedicated = 0
-    shared: list[int] = []
     meetings = 0
-    participants = 0
     running_present = 0
+    # (from, until, participants, confidential); from == now for running meetings
+    items: list[tuple[datetime, datetime, int, bool]] = []
     for m in booked:
         if m.running:
             obs = m.observed_participants
@@ -288,19 +296,35 @@ def booked_demand(
             else:
                 p = max(obs, m.participants) if now < m.start + pool.join_grace else obs
                 running_present += obs
+            a, b = now, m.end
+            if b <= now:  # overrunning its end: there now, for how long is unknown
+                b = now + _INSTANT
         elif m.start <= horizon and m.end > now:
             p = m.participants
+            a, b = max(m.start, now), m.end
         else:
             continue
         meetings += 1
-        if p <= 0:
-            continue
-        participants += p
-        if m.confidential or p > ppb:
-            dedicated += -(-p // ppb)
-        else:
-            shared.append(p)
-    shared_bins = first_fit_decreasing(shared, cap)
+        if p > 0:
+            items.append((a, b, p, m.confidential))
+    best = (0, 0, 0)  # dedicated, shared bins, participants at the peak instant
+    for t in sorted({now} | {a for a, _, _, _ in items}):
+        dedicated = 0
+        shared: list[int] = []
+        participants = 0
+        for a, b, p, conf in items:
+            if not a <= t < b:
+                continue
+            participants += p
+            if conf or p > ppb:
+                dedicated += -(-p // ppb)
+            else:
+                shared.append(p)
+        bins = first_fit_decreasing(shared, cap)
+        total = dedicated + bins
+        if total > best[0] + best[1] or (total == best[0] + best[1] and participants > best[2]):
+            best = (dedicated, bins, participants)
+    dedicated, shared_bins, participants = best
     on_bridges = sum(b.endpoints for b in bridges if b.endpoints is not None)
     unbooked_live = max(0, on_bridges - running_present)
     expected = max(0.0, adhoc_rate) * pool.lead_time.total_seconds() / 60.0

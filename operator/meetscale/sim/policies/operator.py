@@ -19,8 +19,12 @@ Scaling. Every 15 s `meetscale.decide.scaling.decide_scale` gets the pool's para
 every bridge Pod (live readiness and drain state) with its metrics from the lagged
 Prometheus scrape (stress, endpoints, conferences; Prometheus has no per-meeting
 counts), the admitted meetings that are running or start within the lead time, the
-scale history (`record`), and `adhoc_rate`. It then starts `plan.new_bridges`, drains
-`plan.drain` and puts `plan.cancel_drain` back into service.
+scale history (`record`), and `adhoc_rate`. A meeting past its declared end stays in
+the list as running (its participants are booked ones, not unbooked load) until its
+conference closes, at most `OVERRUN_LIMIT_S`: the live operator sees a conference
+close in the bridges' conference list (jitsi-videobridge `GET /colibri/conferences`,
+`GET /debug`) or from Jicofo; here `Observation.ended_meetings` tells it. It then
+starts `plan.new_bridges`, drains `plan.drain` and puts `plan.cancel_drain` back into service.
 
 `adhoc_rate` (unbooked participants expected per minute) is an input the shell
 estimates: the declared participants of Meetings that appeared less than the lead
@@ -57,6 +61,7 @@ from meetscale.sim.policy import BridgeState as SimBridge
 __all__ = ["OperatorOptions", "OperatorPolicy"]
 
 SYNC_SECONDS = 15
+OVERRUN_LIMIT_S = 1800.0  # a meeting past its end counts as running for at most this long
 _BUCKET = 3600  # seconds per bucket of the reservation index
 
 
@@ -128,6 +133,7 @@ class OperatorPolicy:
         self._booked: dict[int, BookedMeeting] = {}
         self._running_at: list[tuple[float, int]] = []  # (start, m) booked, not running yet
         self._booked_end: list[tuple[float, int]] = []  # (end, m)
+        self._overrun: dict[int, float] = {}  # past their end, conference still open -> until
         self._adhoc: deque[tuple[float, int]] = deque()
         self._adhoc_sum = 0
         self._bridge_cache: dict[str, tuple[SimBridge, BridgeSample | None, BridgeState]] = {}
@@ -271,8 +277,16 @@ class OperatorPolicy:
                 self._booked[m] = self._booked_meeting(m, running=True)
         while self._booked_end and self._booked_end[0][0] <= t:
             _, m = heapq.heappop(self._booked_end)
+            if m in self._booked:  # past its end: kept while its conference is still open
+                self._overrun[m] = t + OVERRUN_LIMIT_S
+        for m in [m for m, until in self._overrun.items() if until <= t]:
+            del self._overrun[m]
             self._booked.pop(m, None)
         return list(self._booked.values())
+
+    def _conference_closed(self, m: int) -> None:
+        if self._overrun.pop(m, None) is not None:
+            self._booked.pop(m, None)
 
     def _booked_meeting(self, m: int, *, running: bool) -> BookedMeeting:
         spec = self._spec[m]
@@ -300,6 +314,8 @@ class OperatorPolicy:
         t = obs.t
         now = obs.now
         dirty = False
+        for m in obs.ended_meetings:
+            self._conference_closed(m)
         for m in obs.new_meetings:
             self._phase[m] = "Pending"
             self._open.add(m)
