@@ -34,7 +34,7 @@ class Settings(BaseModel):
     admission_debounce_seconds: float = Field(
         default=0.2, ge=0, le=10, description="Batch changes this long before a pass."
     )
-    status_write_concurrency: int = Field(default=16, ge=1, le=256)
+    status_write_concurrency: int = Field(default=32, ge=1, le=256)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=8000, ge=0, le=65535)
     health_host: str = "127.0.0.1"

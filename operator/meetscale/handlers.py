@@ -14,7 +14,6 @@ from meetscale.loop import run_pool
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
 from meetscale.runtime import Runtime, pool_key_of
-from meetscale.webhook import check_meeting, check_pool, check_quota
 
 
 @kopf.on.startup()
@@ -100,33 +99,3 @@ async def admission(
     )
     runtime.wakers.forget(key)
     await asyncio.sleep(0)
-
-
-@kopf.on.validate(GROUP, VERSION, "meetings", operations=["CREATE", "UPDATE"], ignore_failures=True)
-def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    key = pool_key_of(body.get("spec", {}).get("pool"), runtime.settings)
-    check_meeting(
-        body=body,
-        old=kwargs.get("old"),
-        pool_key=key,
-        meetings=kwargs["meetings_by_pool"].get(key, []),
-        quotas=[q for store in kwargs["quotas_by_name"].values() for q in store],
-        namespace_labels={ns: next(iter(s)) for ns, s in kwargs["namespace_labels"].items()},
-        pools={k: next(iter(s)) for k, s in kwargs["pools_by_key"].items() if next(iter(s))},
-        settings=runtime.settings,
-    )
-
-
-@kopf.on.validate(
-    GROUP, VERSION, "agencyquotas", operations=["CREATE", "UPDATE"], ignore_failures=True
-)
-def validate_quota(spec: kopf.Spec, **_: Any) -> None:
-    check_quota(spec)
-
-
-@kopf.on.validate(
-    GROUP, VERSION, "bridgepools", operations=["CREATE", "UPDATE"], ignore_failures=True
-)
-def validate_pool(spec: kopf.Spec, **_: Any) -> None:
-    check_pool(spec)

@@ -92,8 +92,17 @@ async def run_pool(
             meetings, quotas, ns_labels = inputs()
             now = clock()
             t0 = time.perf_counter()
-            result = plan_pool(
-                pool_name, spec, meetings, quotas, ns_labels, settings.pre_join_margin, now
+            # The pass is CPU work on a snapshot of the indexes: run it off the event loop so
+            # that watches, the webhook and /healthz stay responsive meanwhile.
+            result = await asyncio.to_thread(
+                plan_pool,
+                pool_name,
+                spec,
+                meetings,
+                quotas,
+                ns_labels,
+                settings.pre_join_margin,
+                now,
             )
             m.admission_pass_seconds.labels(pool=pool_key).observe(time.perf_counter() - t0)
             for agency, phase in counted - set(result.phase_counts):

@@ -48,6 +48,9 @@ def main(args: argparse.Namespace) -> int:
         return 2
     # Handlers register themselves with Kopf's default registry on import.
     import meetscale.handlers  # noqa: F401
+
+    if settings.webhook_enabled:
+        import meetscale.handlers_webhook  # noqa: F401
     from meetscale.runtime import Runtime
 
     kopf.configure(verbose=args.verbose)

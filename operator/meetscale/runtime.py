@@ -3,8 +3,10 @@ the handlers through Kopf's memo: settings, API client, status writer, pool wake
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -62,6 +64,14 @@ class Runtime:
             settings.admission.managed = WEBHOOK_CONFIGURATION
 
     async def start(self) -> None:
+        # Status writes use the (blocking) kubernetes client in threads; the default
+        # executor has min(32, cores + 4) threads, too few on a small node.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=self.settings.status_write_concurrency + 4,
+                thread_name_prefix="meetscale",
+            )
+        )
         self._writer = StatusWriter(load_api_client(), self.settings.status_write_concurrency)
         if self.settings.metrics_port:
             self._metrics_server, _ = start_http_server(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meetscale.decide.admission import AdmissionPlan, decide_admission
-from meetscale.decide.agency import resolve_agency
+from meetscale.decide.agency import AgencyResolver
 from meetscale.decide.lifecycle import HOLDS_RESERVATION, TERMINAL, timed_phase
 from meetscale.models import BridgePoolSpec, LabelSelector
 from meetscale.records import (
@@ -144,6 +144,7 @@ def plan_pool(
     selectors: dict[str, LabelSelector] = {
         q.name: q.spec.namespace_selector for q in quotas if q.spec is not None
     }
+    resolver = AgencyResolver(selectors)
     agency_priority = {q.name: q.spec.priority for q in quotas if q.spec is not None}
     requests = []
     agencies: dict[str, str | None] = {}
@@ -153,7 +154,7 @@ def plan_pool(
         if rec.spec is None:
             fixed[rec.key] = ("Rejected", "InvalidSpec", rec.spec_error or "invalid spec")
             continue
-        res = resolve_agency(rec.namespace, namespace_labels.get(rec.namespace), selectors)
+        res = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace))
         agencies[rec.key] = res.agency
         if rec.spec.cancelled:
             fixed[rec.key] = ("Cancelled", "Cancelled", "cancelled by spec.cancelled")
@@ -225,6 +226,11 @@ def plan_pool(
             moved = rec.status.get("phase") != phase or rec.status.get("reason") != reason
             event = (reason, message, reason in WARNING_REASONS) if moved else None
             out.changes.append(StatusChange(rec, new, event, agency))
+    namespaces_of: dict[str, list[str]] = {}
+    for ns, labels in namespace_labels.items():
+        agency = resolver.resolve(ns, labels).agency
+        if agency is not None:
+            namespaces_of.setdefault(agency, []).append(ns)
     for q in quotas:
         if q.spec is None:
             out.quota_status[q.name] = {
@@ -236,11 +242,7 @@ def plan_pool(
             continue
         u = plan.usage.get(q.name)
         out.quota_status[q.name] = {
-            "namespaces": sorted(
-                ns
-                for ns, labels in namespace_labels.items()
-                if resolve_agency(ns, labels, selectors).agency == q.name
-            ),
+            "namespaces": sorted(namespaces_of.get(q.name, [])),
             "participantsInUse": u.participants_in_use if u else 0,
             "meetingsInUse": u.meetings_in_use if u else 0,
             "peakBookedParticipants": u.peak_booked_participants if u else 0,

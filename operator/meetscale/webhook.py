@@ -20,8 +20,8 @@ import kopf
 from pydantic import ValidationError
 
 from meetscale.config import Settings
-from meetscale.decide.admission import PoolCeiling
-from meetscale.decide.agency import resolve_agency
+from meetscale.decide.admission import MeetingRequest, PoolCeiling
+from meetscale.decide.agency import AgencyResolver
 from meetscale.decide.validation import validate_meeting
 from meetscale.kube.certs import self_signed
 from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
@@ -82,8 +82,10 @@ def check_meeting(
         raise _refuse(validation_message(exc, "spec")) from None
     record = MeetingRecord.from_body(body)
     quotas = list(quotas)
-    selectors = {q.name: q.spec.namespace_selector for q in quotas if q.spec is not None}
-    res = resolve_agency(record.namespace, namespace_labels.get(record.namespace), selectors)
+    resolver = AgencyResolver(
+        {q.name: q.spec.namespace_selector for q in quotas if q.spec is not None}
+    )
+    res = resolver.resolve(record.namespace, namespace_labels.get(record.namespace))
     if res.agency is None:
         raise _refuse(f"metadata.namespace: {res.message}")
     pool = pools.get(pool_key)
@@ -102,13 +104,17 @@ def check_meeting(
         old_record = MeetingRecord.from_body(old)
         if old_record.spec is not None:
             old_req = meeting_request(old_record, res.agency, prio)
-    others = []
-    for rec in meetings:
-        if rec.spec is None or rec.key == record.key:
-            continue
-        agency = resolve_agency(rec.namespace, namespace_labels.get(rec.namespace), selectors)
-        if agency.agency is not None:
-            others.append(meeting_request(rec, agency.agency, 0))
+
+    def others() -> list[MeetingRequest]:
+        found = []
+        for rec in meetings:
+            if rec.spec is None or rec.key == record.key:
+                continue
+            agency = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace)).agency
+            if agency is not None:
+                found.append(meeting_request(rec, agency, 0))
+        return found
+
     reason = validate_meeting(new_req, old_req, views, ceiling, others, now)
     if reason:
         raise _refuse(reason)

@@ -157,3 +157,37 @@ def test_settings_from_env():
     assert s.namespaces == ["a", "b"]
     assert s.webhook_enabled is True
     assert s.default_pool == "p"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from meetscale.decide.agency import AgencyResolver  # noqa: E402
+
+_keys = st.sampled_from(["a", "b", "kubernetes.io/metadata.name"])
+_vals = st.sampled_from(["x", "y", "ns1"])
+_selector = st.builds(
+    lambda ml, expr: LabelSelector(
+        match_labels=ml or None,
+        match_expressions=[{"key": k, "operator": op, "values": [v]} for k, op, v in expr] or None,
+    ),
+    st.dictionaries(_keys, _vals, max_size=2),
+    st.lists(st.tuples(_keys, st.sampled_from(["In", "NotIn"]), _vals), max_size=2),
+)
+
+
+@given(
+    selectors=st.dictionaries(st.sampled_from(["q1", "q2", "q3", "q4"]), _selector),
+    labels=st.dictionaries(_keys, _vals, max_size=3),
+    namespace=st.sampled_from(["ns1", "ns2"]),
+)
+def test_indexed_resolver_agrees_with_checking_every_selector(selectors, labels, namespace):
+    full = dict(labels)
+    full.setdefault("kubernetes.io/metadata.name", namespace)
+    brute = sorted(n for n, s in selectors.items() if s.matches(full))
+    got = AgencyResolver(selectors).resolve(namespace, labels)
+    if len(brute) == 1:
+        assert got.agency == brute[0]
+    else:
+        assert got.agency is None
+        assert got.reason == ("NoAgencyQuota" if not brute else "AmbiguousAgency")

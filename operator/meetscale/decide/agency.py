@@ -20,20 +20,53 @@ class AgencyResolution:
     message: str
 
 
-def resolve_agency(
-    namespace: str,
-    namespace_labels: Mapping[str, str] | None,
-    selectors: Mapping[str, LabelSelector],
-) -> AgencyResolution:
-    """The one AgencyQuota whose selector matches the namespace, or why there is none.
+class AgencyResolver:
+    """Resolves namespaces to agencies for one set of selectors, each namespace once.
 
-    `namespace_labels` is None when the namespace is not known (yet).
+    Selectors with matchLabels are indexed by one of their label pairs, so a namespace
+    is checked only against the selectors that could match it (plus those with
+    matchExpressions only): cost per namespace is about its number of labels, not the
+    number of agencies.
     """
-    labels = dict(namespace_labels or {})
-    # Every namespace carries kubernetes.io/metadata.name; selecting on it is the usual way
-    # to name namespaces one by one.
-    labels.setdefault("kubernetes.io/metadata.name", namespace)
-    matches = sorted(name for name, sel in selectors.items() if sel.matches(labels))
+
+    def __init__(self, selectors: Mapping[str, LabelSelector]) -> None:
+        self._selectors = dict(selectors)
+        self._by_pair: dict[tuple[str, str], list[str]] = {}
+        self._unindexed: list[str] = []
+        for name, sel in self._selectors.items():
+            if sel.match_labels:
+                pair = min(sel.match_labels.items())
+                self._by_pair.setdefault(pair, []).append(name)
+            else:
+                self._unindexed.append(name)
+        self._cache: dict[tuple[str, tuple[tuple[str, str], ...] | None], AgencyResolution] = {}
+
+    def resolve(self, namespace: str, labels: Mapping[str, str] | None) -> AgencyResolution:
+        """The one AgencyQuota whose selector matches the namespace, or why there is none.
+
+        `labels` is None when the namespace is not known (yet).
+        """
+        key = (namespace, tuple(sorted(labels.items())) if labels is not None else None)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._resolve(namespace, labels)
+        return hit
+
+    def _resolve(
+        self, namespace: str, namespace_labels: Mapping[str, str] | None
+    ) -> AgencyResolution:
+        labels = dict(namespace_labels or {})
+        # Every namespace carries kubernetes.io/metadata.name; selecting on it is the usual
+        # way to name namespaces one by one.
+        labels.setdefault("kubernetes.io/metadata.name", namespace)
+        candidates = set(self._unindexed)
+        for pair in labels.items():
+            candidates.update(self._by_pair.get(pair, ()))
+        matches = sorted(n for n in candidates if self._selectors[n].matches(labels))
+        return _outcome(namespace, matches)
+
+
+def _outcome(namespace: str, matches: list[str]) -> AgencyResolution:
     if len(matches) == 1:
         return AgencyResolution(matches[0], "Resolved", f"namespace {namespace} -> {matches[0]}")
     if not matches:
@@ -49,3 +82,12 @@ def resolve_agency(
         f"namespace {namespace} is selected by {len(matches)} AgencyQuotas "
         f"({', '.join(matches)}); exactly one must select it",
     )
+
+
+def resolve_agency(
+    namespace: str,
+    namespace_labels: Mapping[str, str] | None,
+    selectors: Mapping[str, LabelSelector],
+) -> AgencyResolution:
+    """One-off resolution (see AgencyResolver for many namespaces)."""
+    return AgencyResolver(selectors).resolve(namespace, namespace_labels)

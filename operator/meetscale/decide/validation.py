@@ -8,7 +8,7 @@ would no longer fit next to everything else that is booked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -43,13 +43,13 @@ def validate_meeting(
     old: MeetingRequest | None,
     quotas: dict[str, AgencyQuotaView],
     pool: PoolCeiling,
-    others: Sequence[MeetingRequest],
+    others: Sequence[MeetingRequest] | Callable[[], Sequence[MeetingRequest]],
     now: datetime,
 ) -> str | None:
     """The reason to refuse this create (old is None) or update, or None to accept.
 
-    `others` are the other meetings of the same pool (any phase); `old.phase` is the
-    stored meeting's phase.
+    `others` are the other meetings of the same pool (any phase), or a function giving
+    them (called only for an edit that needs them); `old.phase` is the stored phase.
     """
     starts_changed = old is None or old.start != new.start
     if starts_changed and new.end <= now:
@@ -64,7 +64,8 @@ def validate_meeting(
     if verdict is not None and verdict.phase == "Rejected":
         return f"{_field(verdict.reason)}: {verdict.message}"
     if old is not None and old.phase == "Admitted" and _grows(old, new):
-        rest = [m for m in others if m.key != new.key]
+        listed = others() if callable(others) else others
+        rest = [m for m in listed if m.key != new.key]
         plan = decide_admission([*rest, replace(new, phase="Pending")], quotas, pool, now)
         d = plan.decisions.get(new.key)
         if d is not None and d.phase != "Admitted":
