@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))  # testbed is not an installed package
 from kubernetes import client, config  # noqa: E402
 
 from testbed import binaries  # noqa: E402
-from testbed._proc import free_port  # noqa: E402
+from testbed._proc import free_port, spawn  # noqa: E402
 from testbed.controlplane import ControlPlane  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "admission_cluster.json"
@@ -242,9 +242,7 @@ def start_operator(kubeconfig: Path, workdir: Path, webhook: bool, profile: bool
         argv += ["-m", "cProfile", "-o", str(prof)]
     argv += ["-m", "meetscale", "run", "--liveness", health]
     log_path = workdir / "operator.log"
-    proc = subprocess.Popen(
-        argv, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=ROOT
-    )
+    proc = spawn(argv, log_path, env=env, cwd=ROOT)  # dies with the benchmark
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -119,11 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             "MEETSCALE_WEBHOOK_PORT": str(_proc.free_port()),
         }
         health = f"http://127.0.0.1:{_proc.free_port()}/healthz"
-        op = subprocess.Popen(
-            [sys.executable, "-m", "meetscale", "run", "--liveness", health],
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            env=env,
+        op = _proc.spawn(  # dies with the demo, however it ends
+            [sys.executable, "-m", "meetscale", "run", "--liveness", health], log, env=env
         )
         _say(f"operator started (pid {op.pid}, log {log})")
         deadline = time.monotonic() + 60

@@ -10,6 +10,8 @@ resources only, so it can never block anything else in the cluster.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -47,7 +49,9 @@ def webhook_server(settings: Settings) -> kopf.WebhookServer:
         cafile = cert_dir / "ca.crt" if (cert_dir / "ca.crt").exists() else None
     else:
         names = [settings.webhook_host, "localhost"] + ([host] if host else [])
-        certfile, pkeyfile = self_signed(names, Path(tempfile.mkdtemp(prefix="meetscale-")))
+        cert_dir = Path(tempfile.mkdtemp(prefix="meetscale-webhook-"))
+        atexit.register(shutil.rmtree, cert_dir, ignore_errors=True)
+        certfile, pkeyfile = self_signed(names, cert_dir)
     return kopf.WebhookServer(
         addr=settings.webhook_host,
         port=settings.webhook_port,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed._proc import free_port
+from testbed._proc import free_port, spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,13 +47,9 @@ def start_operator(kubeconfig: Path, pool_namespace: str, log: Path, **env: str)
         **env,
     }
     health = f"http://127.0.0.1:{health_port}/healthz"
-    out = log.open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "meetscale", "run", "--liveness", health],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env=environ,
-        cwd=ROOT,
+    # Dies with the test process even if that is killed: nothing outlives the session.
+    proc = spawn(
+        [sys.executable, "-m", "meetscale", "run", "--liveness", health], log, env=environ, cwd=ROOT
     )
     op = OperatorProcess(proc, log, f"http://127.0.0.1:{metrics_port}/metrics", health)
     deadline = time.monotonic() + 60

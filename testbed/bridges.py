@@ -1,0 +1,301 @@
+"""Simulated videobridges for the bridge pods of a namespace, found by Prometheus.
+
+    with BridgeHarness(kubeconfig, "ns", [prom.targets_file], log_dir=tmp) as bridges:
+        bridges.wait_for(2)                        # two pods with a listening jvb-sim
+        bridges.set_conference("pool-jvb-abc", "c1", 120)
+        bridges.place("c2", 40)                    # like Jicofo: least-loaded, not draining
+
+A background thread lists the pods labelled `meetscale.io/pool` every `poll` seconds. For
+each Running pod with a pod IP (kwok gives loopback IPs, 127.1.0.0/16) it starts
+`python -m meetscale jvb-sim --host <podIP> --port 8080 --name <pod>` (killed with the
+harness, PR_SET_PDEATHSIG), restarts it if it exits while the pod lives (as the kubelet
+would restart the container), stops it when the pod is gone or terminating, and rewrites
+the Prometheus file_sd targets: `<podIP>:8080` with labels pod, namespace and pool. So the
+operator reaches `http://<podIP>:8080` and queries Prometheus exactly as in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _proc
+from .prometheus import _atomic_write
+
+POOL_LABEL = "meetscale.io/pool"
+DRAINING_LABEL = "meetscale.io/draining"
+SIM_PORT = 8080
+log = logging.getLogger("testbed.bridges")
+
+
+@dataclass
+class Bridge:
+    """One simulated bridge: the pod it stands for and its jvb-sim process."""
+
+    pod: str
+    uid: str
+    ip: str
+    pool: str
+    port: int
+    proc: Any = None  # subprocess.Popen
+    up: bool = False  # answered /about/health since (re)start
+    restarts: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    draining_label: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ip}:{self.port}"
+
+    @property
+    def target(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+
+class BridgeHarness:
+    def __init__(
+        self,
+        kubeconfig: str | os.PathLike[str],
+        namespace: str,
+        targets_files: Iterable[str | os.PathLike[str]],
+        *,
+        log_dir: str | os.PathLike[str],
+        port: int = SIM_PORT,
+        capacity: int | None = None,
+        poll: float = 0.5,
+        python: str = sys.executable,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.kubeconfig = str(kubeconfig)
+        self.namespace = namespace
+        self.targets_files = [Path(p) for p in targets_files]
+        self.log_dir = Path(log_dir)
+        self.port = port
+        self.capacity = capacity
+        self.poll = poll
+        self.python = python
+        self.extra_args = list(extra_args)
+        self._bridges: dict[str, Bridge] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._published: list[dict[str, Any]] | None = None
+        self._api: Any = None
+        self.errors: list[str] = []
+        self.gone: list[str] = []  # pods whose bridge was stopped because the pod went away
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> BridgeHarness:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> BridgeHarness:
+        from kubernetes import client, config
+
+        api_client = config.new_client_from_config(config_file=self.kubeconfig)
+        self._api = client.CoreV1Api(api_client)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._publish([])
+        self._thread = threading.Thread(target=self._run, name="bridge-harness", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        with self._lock:
+            procs = [b.proc for b in self._bridges.values() if b.proc is not None]
+            self._bridges.clear()
+        _proc.terminate(procs, grace=3.0)
+        with contextlib.suppress(OSError):
+            self._publish([])
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        # Children are spawned from this thread (PR_SET_PDEATHSIG follows the thread), and
+        # stopped by stop() or when it exits.
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._sync()
+                except Exception as exc:  # the API may blip; the next poll retries
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    log.warning("bridge harness: %s", exc)
+                self._stop.wait(self.poll)
+        finally:
+            with self._lock:
+                procs = [b.proc for b in self._bridges.values() if b.proc is not None]
+            _proc.terminate(procs, grace=3.0)
+
+    def _pods(self) -> list[dict[str, Any]]:
+        resp = self._api.list_namespaced_pod(
+            self.namespace, label_selector=POOL_LABEL, _preload_content=False
+        )
+        return list(json.loads(resp.data).get("items") or [])
+
+    def _sync(self) -> None:
+        wanted: dict[str, dict[str, Any]] = {}
+        for pod in self._pods():
+            meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+            if meta.get("deletionTimestamp") or status.get("phase") != "Running":
+                continue
+            if not status.get("podIP"):
+                continue
+            wanted[meta["name"]] = pod
+        with self._lock:
+            for name in [n for n in self._bridges if n not in wanted]:
+                bridge = self._bridges.pop(name)
+                _proc.terminate([bridge.proc], grace=2.0)
+                self.gone.append(name)
+                log.info("bridge %s stopped (pod gone)", name)
+            for name, pod in wanted.items():
+                meta, status = pod["metadata"], pod["status"]
+                labels = meta.get("labels") or {}
+                bridge = self._bridges.get(name)
+                if bridge is not None and bridge.uid != meta.get("uid"):
+                    _proc.terminate([bridge.proc], grace=2.0)
+                    bridge = None
+                if bridge is None:
+                    bridge = Bridge(
+                        pod=name,
+                        uid=meta.get("uid", ""),
+                        ip=status["podIP"],
+                        pool=labels.get(POOL_LABEL, ""),
+                        port=self.port,
+                    )
+                    self._bridges[name] = bridge
+                    self._spawn(bridge)
+                bridge.draining_label = labels.get(DRAINING_LABEL) == "true"
+                if bridge.proc.poll() is not None:  # exited: restart, as the kubelet would
+                    bridge.up = False
+                    if time.monotonic() - bridge.started_at > 1.0:
+                        bridge.restarts += 1
+                        self._spawn(bridge)
+                elif not bridge.up:
+                    bridge.up = _proc.http_get(bridge.url + "/about/health", timeout=0.5)[0] == 200
+            groups = [
+                {
+                    "targets": [b.target],
+                    "labels": {"pod": b.pod, "namespace": self.namespace, "pool": b.pool},
+                }
+                for b in sorted(self._bridges.values(), key=lambda b: b.pod)
+                if b.up
+            ]
+        if groups != self._published:
+            self._publish(groups)
+
+    def _spawn(self, bridge: Bridge) -> None:
+        argv = [
+            self.python,
+            "-m",
+            "meetscale",
+            "jvb-sim",
+            "--host",
+            bridge.ip,
+            "--port",
+            str(bridge.port),
+            "--name",
+            bridge.pod,
+            *(["--capacity", str(self.capacity)] if self.capacity else []),
+            *self.extra_args,
+        ]
+        bridge.proc = _proc.spawn(argv, self.log_dir / f"{bridge.pod}.log", die_with_parent=True)
+        bridge.started_at = time.monotonic()
+        bridge.up = False
+
+    def _publish(self, groups: list[dict[str, Any]]) -> None:
+        text = json.dumps(groups, indent=1)
+        for path in self.targets_files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, text)
+        self._published = groups
+
+    # ------------------------------------------------------------------ views
+
+    def bridges(self) -> dict[str, Bridge]:
+        """Pod name -> bridge, for pods whose jvb-sim answers."""
+        with self._lock:
+            return {n: b for n, b in self._bridges.items() if b.up}
+
+    def wait_for(
+        self, count: int, timeout: float = 60.0, *, exact: bool = True
+    ) -> dict[str, Bridge]:
+        """Wait until `count` bridges answer (exactly, or at least with exact=False)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            up = self.bridges()
+            if len(up) == count or (not exact and len(up) >= count):
+                return up
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(up)} bridges up after {timeout:.0f}s, wanted {count}: {sorted(up)}; "
+                    f"errors: {self.errors[-3:]}"
+                )
+            time.sleep(0.2)
+
+    def url(self, pod: str) -> str:
+        with self._lock:
+            return self._bridges[pod].url
+
+    # ------------------------------------------------------------------ load
+
+    def set_conference(self, pod: str, conference: str, participants: int) -> int:
+        """PUT /sim/conferences/{id}; returns the HTTP status (409: refused, draining)."""
+        status, _ = _request(
+            "PUT",
+            f"{self.url(pod)}/sim/conferences/{conference}",
+            {"participants": participants},
+        )
+        return status
+
+    def state(self, pod: str) -> dict[str, Any]:
+        status, body = _request("GET", f"{self.url(pod)}/sim/state")
+        if status != 200 or not isinstance(body, dict):
+            raise RuntimeError(f"GET /sim/state of {pod}: HTTP {status}")
+        return body
+
+    def place(self, conference: str, participants: int) -> str:
+        """Start a conference where Jicofo would: the least-loaded bridge taking new ones."""
+        candidates = []
+        for pod in self.bridges():
+            with contextlib.suppress(RuntimeError, OSError):
+                st = self.state(pod)
+                if st.get("accepts_new_conferences"):
+                    candidates.append((st.get("participants", 0), pod))
+        for _, pod in sorted(candidates):
+            if self.set_conference(pod, conference, participants) in (200, 201):
+                return pod
+        raise RuntimeError(f"no bridge accepted conference {conference}")
+
+
+def _request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with _proc.opener().open(req, timeout=5) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
