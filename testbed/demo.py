@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from . import _proc, binaries
+from .bridges import BridgeHarness
 from .controlplane import ControlPlane
 from .prometheus import Prometheus
 
@@ -58,7 +59,7 @@ def sample_meetings(now: datetime) -> list[dict]:
         }
 
     return [
-        m("ubnd-tinh", "giao-ban-tinh", "Giao ban UBND tỉnh", 20, 120, 900, "provincial"),
+        m("ubnd-tinh", "giao-ban-tinh", "Giao ban UBND tỉnh", 8, 120, 900, "provincial"),
         m(
             "ubnd-tinh",
             "hop-mat-phong-dich",
@@ -78,14 +79,15 @@ def sample_meetings(now: datetime) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m testbed.demo", description=__doc__)
-    ap.add_argument("--duration", type=float, default=90, help="seconds to keep running")
+    ap.add_argument("--duration", type=float, default=120, help="seconds to keep running")
     args = ap.parse_args(argv)
 
     bin_dir = binaries.find_bin_dir(allow_build=True)
     _say(f"binaries: {bin_dir}")
     t0 = time.monotonic()
     cp = ControlPlane(bin_dir=bin_dir)
-    prom = Prometheus(scrape_interval="5s")
+    prom = Prometheus(scrape_interval="2s")
+    bridges: BridgeHarness | None = None
     op: subprocess.Popen[bytes] | None = None
     try:
         cp.start()
@@ -128,7 +130,18 @@ def main(argv: list[str] | None = None) -> int:
             if op.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"operator did not start:\n{_proc.tail(log, 30)}")
             time.sleep(0.3)
-        print(kubectl("apply", "-f", str(ROOT / "examples/pool.yaml")), end="")
+        bridges = BridgeHarness(
+            cp.kubeconfig, "meetscale-system", [prom.targets_file], log_dir=Path(cp.workdir) / "jvb"
+        ).start()
+        _say("the shared BridgePool: 300 participants per bridge, 2..40 bridges, Prometheus")
+        pool = yaml.safe_load((ROOT / "examples/pool.yaml").read_text())
+        pool["spec"].update(
+            prometheus={"url": prom.url},
+            syncPeriodSeconds=5,
+            protectionSeconds=30,
+            behavior={"scaleDown": {"stabilizationWindowSeconds": 60}},
+        )
+        print(kubectl("apply", "-f", "-", input=yaml.safe_dump(pool)), end="")
         deadline = time.monotonic() + 30
         while "meetscale.io" not in kubectl("get", "validatingwebhookconfigurations", "-o", "name"):
             if time.monotonic() > deadline:
@@ -149,38 +162,52 @@ def main(argv: list[str] | None = None) -> int:
 
         time.sleep(3)
         end = time.monotonic() + args.duration
+        surge_at = time.monotonic() + args.duration / 3
+        surged = False
         while True:
+            if not surged and time.monotonic() >= surge_at and bridges and bridges.bridges():
+                _say("an unbooked meeting of 280 opens on the least-loaded bridge (ad-hoc load)")
+                print(f"placed on {bridges.place('hop-dot-xuat', 280)}")
+                surged = True
             _say(f"kubectl get meetscale -A   ({datetime.now(UTC):%H:%M:%S} UTC)")
             print(kubectl("get", "meetscale", "-A"), end="")
-            _say("kubectl get agencyquotas")
-            print(kubectl("get", "agencyquotas"), end="")
+            _say("kubectl get pods -n meetscale-system (videobridges; kwok runs them)")
+            print(kubectl("get", "pods", "-n", "meetscale-system", "-o", "wide"), end="")
             if time.monotonic() >= end:
                 break
-            time.sleep(min(30, max(0.0, end - time.monotonic())))
-        _say("events")
-        print(
-            kubectl(
-                "get",
-                "events",
-                "-A",
-                "--field-selector",
-                "involvedObject.kind=Meeting",
-                "--sort-by=.lastTimestamp",
-            ),
-            end="",
-        )
+            time.sleep(min(20, max(0.0, end - time.monotonic())))
+        for kind in ("Meeting", "BridgePool"):
+            _say(f"events of {kind} objects")
+            print(
+                kubectl(
+                    "get",
+                    "events",
+                    "-A",
+                    "--field-selector",
+                    f"involvedObject.kind={kind}",
+                    "--sort-by=.lastTimestamp",
+                ),
+                end="",
+            )
         q = json.loads(kubectl("get", "agencyquota", "so-y-te", "-o", "json"))
         _say(f"so-y-te quota status: {json.dumps(q.get('status', {}), ensure_ascii=False)}")
         _say("operator metrics (meetscale_*)")
         _, body = _proc.http_get(f"http://127.0.0.1:{metrics_port}/metrics")
         for line in body.splitlines():
-            if line.startswith("meetscale_admission_decisions_total") or line.startswith(
-                "meetscale_quota_participants_"
+            if line.startswith(
+                (
+                    "meetscale_admission_decisions_total",
+                    "meetscale_quota_participants_",
+                    "meetscale_scale_decisions_total",
+                    "meetscale_pool_desired_bridges",
+                )
             ):
                 print(line)
         kubectl("delete", "bridgepools", "--all", "-A", "--wait=true", check=False)
         return 0
     finally:
+        if bridges is not None:
+            bridges.stop()
         if op is not None and op.poll() is None:
             op.terminate()
             try:
