@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from meetscale import metrics as m
+from meetscale.decide.adhoc import Arrival, adhoc_rate
 from meetscale.decide.drain import BridgeState, drain_complete
 from meetscale.decide.scaling import (
     BookedMeeting,
@@ -150,6 +151,10 @@ def _after(b: BridgeState, started: set[str], cancelled: set[str]) -> BridgeStat
     if b.name in cancelled:
         return replace(b, draining=False)
     return b
+
+
+# Ad-hoc (unbooked) arrivals are averaged over this window for the headroom term.
+ADHOC_WINDOW = timedelta(minutes=30)
 
 
 def booked_meetings(meetings: Sequence[MeetingRecord], now: datetime) -> list[BookedMeeting]:
@@ -339,7 +344,17 @@ class PoolScaler:
             self._seeded = True
 
         booked = booked_meetings(meetings, now)
-        plan = decide_scale(params, bridges, booked, self.history, now, 0.0, metrics_ok=metrics.ok)
+        rate = adhoc_rate(
+            (
+                Arrival(rec.created, rec.spec.start, rec.spec.participants)
+                for rec in meetings
+                if rec.spec is not None
+            ),
+            now,
+            lead_time=params.lead_time,
+            window=ADHOC_WINDOW,
+        )
+        plan = decide_scale(params, bridges, booked, self.history, now, rate, metrics_ok=metrics.ok)
         result = PassResult(plan, dep.replicas, dep.replicas, metrics.ok)
         # Replicas move relative to the Deployment's own count, never to the pods seen (a
         # rollout's surge pod must not become permanent).

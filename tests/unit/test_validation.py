@@ -115,3 +115,26 @@ def test_unchanged_start_of_running_meeting_is_not_refused():
         )
         is None
     )
+
+
+# --- ad-hoc arrival rate (decide/adhoc.py) ---------------------------------------------
+
+from meetscale.decide.adhoc import Arrival, adhoc_rate  # noqa: E402
+
+M = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "expected"),
+    [
+        ([], 0.0),
+        ([Arrival(NOW - 2 * M, NOW - M, 30)], 1.0),  # created 1 min ahead: ad hoc
+        ([Arrival(NOW - 60 * M, NOW - M, 30)], 0.0),  # booked an hour ahead: not ad hoc
+        ([Arrival(NOW - 50 * M, NOW - 45 * M, 30)], 0.0),  # started before the window
+        ([Arrival(NOW, NOW + 5 * M, 30)], 0.0),  # not started yet
+        ([Arrival(NOW - 3 * M, NOW - 3 * M, 45), Arrival(NOW - M, NOW - M, 15)], 2.0),
+    ],
+    ids=["none", "ad-hoc", "booked-ahead", "outside-window", "future", "two"],
+)
+def test_adhoc_rate(arrivals, expected):
+    assert adhoc_rate(arrivals, NOW, lead_time=10 * M, window=30 * M) == expected
