@@ -52,15 +52,33 @@ def pools_by_key(
     return {f"{namespace}/{name}": memo["runtime"].pool_spec(spec)}
 
 
+def _unobserved(body: kopf.Body, event_type: str | None) -> bool:
+    """Whether a watch event can change a decision: a new or deleted object, or a spec the
+    operator has not yet decided on. The operator's own status writes are not (they would
+    otherwise wake the loop that wrote them)."""
+    if event_type in (None, "ADDED", "DELETED"):
+        return True
+    generation = body.get("metadata", {}).get("generation")
+    return bool(generation != body.get("status", {}).get("observedGeneration"))
+
+
 @kopf.on.event(GROUP, VERSION, "meetings")
-def meeting_event(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    runtime.wakers.wake(pool_key_of(spec.get("pool"), runtime.settings))
+def meeting_event(
+    *, body: kopf.Body, type: str | None, spec: kopf.Spec, memo: kopf.Memo, **_: Any
+) -> None:
+    if _unobserved(body, type):
+        runtime: Runtime = memo["runtime"]
+        runtime.wakers.wake(pool_key_of(spec.get("pool"), runtime.settings))
 
 
 @kopf.on.event(GROUP, VERSION, "agencyquotas")
+def quota_event(*, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    if _unobserved(body, type):
+        memo["runtime"].wakers.wake()
+
+
 @kopf.on.event("", "v1", "namespaces")
-def quota_or_namespace_event(memo: kopf.Memo, **_: Any) -> None:
+def namespace_event(*, memo: kopf.Memo, **_: Any) -> None:
     memo["runtime"].wakers.wake()
 
 

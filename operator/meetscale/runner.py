@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 
 import kopf
@@ -55,6 +56,10 @@ def main(args: argparse.Namespace) -> int:
     from meetscale.runtime import Runtime
 
     kopf.configure(verbose=args.verbose)
+    if not args.verbose:
+        # Kopf logs each handler run per object at INFO: one line per watch event. The
+        # decisions are logged by meetscale.* instead.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     runtime = Runtime(settings)
     memo = kopf.Memo(runtime=runtime)
     if settings.namespaces:

@@ -54,7 +54,9 @@ class Runtime:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
         )
-        settings.posting.level = logging.INFO
+        # Only the decisions become Events (kopf.event in kube/writer.py), not every log line
+        # of every handler: at 10,000 Meetings that would be an Event per watch event.
+        settings.posting.loggers = False
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 30

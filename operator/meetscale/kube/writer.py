@@ -69,4 +69,4 @@ def post_event(ref: dict[str, Any], kind: str, reason: str, message: str, warnin
     """An event on the object, through Kopf's event poster (non-blocking)."""
     raw: Any = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": ref}
     body = kopf.Body(raw)
-    (kopf.warn if warning else kopf.info)(body, reason=reason, message=message)
+    kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
