@@ -325,6 +325,11 @@ class PoolScaler:
         for name, since in list(self.removing.items()):
             if name not in present or now - since > REMOVAL_FORGET:
                 del self.removing[name]
+        if dep.settled and len(live) == dep.replicas:
+            # Every removal asked for has happened. A pod still listed as being removed was
+            # spared (the ReplicaSet took another pod of the same deletion cost): it is an
+            # ordinary drained bridge again, removed in a later pass.
+            self.removing.clear()
         for name in [n for n in self._intent if n not in present]:
             del self._intent[name]
         kept = [self._overlay(p, now) for p in live if p.name not in self.removing]
