@@ -19,7 +19,6 @@ import kopf
 from meetscale import API_VERSION, GROUP, VERSION
 from meetscale.kube.client import load_api_client
 from meetscale.kube.pool import POOL_LABEL, Colibri, OwnerRef, PoolKube
-from meetscale.kube.writer import post_event
 from meetscale.prom import PromClient
 from meetscale.records import MeetingRecord
 from meetscale.runtime import Runtime
@@ -56,7 +55,7 @@ async def pool_clients_cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index("", "v1", "pods", labels={POOL_LABEL: kopf.PRESENT})
-def bridge_pods(body: kopf.Body, **_: Any) -> dict[str, PodRecord]:
+async def bridge_pods(body: kopf.Body, **_: Any) -> dict[str, PodRecord]:
     record = PodRecord.from_body(body)
     return {record.key: record}
 
@@ -92,8 +91,8 @@ async def scaling(
         kube=clients.kube,
         prom=clients.prom,
         colibri=clients.colibri,
-        events=lambda reason, message, warning: post_event(
-            ref, "BridgePool", reason, message, warning
+        events=lambda reason, message, warning: runtime.writer.event(
+            "BridgePool", ref, reason, message, warning
         ),
         write_status=write_status,
     )

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from meetscale import GROUP
 from meetscale.config import Settings
+from meetscale.kube.aio import AsyncApi, load_configuration
 from meetscale.kube.client import load_api_client
 from meetscale.kube.writer import StatusWriter
 from meetscale.loop import Wakers
@@ -37,6 +38,7 @@ class Runtime:
         self.settings = settings
         self.wakers = Wakers()
         self._writer: StatusWriter | None = None
+        self._api: AsyncApi | None = None
         self._metrics_server: Any = None
 
     @property
@@ -54,7 +56,7 @@ class Runtime:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
         )
-        # Only the decisions become Events (kopf.event in kube/writer.py), not every log line
+        # Only the decisions become Events (StatusWriter.event), not every log line
         # of every handler: at 10,000 Meetings that would be an Event per watch event.
         settings.posting.loggers = False
         settings.watching.server_timeout = 300
@@ -66,15 +68,13 @@ class Runtime:
             settings.admission.managed = WEBHOOK_CONFIGURATION
 
     async def start(self) -> None:
-        # Status writes use the (blocking) kubernetes client in threads; the default
+        # Pool reconciles still use the blocking kubernetes client in threads; the default
         # executor has min(32, cores + 4) threads, too few on a small node.
         asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(
-                max_workers=self.settings.status_write_concurrency + 4,
-                thread_name_prefix="meetscale",
-            )
+            ThreadPoolExecutor(max_workers=16, thread_name_prefix="meetscale")
         )
-        self._writer = StatusWriter(load_api_client(), self.settings.status_write_concurrency)
+        self._api = AsyncApi(load_configuration(), self.settings.status_write_concurrency)
+        self._writer = StatusWriter(self._api)
         if self.settings.metrics_port:
             self._metrics_server, _ = start_http_server(
                 self.settings.metrics_port, addr=self.settings.metrics_host, registry=REGISTRY
@@ -86,6 +86,9 @@ class Runtime:
             )
 
     async def stop(self) -> None:
+        if self._api is not None:
+            await self._api.close()
+            self._api = None
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server = None
