@@ -31,8 +31,14 @@ class Settings(BaseModel):
     admission_resync_seconds: float = Field(
         default=15.0, gt=0, le=600, description="Longest wait between two admission passes."
     )
+    admission_settle_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=600,
+        description="A full pass (quota statuses) this long after decisions changed.",
+    )
     admission_debounce_seconds: float = Field(
-        default=0.2, ge=0, le=10, description="Batch changes this long before a pass."
+        default=0.05, ge=0, le=10, description="Batch changes this long before a pass."
     )
     status_write_concurrency: int = Field(default=32, ge=1, le=256)
     metrics_host: str = "127.0.0.1"

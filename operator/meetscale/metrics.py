@@ -16,8 +16,9 @@ admission_decisions = Counter(
 )
 admission_pass_seconds = Histogram(
     "meetscale_admission_pass_seconds",
-    "Time of one admission pass over a pool (decide only, no writes).",
-    ["pool"],
+    "Time of one admission pass over a pool (decide only, no writes); kind is full (every "
+    "Meeting, quota statuses) or focused (the open Meetings and what overlaps them).",
+    ["pool", "kind"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )

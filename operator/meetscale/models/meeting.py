@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -115,8 +116,9 @@ class MeetingSpec(CamelModel):
                 raise ValueError("spec.end - spec.start must be at most 24h (1440 minutes)")
         return self
 
-    @property
+    @cached_property
     def end_time(self) -> datetime:
+        """End of the meeting (computed once: a spec is immutable)."""
         if self.end is not None:
             return self.end
         assert self.duration_minutes is not None
