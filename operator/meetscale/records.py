@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -101,7 +102,8 @@ class QuotaRecord:
             status=dict(body.get("status") or {}),
         )
 
-    def view(self) -> AgencyQuotaView:
+    @cached_property
+    def _view(self) -> AgencyQuotaView:
         assert self.spec is not None
         s, lim = self.spec, self.spec.limits
         return AgencyQuotaView(
@@ -118,6 +120,11 @@ class QuotaRecord:
             lending_limit=s.lending_limit,
             max_priority=PRIORITY_VALUES[s.max_priority_class],
         )
+
+    def view(self) -> AgencyQuotaView:
+        """The core's view of this quota, built once per record (a record is immutable and
+        replaced on every change, so the webhook and every pass reuse it)."""
+        return self._view
 
 
 def pool_ceiling(spec: BridgePoolSpec, margin: timedelta) -> PoolCeiling:

@@ -62,6 +62,19 @@ def webhook_server(settings: Settings) -> kopf.WebhookServer:
     )
 
 
+_RESOLVER: list[tuple[tuple[tuple[str, str, int], ...], AgencyResolver]] = []
+
+
+def _resolver(quotas: list[QuotaRecord]) -> AgencyResolver:
+    """The agency resolver of these quotas, rebuilt only when a quota changed (a Meeting
+    create must not rebuild the selectors of a thousand agencies)."""
+    key = tuple((q.name, q.uid, q.generation) for q in quotas if q.spec is not None)
+    if not _RESOLVER or _RESOLVER[0][0] != key:
+        selectors = {q.name: q.spec.namespace_selector for q in quotas if q.spec is not None}
+        _RESOLVER[:] = [(key, AgencyResolver(selectors))]
+    return _RESOLVER[0][1]
+
+
 def _refuse(message: str) -> kopf.AdmissionError:
     return kopf.AdmissionError(message, code=422)
 
@@ -86,9 +99,7 @@ def check_meeting(
         raise _refuse(validation_message(exc, "spec")) from None
     record = MeetingRecord.from_body(body)
     quotas = list(quotas)
-    resolver = AgencyResolver(
-        {q.name: q.spec.namespace_selector for q in quotas if q.spec is not None}
-    )
+    resolver = _resolver(quotas)
     res = resolver.resolve(record.namespace, namespace_labels.get(record.namespace))
     if res.agency is None:
         raise _refuse(f"metadata.namespace: {res.message}")

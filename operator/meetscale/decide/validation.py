@@ -59,7 +59,15 @@ def validate_meeting(
             f"spec.start: {new.start.isoformat()} is in the past (now {now.isoformat()}, "
             f"at most {int(START_GRACE.total_seconds() // 60)} minutes back)"
         )
-    alone = decide_admission([replace(new, phase="Pending")], quotas, pool, now)
+    # Alone, only the meeting's own quota and its cohort (what it could borrow) matter.
+    own = quotas.get(new.agency)
+    cohort = own.cohort if own is not None else None
+    related = {
+        name: q
+        for name, q in quotas.items()
+        if name == new.agency or (cohort is not None and q.cohort == cohort)
+    }
+    alone = decide_admission([replace(new, phase="Pending")], related, pool, now)
     verdict = alone.decisions.get(new.key)
     if verdict is not None and verdict.phase == "Rejected":
         return f"{_field(verdict.reason)}: {verdict.message}"
