@@ -16,6 +16,7 @@ from meetscale.decide.scaling import (
     booked_demand,
     decide_scale,
     first_fit_decreasing,
+    placement_need,
     record,
 )
 from meetscale.models.pool import BridgePoolSpec
@@ -426,3 +427,125 @@ def test_bridge_capacity(ppb: int, target: float, capacity: int) -> None:
 def test_pool_params_validation(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         PoolParams(**kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- placement
+
+PLACED = replace(POOL, placement_stress=1.0, max_bridges=20)
+
+
+@dataclass(frozen=True)
+class PlacementCase:
+    booked: list[BookedMeeting]
+    bridges: list[BridgeState]
+    expected: int
+    pool: PoolParams = PLACED
+
+
+PLACEMENT_CASES = {
+    "nothing-starts": PlacementCase([meeting("a", 200, -30, running=True)], [br("x", 0.7, 200)], 0),
+    # three 200s starting together: Jicofo spreads them while they are small, but two
+    # on one bridge end at 400
+    "simultaneous-starts-one-bridge-each": PlacementCase(upcoming(3), [br("x", 0.0, 0)], 3),
+    # the empty bridges stay the least loaded while the new conferences are small: four
+    # 100s all land on them, not beside the two 150s
+    "pile-up-on-empty-bridges": PlacementCase(
+        [meeting(f"m{i}", 100, 5) for i in range(4)],
+        [br("x", 0.5, 150), br("y", 0.5, 150)],
+        4,
+    ),
+    # one that starts after the first has filled goes beside it when that is the least load
+    "staggered-starts-share": PlacementCase(
+        [meeting("a", 100, 1), meeting("b", 100, 8)], [br("x", 0.0, 0)], 1
+    ),
+    # the confidential one takes the empty bridge, the 100 joins the 150
+    "confidential-needs-an-empty-bridge": PlacementCase(
+        [meeting("c", 50, 5, confidential=True), meeting("a", 100, 5)],
+        [br("x", 0.5, 150)],
+        2,
+    ),
+    "confidential-beside-a-pile-up": PlacementCase(
+        [meeting("c", 50, 5, confidential=True), meeting("a", 200, 5), meeting("b", 200, 5)],
+        [br("x", 0.5, 150)],
+        4,
+    ),
+    "larger-than-a-bridge-spans": PlacementCase([meeting("a", 500, 5)], [], 2),
+    # the running meetings end at +2, but may overrun by `overrun` (10 min): still there at +8
+    "overrun-keeps-the-load": PlacementCase(
+        [meeting("r", 250, -58, 60, running=True), meeting("a", 200, 8)],
+        [br("x", 0.83, 250)],
+        2,
+    ),
+    "ended-releases-the-load": PlacementCase(
+        [meeting("r", 250, -58, 60, running=True), meeting("a", 200, 8)],
+        [br("x", 0.83, 250)],
+        1,
+        replace(PLACED, overrun=timedelta(0)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PLACEMENT_CASES.values()), ids=list(PLACEMENT_CASES))
+def test_placement_need(case: PlacementCase) -> None:
+    assert placement_need(case.pool, case.booked, case.bridges, NOW, 300) == case.expected
+
+
+def test_placement_aware_booked_floor_is_not_held_by_stabilization() -> None:
+    bridges = [br(f"b{i}", 0.0, 0, age_min=30) for i in range(3)]
+    plan = decide_scale(PLACED, bridges, upcoming(3), ScaleHistory(), NOW)
+    assert (plan.desired, plan.winner, plan.booked.placed) == (3, "booked", 3)
+    assert plan.recommendation == plan.live_replicas  # the floor is not recorded
+    history = record(ScaleHistory(), plan, NOW)
+    later = decide_scale(PLACED, bridges, [], history, NOW + timedelta(minutes=1))
+    assert later.desired < 3  # the burst has landed: nothing holds the empty bridges
+
+
+def test_legacy_booked_floor_is_recorded() -> None:
+    bridges = [br(f"b{i}", 0.0, 0, age_min=30) for i in range(3)]
+    plan = decide_scale(POOL, bridges, upcoming(3), ScaleHistory(), NOW)
+    assert plan.recommendation == max(plan.live_replicas, plan.booked_replicas)
+
+
+def test_drain_about_to_time_out_with_participants_is_cancelled() -> None:
+    pool = replace(POOL, drain_timeout=timedelta(minutes=60))
+    started = NOW - timedelta(minutes=59)
+    busy = replace(br("busy", 0.1, 30, draining=True), drain_started_at=started)
+    empty = replace(br("empty", 0.0, 0, draining=True), drain_started_at=started)
+    young = replace(
+        br("young", 0.1, 30, draining=True), drain_started_at=NOW - timedelta(minutes=10)
+    )
+    kept = [br("k", 0.5, 150)]
+    plan = decide_scale(pool, [*kept, busy, empty, young], [], ScaleHistory(), NOW)
+    assert plan.cancel_drain == ["busy"]
+    assert plan.new_bridges == 0
+
+
+@pytest.mark.parametrize(
+    ("action", "timeout_s", "drained_for_s", "cancelled"),
+    [
+        ("ReturnToService", 3600, 3470, []),
+        ("ReturnToService", 3600, 3490, ["busy"]),
+        ("ReturnToService", 120, 80, []),  # short timeouts: a quarter of it, not 120 s
+        ("ReturnToService", 120, 95, ["busy"]),
+        ("Remove", 3600, 3590, []),  # cut at the timeout, as the pool asks
+    ],
+    ids=["long-not-yet", "long-due", "short-not-yet", "short-due", "remove"],
+)
+def test_drain_timeout_action_from_the_pool_spec(
+    action: str, timeout_s: int, drained_for_s: int, cancelled: list[str]
+) -> None:
+    spec = BridgePoolSpec.model_validate(
+        {
+            "template": {},
+            "maxBridges": 10,
+            "drainTimeoutSeconds": timeout_s,
+            "drainTimeoutAction": action,
+        }
+    )
+    pool = PoolParams.from_spec(spec)
+    busy = replace(
+        br("busy", 0.1, 30, draining=True),
+        drain_started_at=NOW - timedelta(seconds=drained_for_s),
+    )
+    plan = decide_scale(pool, [br("k", 0.5, 150), busy], [], ScaleHistory(), NOW)
+    assert plan.cancel_drain == cancelled

@@ -43,27 +43,22 @@ def _xfail(measured: str) -> pytest.MarkDecorator:
 
 # numbers measured with the decision core as of this change (benchmarks/bench_sim.py)
 BOOKED_DEGRADED = {
-    "monday-briefing": "67219 degraded participant-minutes of booked meetings",
-    "school-day": "24360 degraded participant-minutes of booked meetings",
-    "adhoc-surge": "28334 degraded participant-minutes of booked meetings",
-    "wrong-declarations": "104597 degraded participant-minutes of booked meetings",
-    "week": "429475 degraded participant-minutes of booked meetings",
+    "adhoc-surge": "39620 degraded participant-minutes of booked meetings",
+    "week": "127810 degraded participant-minutes of booked meetings",
 }
 COST = {
-    "monday-briefing": "1.67x the oracle's bridge-hours (78.3 vs 47.0)",
-    "school-day": "2.26x the oracle's bridge-hours (225.1 vs 99.5)",
-    "adhoc-surge": "1.75x the oracle's bridge-hours (139.0 vs 79.3)",
-    "wrong-declarations": "1.72x the oracle's bridge-hours (101.2 vs 59.0)",
-    "week": "1.83x the oracle's bridge-hours (1327.4 vs 724.4)",
+    "monday-briefing": "2.14x the oracle's bridge-hours (100.4 vs 47.0)",
+    "school-day": "2.42x the oracle's bridge-hours (241.2 vs 99.5)",
+    "adhoc-surge": "1.73x the oracle's bridge-hours (136.8 vs 79.3)",
+    "wrong-declarations": "2.11x the oracle's bridge-hours (124.5 vs 59.0)",
+    "week": "2.13x the oracle's bridge-hours (1542.5 vs 724.4)",
 }
 VS_HPA = {
-    "monday-briefing": "78.3 bridge-h vs hpa 58.2 / hpa@0.5 76.8; hpa degrades 3.38x / 1.82x more",
-    "school-day": "225.1 bridge-h vs hpa 135.8 / hpa@0.5 186.8; hpa degrades 45.3x / 28.3x more",
-    "adhoc-surge": "139.0 bridge-h vs hpa 108.4 / hpa@0.5 133.4; hpa degrades 3.47x / 1.83x more",
-    "wrong-declarations": (
-        "101.2 bridge-h vs hpa 76.9 / hpa@0.5 101.3; hpa degrades 3.73x / 2.70x more"
-    ),
-    "week": "1327.4 bridge-h vs hpa 943.9 / hpa@0.5 1210.6; hpa degrades 9.63x / 6.65x more",
+    "monday-briefing": "100.4 bridge-h vs hpa 58.2 / hpa@0.5 76.8; operator degrades 0 pm",
+    "school-day": "241.2 bridge-h vs hpa 135.8 / hpa@0.5 186.8; operator degrades 0 pm",
+    "adhoc-surge": "136.8 bridge-h vs hpa 108.4 / hpa@0.5 133.4; hpa degrades 2.14x / 1.13x more",
+    "wrong-declarations": "124.5 bridge-h vs hpa 76.9 / hpa@0.5 101.3; operator degrades 0 pm",
+    "week": "1542.5 bridge-h vs hpa 943.9 / hpa@0.5 1210.6; hpa degrades 33.9x / 23.4x more",
 }
 
 

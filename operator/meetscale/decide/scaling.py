@@ -10,7 +10,15 @@
   way Jicofo places conferences (see :func:`booked_demand`), plus headroom
   for unbooked (ad-hoc) participants; it provisions ahead of load that is known to come.
 
-The recommendation ``max(live, booked)`` goes through the HPA v2 behavior
+With ``PoolParams.placement_stress`` > 0 (what the operator runs) the booked
+term is placement-aware instead (:func:`placement_need`): Jicofo places a
+conference at its first join on the least-loaded bridge and never moves it, so
+meetings that start together pile onto the emptiest bridges; the term is the
+fewest bridges on which that placement keeps every bridge within capacity. It
+is then a floor only, not recorded in the HPA history, so the scale-down
+stabilization does not hold a burst's bridges once it has landed.
+
+The recommendation ``max(live, booked)`` (legacy) or ``live`` goes through the HPA v2 behavior
 (stabilization, rate policies, min/max: :func:`~meetscale.decide.hpa.apply_behavior`),
 then the booked term, bounded by min/max, is a floor that bypasses the rate
 policies: bookings are known ``lead_time`` ahead, so they are provisioned at
@@ -22,6 +30,7 @@ Pure: no clock, no I/O; ``now`` and the scale history are parameters.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +60,8 @@ __all__ = [
     "booked_demand",
     "decide_scale",
     "first_fit_decreasing",
+    "placement_fits",
+    "placement_need",
     "record",
 ]
 
@@ -69,6 +80,25 @@ class PoolParams:
     demand is max(declared, observed) participants (people are still joining);
     afterwards the observed count alone (no-shows release capacity, overruns
     keep it).
+
+    ``placement_stress``: 0 (the default of this class) counts the booked term
+    by packing (:func:`booked_demand`'s bins at ``target_stress``) and records
+    ``max(live, booked)`` in the HPA history. Above 0 (what
+    :meth:`from_spec` and the simulator use) the booked term is
+    placement-aware: the fewest bridges for which Jicofo's sticky least-loaded
+    placement of the meetings starting within the lead time keeps every bridge
+    at or below ``participants_per_bridge x placement_stress`` (see
+    :func:`placement_need`); it is a floor applied after the behavior and not
+    recorded, so bridges started for a burst of starts are not held by the
+    scale-down stabilization once the burst has landed. ``join_ramp``: how long
+    a conference takes to fill in that prediction; ``overrun``: how long after
+    its end a running meeting is still assumed on its bridge.
+
+    ``drain_timeout``: the pool's drain timeout (None: unknown, or the pool's
+    ``drainTimeoutAction`` is Remove). A draining bridge that still hosts
+    participants ``drain_rescue`` (at most a quarter of the timeout) before it
+    would time out is put back into service (a later scale-down drains it
+    again) rather than have its participants cut.
     """
 
     participants_per_bridge: int = 300
@@ -80,6 +110,11 @@ class PoolParams:
     protection: timedelta = timedelta(seconds=300)
     join_grace: timedelta = timedelta(minutes=10)
     behavior: BehaviorRules = field(default_factory=BehaviorRules)
+    placement_stress: float = 0.0
+    join_ramp: timedelta = timedelta(seconds=300)
+    overrun: timedelta = timedelta(seconds=600)
+    drain_timeout: timedelta | None = None
+    drain_rescue: timedelta = timedelta(seconds=120)
 
     def __post_init__(self) -> None:
         if self.participants_per_bridge < 1:
@@ -108,6 +143,12 @@ class PoolParams:
             lead_time=timedelta(seconds=spec.lead_time_seconds),
             protection=timedelta(seconds=spec.protection_seconds),
             behavior=BehaviorRules.from_model(spec.behavior),
+            placement_stress=1.0,
+            drain_timeout=(
+                timedelta(seconds=spec.drain_timeout_seconds)
+                if spec.drain_timeout_action == "ReturnToService"
+                else None
+            ),
         )
 
 
@@ -147,6 +188,7 @@ class BookedDemand:
     shared: int
     headroom: int
     unbooked: int
+    placed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,8 +372,17 @@ def booked_demand(
     expected = max(0.0, adhoc_rate) * pool.lead_time.total_seconds() / 60.0
     unbooked = unbooked_live + expected
     headroom = math.ceil(round(unbooked / cap, 9)) if unbooked > 0 else 0
+    replicas = dedicated + shared_bins + headroom
+    placed = 0
+    if pool.placement_stress > 0:
+        # the live load is on the bridges' loads already: headroom for expected arrivals only
+        limit = ppb * pool.placement_stress
+        placed = placement_need(pool, booked, bridges, now, limit)
+        headroom = math.ceil(round(expected / cap, 9)) if expected > 0 else 0
+        replicas = max(placed, math.ceil(round(participants / limit, 9))) + headroom
     return BookedDemand(
-        replicas=dedicated + shared_bins + headroom,
+        placed=placed,
+        replicas=replicas,
         meetings=meetings,
         participants=participants,
         dedicated=dedicated,
@@ -359,6 +410,22 @@ def _choose_cancel(draining: Sequence[BridgeState], count: int) -> list[str]:
         )
     )
     return [b.name for b in candidates[:count]]
+
+
+def _rescue(pool: PoolParams, draining: Sequence[BridgeState], now: datetime) -> list[str]:
+    """Draining bridges about to reach the drain timeout with participants still on
+    them: put back into service rather than cut (a later scale-down drains again)."""
+    if pool.drain_timeout is None:
+        return []
+    due = pool.drain_timeout - min(pool.drain_rescue, pool.drain_timeout / 4)
+    return sorted(
+        b.name
+        for b in draining
+        if b.ready
+        and b.drain_started_at is not None
+        and now - b.drain_started_at >= due
+        and (b.endpoints is None or b.endpoints > 0)
+    )
 
 
 def decide_scale(
@@ -418,7 +485,8 @@ def decide_scale(
             winner, reason = "hold", "MetricsUnavailable"
     else:
         live_n = live.replicas
-        recommendation = max(live_n, need)
+        # placement-aware: the booked floor is applied below, not held by stabilization
+        recommendation = live_n if pool.placement_stress > 0 else max(live_n, need)
         beh = apply_behavior(
             current,
             recommendation,
@@ -449,6 +517,9 @@ def decide_scale(
         cancel = _choose_cancel(draining, desired - current)
     elif desired < current:
         drain = choose_drain(active, current - desired, now, pool.protection)
+    for name in _rescue(pool, draining, now):
+        if name not in cancel:
+            cancel.append(name)
 
     live_text = (
         f"mean stress {live.usage_ratio * pool.target_stress:.2f} vs target "
@@ -528,3 +599,210 @@ def record(history: ScaleHistory, plan: ScalePlan, now: datetime) -> ScaleHistor
     """
     change = plan.desired - plan.current if plan.desired > plan.current else -len(plan.drain)
     return history.add(now, plan.recommendation, change)
+
+
+# --------------------------------------------------------------------------- placement
+
+_FIRST_JOIN_S = 15.0  # a conference's load when it is placed: its share of one scrape
+
+
+def _ramp(p: float, since: float, ramp: float) -> float:
+    """Participants of a conference of ``p`` placed ``since`` seconds ago (nominal ramp)."""
+    if ramp <= 0:
+        return p
+    return p * min(1.0, max(since, _FIRST_JOIN_S) / ramp)
+
+
+def placement_fits(
+    loads: Sequence[float],
+    releases: Sequence[tuple[float, float]],
+    upcoming: Sequence[tuple[float, float, int, bool]],
+    limit: float,
+    ppb: int,
+    ramp: float,
+) -> bool:
+    """Whether Jicofo's placement of ``upcoming`` on bridges with ``loads`` keeps every
+    bridge that takes one of them at or below ``limit`` participants.
+
+    ``loads``: the bridges' participants now, in Jicofo's tie order (oldest first).
+    ``releases``: (seconds from now, fraction of every bridge's load gone by then),
+    increasing. ``upcoming``: (start, end, participants, confidential) in seconds from
+    now, by start. Each is placed at its start on the least-loaded bridge, where the
+    conferences placed before it count as far as their nominal ``ramp`` has filled
+    them (a conference placed with others at once weighs little: Jicofo's pile-up), then
+    counted in full from its start to its end. One larger than ``ppb`` spans
+    ceil(p / ppb) bridges; a confidential one takes empty bridges of its own.
+    """
+    n = len(loads)
+    # per bridge: conferences still filling (from, until, p), filled ones (until, p) and
+    # their sum; all placed ones present now sum to ``full``
+    filling: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]
+    filled: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+    filled_sum = [0.0] * n
+    exclusive = [False] * n
+    first = _FIRST_JOIN_S / ramp if ramp > 0 else 1.0
+    ri = 0
+    kept = 1.0
+    for start, end, p, conf in upcoming:
+        while ri < len(releases) and releases[ri][0] <= start:
+            kept = 1.0 - releases[ri][1]
+            ri += 1
+        cur: list[tuple[float, int, float]] = []  # (load now, bridge, load when filled)
+        for b in range(n):
+            if exclusive[b]:
+                continue
+            if filled[b] and any(e <= start for e, _ in filled[b]):
+                filled[b] = [(e, q) for e, q in filled[b] if e > start]
+                filled_sum[b] = sum(q for _, q in filled[b])
+            now_load = loads[b] * kept + filled_sum[b]
+            full = now_load
+            if filling[b]:
+                still = []
+                for a, e, q in filling[b]:
+                    if e <= start:
+                        continue
+                    since = start - a
+                    if ramp <= 0 or since >= ramp:
+                        filled[b].append((e, q))
+                        filled_sum[b] += q
+                        now_load += q
+                    else:
+                        still.append((a, e, q))
+                        now_load += q * (since / ramp if since > _FIRST_JOIN_S else first)
+                    full += q
+                filling[b] = still
+            cur.append((now_load, b, full))
+        if conf:
+            k = -(-p // ppb)
+            empty = [b for _, b, full in cur if full <= 0]
+            if len(empty) < k:
+                return False
+            for b in empty[:k]:
+                exclusive[b] = True
+            continue
+        k = -(-p // ppb) if p > ppb else 1
+        if len(cur) < k:
+            return False
+        chosen = [min(cur)] if k == 1 else sorted(cur)[:k]  # least loaded, oldest on ties
+        share = p / k
+        for _, b, full in chosen:
+            filling[b].append((start, end, share))
+            if full + share > limit + 1e-9:
+                return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _placement_fits_cached(
+    loads: tuple[float, ...],
+    releases: tuple[tuple[float, float], ...],
+    upcoming: tuple[tuple[float, float, int, bool], ...],
+    limit: float,
+    ppb: int,
+    ramp: float,
+) -> bool:
+    return placement_fits(loads, releases, upcoming, limit, ppb, ramp)
+
+
+def placement_need(
+    pool: PoolParams,
+    booked: Sequence[BookedMeeting],
+    bridges: Sequence[BridgeState],
+    now: datetime,
+    limit: float,
+) -> int:
+    """Fewest non-draining bridges for which Jicofo's sticky placement of the booked
+    meetings starting within the lead time keeps every bridge they land on at or
+    below ``limit`` participants (see :func:`placement_fits`); 0 when none starts.
+
+    Fewer bridges than now: the least-loaded ones are left out (they are the ones
+    :func:`~meetscale.decide.drain.choose_drain` drains); more: empty ones are added.
+    The loads are the bridges' endpoints; a running meeting whose end plus
+    ``pool.overrun`` comes before an upcoming start releases its share of every
+    bridge's load by then (which bridge hosts which meeting is not known), and those
+    still joining (within ``join_ramp`` of their start) add their missing
+    participants in proportion to the load. Searched upwards from the participants'
+    lower bound (galloping, then bisection); ``max_bridges + 1`` when even
+    ``max_bridges`` does not fit.
+    """
+    horizon = now + pool.lead_time
+    ramp = pool.join_ramp.total_seconds()
+    ppb = pool.participants_per_bridge
+    ups: list[tuple[float, float, int, bool]] = []
+    run_total = 0.0
+    growth = 0.0
+    ends: list[tuple[float, float]] = []
+    for m in booked:
+        if m.running:
+            p = m.participants if m.observed_participants is None else m.observed_participants
+            run_total += p
+            since = (now - m.start).total_seconds()
+            if m.observed_participants is None and since < ramp:
+                growth += p - _ramp(p, since, ramp) if since > 0 else p
+            if m.end > now:
+                ends.append(((m.end - now + pool.overrun).total_seconds(), p))
+        elif m.start <= horizon and m.end > now and m.participants > 0:
+            ups.append(
+                (
+                    max(0.0, (m.start - now).total_seconds()),
+                    (m.end - now).total_seconds(),
+                    m.participants,
+                    m.confidential,
+                )
+            )
+    if not ups:
+        return 0
+    ups.sort(key=lambda u: u[0])
+    active = sorted((b for b in bridges if not b.draining), key=lambda b: (b.created_at, b.name))
+    raw = [float(b.endpoints or 0) for b in active]
+    total = sum(raw)
+    if total > 0 and growth > 0:
+        raw = [x * (1.0 + growth / total) for x in raw]
+        total += growth
+    denom = max(total, run_total)
+    releases: list[tuple[float, float]] = []
+    if denom > 0 and ends:
+        ends.sort()
+        gone = 0.0
+        for t, q in ends:
+            gone += q
+            releases.append((t, min(1.0, gone / denom)))
+    order = sorted(range(len(active)), key=lambda i: (raw[i], -active[i].created_at.timestamp()))
+    last = ups[-1][0]
+    kept = 1.0 - max((f for t, f in releases if t <= last), default=0.0)
+    need_total = total * kept + sum(u[2] for u in ups)
+    start_n = min(max(1, math.ceil(round(need_total / limit, 9))), pool.max_bridges)
+
+    # times from the first start: the same situation seen 15 s later is the same key
+    shift = ups[0][0]
+    ups_key = tuple((a - shift, e - shift, p, c) for a, e, p, c in ups)
+    rel_key = tuple((t - shift, f) for t, f in releases)
+
+    def fits(n: int) -> bool:
+        if n <= len(active):
+            dropped = set(order[: len(active) - n])
+            loads = tuple(raw[i] for i in range(len(active)) if i not in dropped)
+        else:
+            loads = tuple(raw) + (0.0,) * (n - len(active))
+        return _placement_fits_cached(loads, rel_key, ups_key, limit, ppb, ramp)
+
+    # galloping, then bisection: the first n that fits (more bridges rarely hurt)
+    hi = pool.max_bridges
+    if fits(start_n):
+        return start_n
+    bad, step = start_n, 1
+    while True:
+        n = min(hi, bad + step)
+        if n == bad:
+            return hi + 1
+        if fits(n):
+            good = n
+            break
+        bad, step = n, step * 2
+    while good - bad > 1:
+        mid = (bad + good) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good

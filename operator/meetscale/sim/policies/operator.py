@@ -15,7 +15,8 @@ reservations whose end has passed are dropped (they hold nothing).
 Participants of a meeting that is not admitted (pending, queued, rejected) are kept out
 and counted as denied.
 
-Scaling. Every 15 s `meetscale.decide.scaling.decide_scale` gets the pool's parameters,
+Scaling. Every 15 s `meetscale.decide.scaling.decide_scale` gets the pool's parameters
+(as `PoolParams.from_spec` builds them: the placement-aware booked term, the drain timeout),
 every bridge Pod (live readiness and drain state) with its metrics from the lagged
 Prometheus scrape (stress, endpoints, conferences; Prometheus has no per-meeting
 counts), the admitted meetings that are running or start within the lead time, the
@@ -95,6 +96,8 @@ class OperatorPolicy:
             tolerance=pool.tolerance,
             lead_time=timedelta(seconds=pool.lead_time_seconds),
             protection=timedelta(seconds=pool.protection_seconds),
+            placement_stress=1.0,
+            drain_timeout=timedelta(seconds=pool.drain_timeout_seconds),
         )
         self._margin_s = float(pool.pre_join_margin_seconds)
         self._ceiling = PoolCeiling(
