@@ -85,7 +85,15 @@ def test_live_conference_is_kept_until_the_drain_timeout(
     control_plane, crds, namespace, operator, prometheus, bridges, kube
 ):
     timeout = 8
-    a, c = start_pool(kube, bridges, prometheus, namespace, 2, drainTimeoutSeconds=timeout)
+    a, c = start_pool(
+        kube,
+        bridges,
+        prometheus,
+        namespace,
+        2,
+        drainTimeoutSeconds=timeout,
+        drainTimeoutAction="Remove",
+    )
     load = {a: 50, c: 5}
     for pod, n in load.items():
         bridges.set_conference(pod, f"conf-{pod[-5:]}", n)

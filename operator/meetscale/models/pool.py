@@ -112,6 +112,15 @@ class BridgePoolSpec(CamelModel):
     behavior: Behavior = Field(default_factory=Behavior)
     prometheus: PrometheusSource | None = None
     drain_timeout_seconds: int = Field(default=3600, ge=0, le=86_400)
+    drain_timeout_action: Literal["ReturnToService", "Remove"] = Field(
+        default="ReturnToService",
+        description=(
+            "What happens to a draining bridge that still hosts participants near its drain "
+            "timeout: ReturnToService puts it back shortly before the timeout (nobody is cut; "
+            "a later scale-down drains it again); Remove deletes it at the timeout, cutting "
+            "whoever is left (a Warning event and meetscale_pool_drain_timeouts_total)."
+        ),
+    )
     protection_seconds: int = Field(default=300, ge=0, le=86_400)
     colibri_port: int = Field(default=8080, ge=1, le=65535)
     per_bridge_service: PerBridgeService = Field(default_factory=PerBridgeService)
