@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
@@ -17,7 +18,7 @@ from meetscale.config import Settings
 from meetscale.kube.writer import StatusWriter
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
-from meetscale.statuses import COMPARED, StatusChange, plan_pool
+from meetscale.statuses import COMPARED, PoolPass, StatusChange, plan_pool
 
 log = logging.getLogger("meetscale.admission")
 
@@ -151,6 +152,86 @@ async def _after(before: asyncio.Task[None] | None, write: Coroutine[Any, Any, N
     await write
 
 
+class _Pool:
+    """The state of one pool's loop between passes."""
+
+    def __init__(self, pool_key: str, writer: StatusWriter, write_quota_status: bool) -> None:
+        self.key = pool_key
+        self.name = pool_key.split("/", 1)[-1]
+        self.writes = Writes(writer)
+        self.write_quota_status = write_quota_status
+        self.counted: set[tuple[str, str]] = set()
+        self.last_spec: BridgePoolSpec | None = None
+        self.report_at = 0.0  # monotonic: when the next report is due
+        self.boundary_at = math.inf  # monotonic: the next start or end of a Meeting
+        self.report_task: asyncio.Task[None] | None = None
+
+    def publish(self, result: PoolPass, quotas: list[QuotaRecord]) -> None:
+        """Phase counts and quota statuses of a full pass."""
+        for agency, phase in self.counted - set(result.phase_counts):
+            m.meetings.labels(pool=self.key, agency=agency, phase=phase).set(0)
+        for (agency, phase), n in result.phase_counts.items():
+            m.meetings.labels(pool=self.key, agency=agency, phase=phase).set(n)
+        self.counted = set(result.phase_counts)
+        if self.write_quota_status:
+            _quota_metrics(result.quota_status, quotas)
+            for name, status in result.quota_status.items():
+                self.writes.quota(name, status)
+
+    def note_boundary(self, result: PoolPass, now: datetime) -> None:
+        if result.next_wakeup is not None:
+            until = max((result.next_wakeup - now).total_seconds(), 0.05)
+            self.boundary_at = min(self.boundary_at, time.monotonic() + until)
+
+
+async def _pass(
+    pool: _Pool,
+    spec: BridgePoolSpec,
+    inputs: Inputs,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    full: bool,
+) -> tuple[PoolPass, list[QuotaRecord], datetime]:
+    records, quotas, ns_labels = inputs()
+    meetings = pool.writes.overlay(records)
+    now = clock()
+    t0 = time.perf_counter()
+    # CPU work on a snapshot of the indexes: off the event loop, so that watches, the
+    # webhook and /healthz stay responsive meanwhile.
+    result = await asyncio.to_thread(
+        plan_pool,
+        pool.name,
+        spec,
+        meetings,
+        quotas,
+        ns_labels,
+        settings.pre_join_margin,
+        now,
+        not full,
+    )
+    kind = "full" if full else "focused"
+    m.admission_pass_seconds.labels(pool=pool.key, kind=kind).observe(time.perf_counter() - t0)
+    return result, quotas, now
+
+
+async def _report(
+    pool: _Pool,
+    spec: BridgePoolSpec,
+    inputs: Inputs,
+    settings: Settings,
+    clock: Callable[[], datetime],
+) -> None:
+    """A full pass in the background for what only a full pass knows (quota usage, phase
+    counts, the next start or end of any Meeting); its Meeting statuses are not written:
+    decisions stay with the loop, so a long pass never holds a decision up."""
+    try:
+        result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full=True)
+        pool.publish(result, quotas)
+        pool.note_boundary(result, now)
+    finally:
+        pool.report_task = None
+
+
 async def run_pool(
     pool_key: str,
     get_spec: Callable[[], BridgePoolSpec | None],
@@ -163,77 +244,66 @@ async def run_pool(
     wants_full: Callable[[], bool] = lambda: False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Loop until `stopped()`: a pass, start its writes, then wait for a wake-up or the
-    next full pass, whichever comes first.
+    """Loop until `stopped()`: a pass, start its writes, then wait for a wake-up, the next
+    start or end of a Meeting, or the next report, whichever comes first.
 
-    A full pass looks at every Meeting and writes quota statuses and phase counts; it runs
-    first, every `admission_resync_seconds`, at the next time boundary (a start or an
-    end), on a pool, quota or namespace change, and `admission_settle_seconds` after
-    focused passes changed something (so quota usage follows). A Meeting event is served
-    by a focused pass (`plan_pool(focus=True)`): the open Meetings and the reservations
-    overlapping them, which is what keeps a decision quick at 10,000 Meetings.
+    Decisions: a focused pass (`plan_pool(focus=True)`: the open Meetings and the
+    reservations overlapping them; the same answers as a full pass, a test compares them)
+    serves Meeting events and the clock's starts and ends, which keeps a decision quick
+    at 10,000 Meetings. A full pass decides on the first run and when the pool, a quota
+    or a namespace changed (every Meeting's agency or limits may have).
+    Reports: a full pass in the background, whose quota statuses and phase counts are
+    written and whose Meeting statuses are not: `admission_settle_seconds` after
+    decisions changed something, and every `admission_resync_seconds`.
     """
-    pool_name = pool_key.split("/", 1)[-1]
-    writes = Writes(writer)
-    counted: set[tuple[str, str]] = set()
-    full_at = 0.0  # monotonic time of the next full pass
-    last_spec: BridgePoolSpec | None = None
+    pool = _Pool(pool_key, writer, write_quota_status)
     try:
         while not stopped():
             wake.clear()
             spec = get_spec()
-            if spec is not None:
-                full = wants_full() or time.monotonic() >= full_at or spec != last_spec
-                records, quotas, ns_labels = inputs()
-                meetings = writes.overlay(records)
-                now = clock()
-                t0 = time.perf_counter()
-                # The pass is CPU work on a snapshot of the indexes: run it off the event
-                # loop so that watches, the webhook and /healthz stay responsive meanwhile.
-                result = await asyncio.to_thread(
-                    plan_pool,
-                    pool_name,
-                    spec,
-                    meetings,
-                    quotas,
-                    ns_labels,
-                    settings.pre_join_margin,
-                    now,
-                    not full,
-                )
-                kind = "full" if full else "focused"
-                m.admission_pass_seconds.labels(pool=pool_key, kind=kind).observe(
-                    time.perf_counter() - t0
-                )
+            if spec is None:
+                timeout = settings.admission_resync_seconds
+            else:
+                full = wants_full() or spec != pool.last_spec
+                at_boundary = time.monotonic() >= pool.boundary_at
+                if at_boundary:
+                    pool.boundary_at = math.inf  # this pass serves it; a report finds the next
+                result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full)
                 for change in result.changes:
-                    writes.meeting(change)
+                    pool.writes.meeting(change)
+                pool.note_boundary(result, now)
                 mono = time.monotonic()
                 if full:
-                    last_spec = spec
-                    full_at = mono + settings.admission_resync_seconds
-                    for agency, phase in counted - set(result.phase_counts):
-                        m.meetings.labels(pool=pool_key, agency=agency, phase=phase).set(0)
-                    for (agency, phase), n in result.phase_counts.items():
-                        m.meetings.labels(pool=pool_key, agency=agency, phase=phase).set(n)
-                    counted = set(result.phase_counts)
-                    if write_quota_status:
-                        _quota_metrics(result.quota_status, quotas)
-                        for name, status in result.quota_status.items():
-                            writes.quota(name, status)
+                    pool.last_spec = spec
+                    pool.publish(result, quotas)
+                    pool.report_at = mono + settings.admission_resync_seconds
+                elif at_boundary:
+                    pool.report_at = mono
                 elif result.changes:
-                    full_at = min(full_at, mono + settings.admission_settle_seconds)
-                if result.next_wakeup is not None:
-                    until = max((result.next_wakeup - now).total_seconds(), 0.05)
-                    full_at = min(full_at, mono + until)
-                timeout = max(full_at - time.monotonic(), 0.0)
-            else:
-                timeout = settings.admission_resync_seconds
+                    pool.report_at = min(pool.report_at, mono + settings.admission_settle_seconds)
+                if mono >= pool.report_at and pool.report_task is None:
+                    pool.report_at = mono + settings.admission_resync_seconds
+                    pool.report_task = asyncio.create_task(
+                        _report(pool, spec, inputs, settings, clock)
+                    )
+                    # A report may find an earlier boundary or let a due report start.
+                    pool.report_task.add_done_callback(lambda _: wake.set())
+                due = [pool.boundary_at]
+                if pool.report_task is None:
+                    due.append(pool.report_at)
+                timeout = min(
+                    max(min(due) - time.monotonic(), 0.0), settings.admission_resync_seconds
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=timeout)
             if settings.admission_debounce_seconds:
                 await asyncio.sleep(settings.admission_debounce_seconds)
     finally:
-        await writes.drain(10)
+        if pool.report_task is not None:
+            pool.report_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pool.report_task
+        await pool.writes.drain(10)
 
 
 def _quota_metrics(statuses: Mapping[str, Mapping[str, Any]], quotas: list[QuotaRecord]) -> None:
