@@ -37,6 +37,12 @@ class Settings(BaseModel):
         le=600,
         description="A full pass (quota statuses) this long after decisions changed.",
     )
+    quota_status_min_interval_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="An AgencyQuota's status is rewritten at most this often.",
+    )
     admission_debounce_seconds: float = Field(
         default=0.05, ge=0, le=10, description="Batch changes this long before a pass."
     )

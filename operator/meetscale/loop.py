@@ -81,6 +81,7 @@ class Writes:
         self.quotas: dict[str, dict[str, Any]] = {}  # name -> status written or in flight
         self._last: dict[str, asyncio.Task[None]] = {}  # object -> its latest write
         self._tasks: set[asyncio.Task[None]] = set()
+        self._quota_written_at: dict[str, float] = {}
 
     def overlay(self, records: list[MeetingRecord]) -> list[MeetingRecord]:
         out = []
@@ -102,10 +103,19 @@ class Writes:
         self.meetings[change.record.uid] = change.status
         self._start(f"m/{change.record.uid}", self._meeting(change))
 
-    def quota(self, name: str, status: dict[str, Any]) -> None:
-        if self.quotas.get(name) != status:
-            self.quotas[name] = status
-            self._start(f"q/{name}", self._quota(name, status))
+    def quota(self, name: str, status: dict[str, Any], min_interval: float = 0.0) -> bool:
+        """Write a quota's status if it changed and the last write is `min_interval`
+        seconds old (a burst of bookings would otherwise rewrite a thousand quotas on
+        every report); False when held back: a later report writes it."""
+        if self.quotas.get(name) == status:
+            return True
+        mono = time.monotonic()
+        if mono - self._quota_written_at.get(name, -math.inf) < min_interval:
+            return False
+        self._quota_written_at[name] = mono
+        self.quotas[name] = status
+        self._start(f"q/{name}", self._quota(name, status))
+        return True
 
     def _start(self, key: str, write: Coroutine[Any, Any, None]) -> None:
         before = self._last.get(key)
@@ -166,17 +176,20 @@ class _Pool:
         self.boundary_at = math.inf  # monotonic: the next start or end of a Meeting
         self.report_task: asyncio.Task[None] | None = None
 
-    def publish(self, result: PoolPass, quotas: list[QuotaRecord]) -> None:
-        """Phase counts and quota statuses of a full pass."""
+    def publish(self, result: PoolPass, quotas: list[QuotaRecord], min_interval: float) -> bool:
+        """Phase counts and quota statuses of a full pass; False if a quota status was
+        held back by `min_interval`."""
         for agency, phase in self.counted - set(result.phase_counts):
             m.meetings.labels(pool=self.key, agency=agency, phase=phase).set(0)
         for (agency, phase), n in result.phase_counts.items():
             m.meetings.labels(pool=self.key, agency=agency, phase=phase).set(n)
         self.counted = set(result.phase_counts)
+        complete = True
         if self.write_quota_status:
             _quota_metrics(result.quota_status, quotas)
             for name, status in result.quota_status.items():
-                self.writes.quota(name, status)
+                complete &= self.writes.quota(name, status, min_interval)
+        return complete
 
     def note_boundary(self, result: PoolPass, now: datetime) -> None:
         if result.next_wakeup is not None:
@@ -226,7 +239,9 @@ async def _report(
     decisions stay with the loop, so a long pass never holds a decision up."""
     try:
         result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full=True)
-        pool.publish(result, quotas)
+        interval = settings.quota_status_min_interval_seconds
+        if not pool.publish(result, quotas, interval):
+            pool.report_at = min(pool.report_at, time.monotonic() + interval)
         pool.note_boundary(result, now)
     finally:
         pool.report_task = None
@@ -275,7 +290,7 @@ async def run_pool(
                 mono = time.monotonic()
                 if full:
                     pool.last_spec = spec
-                    pool.publish(result, quotas)
+                    pool.publish(result, quotas, 0.0)
                     pool.report_at = mono + settings.admission_resync_seconds
                 elif at_boundary:
                     pool.report_at = mono

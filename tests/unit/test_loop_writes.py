@@ -199,3 +199,16 @@ async def test_quota_status_written_once_per_change(
         writes.quota(NS, status)
         await settle()
     assert [v for _, v in writer.landed] == expected
+
+
+async def test_a_quota_status_is_not_rewritten_faster_than_its_interval() -> None:
+    writer = FakeWriter()
+    writes = Writes(writer)  # type: ignore[arg-type]
+    assert writes.quota(NS, {"participantsInUse": 60}, min_interval=60)
+    assert not writes.quota(NS, {"participantsInUse": 120}, min_interval=60)
+    assert writes.quota(NS, {"participantsInUse": 60}, min_interval=60), "unchanged is done"
+    await settle()
+    assert [v for _, v in writer.landed] == ["60"]
+    assert writes.quota(NS, {"participantsInUse": 120}, min_interval=0)
+    await settle()
+    assert [v for _, v in writer.landed] == ["60", "120"]
