@@ -10,8 +10,8 @@ kubernetes Python client, round-robin over agencies, starts spread over the next
 weeks; every one fits its quota, so each should become Admitted.
 
 Latency: from just before the create request is sent (client clock) to the moment a
-`kubectl get meetings -A --watch-only` running in its own process prints the Meeting
-with status.phase Admitted (the same clock). That is conservative: it includes the
+watch of all Meetings, running in its own process, receives the Meeting with
+status.phase Admitted (the same clock). That is conservative: it includes the
 create request itself and the watch's delivery. The Meetings' creationTimestamp is not
 used because it has whole-second resolution, too coarse for a 1 s target; the
 operator's own histogram (meetscale_admission_latency_seconds, creation to first
@@ -67,14 +67,49 @@ GROUP, VERSION = "meetscale.io", "v1alpha1"
 POOL_NAMESPACE = "meetscale-system"
 TARGET_P99_S = 1.0
 TARGET_RSS_MB = 300.0
-# Timestamps each line a watch prints, in a process of its own (no GIL shared with the
-# creating threads).
-STAMPER = (
-    "import sys, time\n"
-    "out = sys.stdout\n"
-    "for line in iter(sys.stdin.buffer.readline, b''):\n"
-    "    out.write(f'{time.time():.6f} {line.decode().rstrip()}\\n'); out.flush()\n"
-)
+# A watch of all Meetings in a process of its own (no GIL shared with the creating
+# threads): one line "time namespace/name phase" per event whose phase it has not printed
+# for that Meeting yet. It resumes from the last resourceVersion when the server ends the
+# watch, and relists when that version is too old, so no verdict is missed.
+WATCHER = """
+import sys, time
+from kubernetes import client, config, watch
+config.load_kube_config(config_file=sys.argv[1])
+api = client.CustomObjectsApi()
+out = sys.stdout
+printed = {}
+def emit(obj):
+    meta = obj.get("metadata", {})
+    key = meta.get("namespace", "") + "/" + meta.get("name", "")
+    phase = (obj.get("status") or {}).get("phase") or "Pending"
+    if printed.get(key) != phase:
+        printed[key] = phase
+        out.write(f"{time.time():.6f} {key} {phase}\\n")
+rv = None
+while True:
+    if rv is None:
+        listing = api.list_cluster_custom_object("meetscale.io", "v1alpha1", "meetings")
+        for obj in listing["items"]:
+            emit(obj)
+        rv = listing["metadata"]["resourceVersion"]
+        out.write(f"{time.time():.6f} - READY\\n"); out.flush()
+    try:
+        for ev in watch.Watch().stream(
+            api.list_cluster_custom_object, "meetscale.io", "v1alpha1", "meetings",
+            resource_version=rv, allow_watch_bookmarks=True, timeout_seconds=300,
+        ):
+            obj = ev["object"]
+            if ev["type"] == "ERROR":
+                rv = None
+                break
+            rv = obj.get("metadata", {}).get("resourceVersion", rv)
+            if ev["type"] != "BOOKMARK":
+                emit(obj)
+                out.flush()
+    except client.ApiException as e:
+        if e.status == 410:
+            rv = None
+"""
 
 
 def log(msg: str) -> None:
@@ -197,6 +232,12 @@ class Operator:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def cpu_share(self, seconds: float) -> float:
+        """The operator's CPU use over the next `seconds`, in cores."""
+        before = self.cpu_seconds()
+        time.sleep(seconds)
+        return (self.cpu_seconds() - before) / seconds
+
     def metrics(self) -> str:
         try:
             with urllib.request.urlopen(self.metrics_url, timeout=10) as r:
@@ -263,25 +304,17 @@ def start_operator(kubeconfig: Path, workdir: Path, webhook: bool, profile: bool
 
 
 class Watcher:
-    """`kubectl get meetings -A --watch-only` piped into a timestamping process."""
+    """WATCHER above, in its own process, writing into `out`."""
 
     def __init__(self, cp: ControlPlane, out: Path) -> None:
         self.out = out
-        self.kubectl = subprocess.Popen(
-            [
-                str(cp.bin_dir / "kubectl"),
-                f"--kubeconfig={cp.kubeconfig}",
-                "get", "meetings.meetscale.io", "--all-namespaces", "--watch-only",
-                "-o", 'jsonpath={.metadata.namespace}/{.metadata.name} {.status.phase}{"\\n"}',
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.stamper = subprocess.Popen(
-            [sys.executable, "-c", STAMPER], stdin=self.kubectl.stdout, stdout=out.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WATCHER, str(cp.kubeconfig)],
+            stdout=out.open("wb"),
+            stderr=(out.parent / "watcher.err").open("wb"),
         )
-        assert self.kubectl.stdout is not None
-        self.kubectl.stdout.close()  # the stamper owns the read end now
+        if not wait_until(lambda: "READY" in out.read_text(errors="replace"), 60, 0.2):
+            raise RuntimeError("the watcher did not list the Meetings within 60 s")
 
     def first_seen(self) -> dict[str, dict[str, float]]:
         """key -> phase -> first time seen."""
@@ -295,12 +328,11 @@ class Watcher:
         return seen
 
     def stop(self) -> None:
-        for p in (self.kubectl, self.stamper):
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 def parse_metrics(text: str) -> dict:
@@ -375,28 +407,78 @@ class Creations:
     seconds: float = 0.0
 
 
+def create_one(objects, out: Creations, item: tuple[str, dict]) -> None:
+    ns, body = item
+    key = f"{ns}/{body['metadata']['name']}"
+    out.sent[key] = time.time()
+    try:
+        objects.create_namespaced_custom_object(GROUP, VERSION, ns, "meetings", body)
+    except client.ApiException as e:
+        out.errors.append(f"{key}: {e.status} {e.reason} {str(e.body)[:300]}")
+        return
+    out.done[key] = time.time()
+
+
 def create_meetings(objects, args: argparse.Namespace) -> Creations:
     out = Creations()
     deadline = time.monotonic() + args.timeout
 
     def create(item: tuple[str, dict]) -> None:
-        ns, body = item
-        key = f"{ns}/{body['metadata']['name']}"
         if time.monotonic() > deadline:
             out.skipped += 1
             return
-        out.sent[key] = time.time()
-        try:
-            objects.create_namespaced_custom_object(GROUP, VERSION, ns, "meetings", body)
-        except client.ApiException as e:
-            out.errors.append(f"{key}: {e.status} {e.reason} {str(e.body)[:300]}")
-            return
-        out.done[key] = time.time()
+        create_one(objects, out, item)
 
     t0 = time.monotonic()
     parallel(args.workers, create, meeting_bodies(args.meetings, args.agencies, args.seed))
     out.seconds = time.monotonic() - t0
     return out
+
+
+def probe_bodies(n: int, n_agencies: int, seed: int) -> list[tuple[str, dict]]:
+    """Meetings created one by one at a steady rate once the bulk is decided: random
+    agencies, the same kind of meeting as the bulk (each fits its quota)."""
+    rng = random.Random(seed + 1)
+    bulk = meeting_bodies(n, n_agencies, seed + 2)
+    out = []
+    for j, (_, body) in enumerate(bulk):
+        ns = agency_name(rng.randrange(n_agencies))
+        body["metadata"] = {"name": f"probe-{j:05d}", "namespace": ns}
+        out.append((ns, body))
+    return out
+
+
+def create_paced(objects, items: list[tuple[str, dict]], rate: float) -> Creations:
+    """Send one create every 1/rate seconds (from a few threads, so that a slow answer
+    does not hold back the next request)."""
+    out = Creations()
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        for i, item in enumerate(items):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            ex.submit(create_one, objects, out, item)
+    out.seconds = time.monotonic() - t0
+    return out
+
+
+def latency_stats(made: Creations, seen: dict[str, dict[str, float]], prefix: str) -> dict:
+    admitted = [k for k in made.done if "Admitted" in seen.get(k, {})]
+    lat = [seen[k]["Admitted"] - made.sent[k] for k in admitted]
+    lat_done = [seen[k]["Admitted"] - made.done[k] for k in admitted]
+    return {
+        f"{prefix}admitted": len(lat),
+        f"{prefix}latency_s_p50": _r(quantile(lat, 0.50)),
+        f"{prefix}latency_s_p90": _r(quantile(lat, 0.90)),
+        f"{prefix}latency_s_p99": _r(quantile(lat, 0.99)),
+        f"{prefix}latency_s_max": _r(max(lat) if lat else None),
+        f"{prefix}latency_s_mean": _r(statistics.fmean(lat) if lat else None),
+        f"{prefix}latency_from_create_return_s_p99": _r(quantile(lat_done, 0.99)),
+        f"{prefix}under_1s_fraction": (
+            round(sum(x < 1.0 for x in lat) / len(lat), 4) if lat else None
+        ),
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -408,10 +490,11 @@ def run(args: argparse.Namespace) -> dict:
     watcher: Watcher | None = None
     spy: subprocess.Popen | None = None
     made = Creations()
+    probes = Creations()
     seen: dict[str, dict[str, float]] = {}
     first_pass_s: float | None = None
     all_decided = False
-    wait_s = cpu_s = setup_s = 0.0
+    wait_s = cpu_s = setup_s = settle_s = 0.0
     metrics: dict = {}
     peak_kb = 0
     try:
@@ -442,7 +525,7 @@ def run(args: argparse.Namespace) -> dict:
 
         if first_pass_s is not None:
             watcher = Watcher(cp, workdir / "watch.log")
-            time.sleep(1.0)  # the watch is established before the first create
+            time.sleep(0.5)  # the watch is established before the first create
             if args.py_spy:
                 spy = subprocess.Popen(
                     [
@@ -474,6 +557,22 @@ def run(args: argparse.Namespace) -> dict:
             all_decided = wait_until(decided, args.timeout, every=5.0)
             wait_s = time.monotonic() - t0
             cpu_s = op.cpu_seconds() - cpu0
+            if args.probes and all_decided:
+                # Steady state: the bulk's trailing work (quota statuses, events) done.
+                t_idle = time.monotonic()
+                idle = wait_until(lambda: op.cpu_share(2.0) < 0.2, 180, every=0.0)
+                settle_s = time.monotonic() - t_idle
+                log(f"operator idle: {idle} after {settle_s:.1f} s")
+                log(f"steady: {args.probes} more, one every {1 / args.probe_rate:.2f} s")
+                probes = create_paced(
+                    objects, probe_bodies(args.probes, args.agencies, args.seed), args.probe_rate
+                )
+
+                def probes_decided() -> bool:
+                    got = w.first_seen()
+                    return all(set(got.get(k, {})) - {"", "Pending"} for k in probes.done)
+
+                wait_until(probes_decided, 60, every=1.0)
             seen = watcher.first_seen()
         metrics = parse_metrics(op.metrics())
         peak_kb = op.peak_kb()
@@ -487,10 +586,7 @@ def run(args: argparse.Namespace) -> dict:
             op.stop()
         cp.stop()
 
-    sent, done = made.sent, made.done
-    admitted = [k for k in done if "Admitted" in seen.get(k, {})]
-    lat = [seen[k]["Admitted"] - sent[k] for k in admitted]
-    lat_done = [seen[k]["Admitted"] - done[k] for k in admitted]
+    done = made.done
     phases: dict[str, int] = {}
     for k in done:
         final = [p for p in seen.get(k, {}) if p and p != "Pending"]
@@ -514,14 +610,16 @@ def run(args: argparse.Namespace) -> dict:
         "all_decided": all_decided,
         "wall_seconds_after_first_create": round(wait_s, 1),
         "phases": phases,
-        "admitted": len(lat),
-        "latency_s_p50": _r(quantile(lat, 0.50)),
-        "latency_s_p90": _r(quantile(lat, 0.90)),
-        "latency_s_p99": _r(quantile(lat, 0.99)),
-        "latency_s_max": _r(max(lat) if lat else None),
-        "latency_s_mean": _r(statistics.fmean(lat) if lat else None),
-        "latency_from_create_return_s_p99": _r(quantile(lat_done, 0.99)),
-        "under_1s_fraction": round(sum(x < 1.0 for x in lat) / len(lat), 4) if lat else None,
+        **latency_stats(made, seen, "burst_"),
+        "settle_seconds_before_probes": round(settle_s, 1),
+        "probes": len(probes.done),
+        "probe_rate_per_s": args.probe_rate,
+        "probes_refused": len(probes.errors),
+        "probe_phases": {
+            ph: sum(1 for k in probes.done if _final(seen.get(k, {})) == ph)
+            for ph in sorted({_final(seen.get(k, {})) for k in probes.done})
+        },
+        **latency_stats(probes, seen, ""),
         "operator_rss_mb_peak": round(peak_kb / 1024, 1),
         "operator_rss_mb_max_sampled": round(max(samples) / 1024, 1) if samples else None,
         "operator_cpu_seconds": round(cpu_s, 1),
@@ -532,6 +630,8 @@ def run(args: argparse.Namespace) -> dict:
             metrics["pass_sum_s"] / passes if passes else None
         ),
         "operator_latency_histogram": metrics.get("latency_buckets", {}),
+        "operator_latency_p50_le_s": histogram_quantile(metrics.get("latency_buckets", {}), 0.5),
+        "operator_latency_p99_le_s": histogram_quantile(metrics.get("latency_buckets", {}), 0.99),
         "status_write_errors": metrics.get("status_write_errors", 0),
         "targets": {"p99_s": TARGET_P99_S, "rss_mb": TARGET_RSS_MB},
         "seed": args.seed,
@@ -547,6 +647,11 @@ def run(args: argparse.Namespace) -> dict:
     if args.py_spy and (workdir / "operator.folded").exists():
         result["profile_top"] = folded_top(workdir / "operator.folded")
     return result
+
+
+def _final(phases: dict[str, float]) -> str:
+    final = [p for p in phases if p and p != "Pending"]
+    return final[0] if final else "undecided"
 
 
 def _r(x: float | None) -> float | None:
@@ -596,6 +701,22 @@ def folded_top(path: Path, n: int = 25) -> list[str]:
     return rows
 
 
+def histogram_quantile(buckets: dict[str, float], q: float) -> float | None:
+    """The upper bound of the bucket holding quantile q (as Prometheus' buckets allow)."""
+    bounds = sorted((float(le), n) for le, n in buckets.items())
+    if not bounds or not bounds[-1][1]:
+        return None
+    total = bounds[-1][1]
+    for le, n in bounds:
+        if n >= q * total:
+            return le
+    return None
+
+
+def _pair(r: dict, a: str, b: str) -> str:
+    return f"{r.get(a)} s / {r.get(b)} s"
+
+
 def print_table(r: dict) -> None:
     def fmt(v: object, unit: str = "") -> str:
         return "-" if v is None else f"{v}{unit}"
@@ -607,14 +728,28 @@ def print_table(r: dict) -> None:
             f"{r['created']} / {r['create_refused']} / {r['create_skipped']}",
         ),
         ("create rate", fmt(r["create_rate_per_s"], " /s")),
+        ("bulk: all decided after first create", fmt(r["wall_seconds_after_first_create"], " s")),
         ("operator start -> first pass written", fmt(r["first_pass_seconds"], " s")),
         ("all decided", str(r["all_decided"])),
         ("phases", ", ".join(f"{k} {v}" for k, v in sorted(r["phases"].items()))),
-        ("latency p50", fmt(r["latency_s_p50"], " s")),
-        ("latency p90", fmt(r["latency_s_p90"], " s")),
-        ("latency p99 (target < 1 s)", fmt(r["latency_s_p99"], " s")),
-        ("latency max", fmt(r["latency_s_max"], " s")),
-        ("admitted under 1 s", fmt(r["under_1s_fraction"])),
+        ("burst: latency p50 / p99", _pair(r, "burst_latency_s_p50", "burst_latency_s_p99")),
+        ("burst: admitted under 1 s", fmt(r["burst_under_1s_fraction"])),
+        ("bulk -> operator idle (< 0.2 core)", fmt(r["settle_seconds_before_probes"], " s")),
+        (
+            "steady: probes created / rate",
+            f"{r['probes']} / {r['probe_rate_per_s']} per s ({r['probes_refused']} refused)",
+        ),
+        ("steady: phases", ", ".join(f"{k} {v}" for k, v in r["probe_phases"].items())),
+        ("steady: latency p50", fmt(r["latency_s_p50"], " s")),
+        ("steady: latency p90", fmt(r["latency_s_p90"], " s")),
+        ("steady: latency p99 (target < 1 s)", fmt(r["latency_s_p99"], " s")),
+        ("steady: latency max", fmt(r["latency_s_max"], " s")),
+        ("steady: admitted under 1 s", fmt(r["under_1s_fraction"])),
+        (
+            "operator's histogram p50 / p99 (bucket bound)",
+            f"{fmt(r.get('operator_latency_p50_le_s'), ' s')} / "
+            f"{fmt(r.get('operator_latency_p99_le_s'), ' s')}",
+        ),
         ("operator RSS peak (target < 300 MB)", fmt(r["operator_rss_mb_peak"], " MiB")),
         ("operator CPU while admitting", fmt(r["operator_cpu_seconds"], " s")),
         (
@@ -650,6 +785,10 @@ def main() -> int:
         metavar="BIN",
         help="sample the operator (all threads) with this py-spy binary while it admits",
     )
+    parser.add_argument(
+        "--probes", type=int, default=300, help="meetings created at a steady rate afterwards"
+    )
+    parser.add_argument("--probe-rate", type=float, default=5.0, help="probe creates per second")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.meetings < 1 or args.agencies < 1:
