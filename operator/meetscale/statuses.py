@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from meetscale.decide.admission import AdmissionPlan, decide_admission
+from meetscale.decide.admission import (
+    AdmissionPlan,
+    AgencyQuotaView,
+    MeetingRequest,
+    decide_admission,
+)
 from meetscale.decide.agency import AgencyResolution, AgencyResolver
 from meetscale.decide.lifecycle import HOLDS_RESERVATION, TERMINAL, timed_phase
 from meetscale.models import BridgePoolSpec, LabelSelector
@@ -202,7 +207,9 @@ def plan_pool(
             fixed[rec.key] = ("Running", "Started", f"started at {_ts(start)}")
         boundaries += [start - margin, start, end]
         requests.append(meeting_request(rec, res.agency, agency_priority.get(res.agency, 0)))
-    plan = decide_admission(requests, quota_views(quotas), pool_ceiling(pool, margin), now)
+    plan = decide_admission(
+        requests, _involved(quota_views(quotas), requests), pool_ceiling(pool, margin), now
+    )
     out.plan = plan
     by_key = {r.key: r for r in requests}
     for rec in meetings:
@@ -282,6 +289,17 @@ def plan_pool(
             "observedGeneration": q.generation,
         }
     return out
+
+
+def _involved(
+    views: dict[str, AgencyQuotaView], requests: list[MeetingRequest]
+) -> dict[str, AgencyQuotaView]:
+    """The quotas that can matter to these requests: their agencies' and, for lending,
+    every quota of the cohorts those agencies belong to. An agency with no meeting in the
+    pass and no cohort in common holds nothing and lends nothing (its usage is zero)."""
+    agencies = {r.agency for r in requests}
+    cohorts = {views[a].cohort for a in agencies if a in views} - {None}
+    return {name: v for name, v in views.items() if name in agencies or v.cohort in cohorts}
 
 
 def _settled(rec: MeetingRecord, now: datetime) -> bool:
