@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from kubernetes import config  # noqa: E402
 
 from meetscale import API_VERSION  # noqa: E402
+from meetscale.kube.aio import AsyncApi  # noqa: E402
 from meetscale.kube.pool import Colibri, OwnerRef, PoolKube  # noqa: E402
 from meetscale.kube.writer import StatusWriter  # noqa: E402
 from meetscale.models import BridgePoolSpec  # noqa: E402
@@ -154,7 +155,8 @@ async def run(
 ) -> dict[str, Any]:
     api = config.new_client_from_config(config_file=str(kubeconfig))
     kube = PoolKube(api)
-    writer = StatusWriter(api, 4)
+    aio = AsyncApi(api.configuration, 4)
+    writer = StatusWriter(aio)
     prom_client, colibri = PromClient(), Colibri()
     events: list[tuple[str, str, bool]] = []
 
@@ -251,6 +253,7 @@ async def run(
         prom_scaling = [s * 1000 for s in prom_seconds[-len(scaling) :]]
     await prom_client.close()
     await colibri.close()
+    await aio.close()
     return {
         "bridges": args.bridges,
         "steady": summary(steady),

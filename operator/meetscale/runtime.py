@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from meetscale import GROUP
 from meetscale.config import Settings
-from meetscale.kube.aio import AsyncApi, load_configuration
-from meetscale.kube.client import load_api_client
+from meetscale.kube.aio import AsyncApi
+from meetscale.kube.client import load_api_client, load_configuration
 from meetscale.kube.writer import StatusWriter
 from meetscale.loop import Wakers
 from meetscale.metrics import REGISTRY

@@ -33,16 +33,6 @@ class ApiError(Exception):
         self.reason = reason
 
 
-def load_configuration() -> kubernetes.client.Configuration:
-    """In-cluster credentials when running in a pod, else the current kubeconfig."""
-    cfg = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    return cfg
-
-
 def _ssl_context(cfg: kubernetes.client.Configuration) -> ssl.SSLContext | bool:
     if not cfg.host.startswith("https"):
         return False
