@@ -9,7 +9,7 @@ from meetscale.sim.engine import PolicyResult, ProgressFn, oracle_bridge_hours, 
 from meetscale.sim.policies import make_policy
 from meetscale.sim.trace import Trace
 
-__all__ = ["simulate"]
+__all__ = ["hpa_at_cost", "simulate"]
 
 
 def simulate(
@@ -33,3 +33,31 @@ def simulate(
         )
         for name in policies
     ]
+
+
+def hpa_at_cost(
+    trace: Trace | Demand,
+    bridge_hours: float,
+    *,
+    start: float = 0.7,
+    step: float = 0.05,
+    lowest: float = 0.1,
+) -> PolicyResult | None:
+    """The HPA baseline as an IT centre would tune it to spend at least `bridge_hours`:
+    the highest target stress (`start`, `start - step`, ... down to `lowest`) whose
+    bridge-hours reach `bridge_hours`, so that another policy can be compared with it at
+    equal or lower cost. None when even `lowest` spends less."""
+    demand = trace if isinstance(trace, Demand) else build_demand(trace)
+    oracle_hours = oracle_bridge_hours(demand)
+    steps = round((start - lowest) / step)
+    for i in range(steps + 1):
+        target = round(start - i * step, 4)
+        result = run_policy(
+            demand,
+            make_policy(f"hpa@{target:g}"),
+            oracle_hours=oracle_hours,
+            record_series=False,
+        )
+        if result.bridge_hours >= bridge_hours:
+            return result
+    return None
