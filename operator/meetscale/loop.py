@@ -243,6 +243,8 @@ async def _report(
         if not pool.publish(result, quotas, interval):
             pool.report_at = min(pool.report_at, time.monotonic() + interval)
         pool.note_boundary(result, now)
+    except Exception:  # a failed report is retried at the next resync; decisions go on
+        log.exception("admission report of pool %s failed", pool.key)
     finally:
         pool.report_task = None
 
