@@ -154,8 +154,8 @@ async def run(
     owner: OwnerRef,
 ) -> dict[str, Any]:
     api = config.new_client_from_config(config_file=str(kubeconfig))
-    kube = PoolKube(api)
     aio = AsyncApi(api.configuration, 4)
+    kube = PoolKube(aio)
     writer = StatusWriter(aio)
     prom_client, colibri = PromClient(), Colibri()
     events: list[tuple[str, str, bool]] = []

@@ -17,7 +17,6 @@ from typing import Any
 import kopf
 
 from meetscale import API_VERSION, GROUP, VERSION
-from meetscale.kube.client import load_api_client
 from meetscale.kube.pool import POOL_LABEL, Colibri, OwnerRef, PoolKube
 from meetscale.prom import PromClient
 from meetscale.records import MeetingRecord
@@ -44,7 +43,7 @@ class PoolClients:
 
 @kopf.on.startup()
 async def pool_clients_startup(memo: kopf.Memo, **_: Any) -> None:
-    memo["pool_clients"] = PoolClients(PoolKube(load_api_client()), PromClient(), Colibri())
+    memo["pool_clients"] = PoolClients(PoolKube(memo["runtime"].api), PromClient(), Colibri())
 
 
 @kopf.on.cleanup()

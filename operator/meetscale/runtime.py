@@ -46,8 +46,17 @@ class Runtime:
         return pool_key_of(None, self.settings)
 
     @property
+    def api(self) -> AsyncApi:
+        """The operator's one apiserver session (status writes, events, the pool's writes),
+        made on first use by whichever start-up handler runs first."""
+        if self._api is None:
+            self._api = AsyncApi(load_configuration(), self.settings.status_write_concurrency)
+        return self._api
+
+    @property
     def writer(self) -> StatusWriter:
-        assert self._writer is not None, "Runtime.start() not called"
+        if self._writer is None:
+            self._writer = StatusWriter(self.api)
         return self._writer
 
     def configure_kopf(self, settings: kopf.OperatorSettings) -> None:
@@ -68,13 +77,12 @@ class Runtime:
             settings.admission.managed = WEBHOOK_CONFIGURATION
 
     async def start(self) -> None:
-        # Pool reconciles still use the blocking kubernetes client in threads; the default
-        # executor has min(32, cores + 4) threads, too few on a small node.
+        # Admission passes run in threads (a pass and a background report per pool); the
+        # default executor has min(32, cores + 4) threads, too few for several pools on a
+        # small node.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=16, thread_name_prefix="meetscale")
         )
-        self._api = AsyncApi(load_configuration(), self.settings.status_write_concurrency)
-        self._writer = StatusWriter(self._api)
         if self.settings.metrics_port:
             self._metrics_server, _ = start_http_server(
                 self.settings.metrics_port, addr=self.settings.metrics_host, registry=REGISTRY
@@ -89,6 +97,7 @@ class Runtime:
         if self._api is not None:
             await self._api.close()
             self._api = None
+            self._writer = None
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server = None

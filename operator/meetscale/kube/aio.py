@@ -1,5 +1,6 @@
-"""A small asyncio client for the writes the operator makes many of: merge patches of a
-status subresource and Events. The blocking kubernetes client costs a thread and a few
+"""The operator's asyncio client of the apiserver: every request of the running operator
+(status merge patches, Events, the pool's Deployment, Pod and Service writes) goes through
+one aiohttp session. The blocking kubernetes client costs a thread and a few
 milliseconds of CPU per call; at thousands of Meetings that limited decisions to about
 17 writes a second. Credentials come from the kubernetes client's Configuration (the
 kubeconfig, or the in-cluster service account), so they are the same as everywhere else;
@@ -65,8 +66,10 @@ class AsyncApi:
         self._session: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
 
-    def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Content-Type": content_type, "Accept": "application/json"}
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
         auth = self.cfg.get_api_key_with_prefix("authorization")
         if auth:
             headers["Authorization"] = auth
@@ -78,24 +81,47 @@ class AsyncApi:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
-    async def request(
-        self, method: str, path: str, body: Mapping[str, Any], content_type: str
-    ) -> dict[str, Any]:
-        """Send one request; return the decoded answer or raise ApiError (status 0 for a
-        connection failure or a timeout)."""
-        data = json.dumps(body, separators=(",", ":"))
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """Send one request: (HTTP status, parsed JSON or text); status 0 when the
+        apiserver could not be reached or did not answer in time. Never raises."""
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        if data is not None and content_type is None:
+            content_type = "application/json"
         async with self._sem:
             try:
                 async with self._get_session().request(
-                    method, self.base + path, data=data, headers=self._headers(content_type)
+                    method,
+                    self.base + path,
+                    data=data,
+                    params=dict(query) if query else None,
+                    headers=self._headers(content_type),
                 ) as resp:
                     payload = await resp.read()
-                    if resp.status >= 400:
-                        raise ApiError(resp.status, _reason(payload, resp.reason or ""))
-                    answer: dict[str, Any] = json.loads(payload) if payload else {}
-                    return answer
+                    status = resp.status
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise ApiError(0, f"{type(exc).__name__}: {exc}") from exc
+                return 0, f"{type(exc).__name__}: {exc}"
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:
+            return status, payload.decode("utf-8", errors="replace")
+
+    async def request(
+        self, method: str, path: str, body: Mapping[str, Any], content_type: str
+    ) -> dict[str, Any]:
+        """`call`, raising ApiError (status 0: unreachable) instead of answering an error."""
+        status, doc = await self.call(method, path, body, content_type=content_type)
+        if status == 0 or status >= 400:
+            message = doc.get("message") if isinstance(doc, dict) else None
+            raise ApiError(status, str(message or doc))
+        return doc if isinstance(doc, dict) else {}
 
     async def patch_status(
         self,
@@ -160,11 +186,3 @@ class AsyncApi:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _reason(payload: bytes, default: str) -> str:
-    try:
-        message = json.loads(payload).get("message")
-    except (ValueError, AttributeError):
-        return default
-    return str(message or default)

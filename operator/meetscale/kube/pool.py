@@ -14,7 +14,6 @@ hosts participants.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import json
@@ -26,9 +25,9 @@ from datetime import datetime
 from typing import Any, Final
 
 import aiohttp
-import kubernetes
 
 from meetscale import metrics as m
+from meetscale.kube.aio import MERGE_PATCH, AsyncApi
 from meetscale.models import BridgePoolSpec
 
 log = logging.getLogger("meetscale.pool")
@@ -50,7 +49,6 @@ MEDIA_PORT_DEFAULT: Final = 10000
 BRIDGE_INFO_VOLUME: Final = "meetscale-bridge"
 BRIDGE_INFO_PATH: Final = "/etc/meetscale"
 MIN_GRACE_SECONDS: Final = 3600
-MERGE_PATCH: Final = "application/merge-patch+json"
 JSON_PATCH: Final = "application/json-patch+json"
 
 PRESTOP_SCRIPT: Final = (
@@ -236,40 +234,10 @@ def _pointer(key: str) -> str:
 
 
 class PoolKube:
-    """API writes of the pool scaler (the kubernetes client, run in threads)."""
+    """API writes of the pool scaler, through the operator's one apiserver session."""
 
-    def __init__(self, api: kubernetes.client.ApiClient, timeout: float = 10.0) -> None:
+    def __init__(self, api: AsyncApi) -> None:
         self._api = api
-        self._timeout = timeout
-
-    # ------------------------------------------------------------------ raw requests
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any,
-        content_type: str | None,
-        query: Mapping[str, str] | None,
-    ) -> tuple[int, Any]:
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type or "application/json"
-        request = self._api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list(query.items()) if query else None,
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        resp = self._api.call_api(*request, _request_timeout=self._timeout)
-        raw = resp.read()  # type: ignore[no-untyped-call]
-        try:
-            doc = json.loads(raw) if raw else None
-        except ValueError:
-            doc = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        return int(resp.status), doc
 
     async def request(
         self,
@@ -281,10 +249,7 @@ class PoolKube:
         query: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         """(HTTP status, parsed JSON); status 0 when the apiserver could not be reached."""
-        try:
-            return await asyncio.to_thread(self._call, method, path, body, content_type, query)
-        except Exception as exc:  # urllib3 errors and friends: reported, retried next pass
-            return 0, f"{type(exc).__name__}: {exc}"
+        return await self._api.call(method, path, body, content_type=content_type, query=query)
 
     @staticmethod
     def _error(kind: str, what: str, status: int, doc: Any) -> KubeError:
