@@ -76,14 +76,25 @@ def choose_drain(
     ineligible (protected or unready) with few participants is a barrier: once
     one is met in load order, only eligible bridges with exactly as many
     participants may still be chosen, so fewer than ``count`` may be returned.
-    Bridges with an unknown endpoint count are neither chosen nor barriers.
+    A bridge still booting (not ready) or still protected whose count is not
+    known yet is a barrier at 0: it hosts nobody (or hardly anyone) yet, so
+    while new bridges come up no loaded bridge is drained in their place (a
+    drained bridge keeps its conferences, and its cost, until they end). Other
+    bridges with an unknown endpoint count are neither chosen nor barriers.
     """
     if count <= 0:
         return []
-    active = [b for b in bridges if not b.draining and b.endpoints is not None]
+    active: list[BridgeState] = []
+    barrier = math.inf
+    for b in bridges:
+        if b.draining:
+            continue
+        if b.endpoints is not None:
+            active.append(b)
+        elif not b.ready or now - b.created_at < protection:
+            barrier = 0
     active.sort(key=drain_order_key)
     chosen: list[str] = []
-    barrier = math.inf
     for bridge in active:
         assert bridge.endpoints is not None
         eligible = bridge.ready and now - bridge.created_at >= protection
