@@ -94,6 +94,7 @@ async def scaling(
             "BridgePool", ref, reason, message, warning
         ),
         write_status=write_status,
+        early_join=runtime.settings.pre_join_margin,
     )
     owner = OwnerRef(API_VERSION, "BridgePool", name, uid or "")
     try:

@@ -241,8 +241,10 @@ class PoolScaler:
         events: EventSink,
         write_status: StatusSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        early_join: timedelta = timedelta(minutes=10),
     ) -> None:
         self.namespace = namespace
+        self.early_join = early_join
         self.name = name
         self.key = f"{namespace}/{name}"
         self.kube = kube
@@ -305,7 +307,7 @@ class PoolScaler:
     ) -> PassResult:
         t0 = time.perf_counter()
         now = self.clock()
-        params = PoolParams.from_spec(spec)
+        params = PoolParams.from_spec(spec, early_join=self.early_join)
         try:
             dep = await self.kube.ensure_deployment(
                 self.namespace, self.name, spec, owner, initial_replicas=spec.min_bridges

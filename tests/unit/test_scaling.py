@@ -56,6 +56,7 @@ def br(
     draining: bool = False,
     age_min: float = 60,
     by_meeting: Mapping[str, int] | None = None,
+    conferences: int | None = None,
 ) -> BridgeState:
     return BridgeState(
         name=name,
@@ -64,6 +65,7 @@ def br(
         created_at=NOW - timedelta(minutes=age_min),
         stress=stress,
         endpoints=endpoints,
+        conferences=conferences,
         participants_by_meeting=by_meeting,
     )
 
@@ -481,6 +483,50 @@ PLACEMENT_CASES = {
         [br("x", 0.83, 250)],
         1,
         replace(PLACED, overrun=timedelta(0)),
+    ),
+    # "a" started a minute ago but the bridge shows only r's conference: Jicofo has yet
+    # to place it (on the least-loaded bridge), so it still needs a bridge of its own
+    "started-but-not-on-a-bridge-yet": PlacementCase(
+        [meeting("r", 150, -60, 120, running=True), meeting("a", 200, -1, running=True)],
+        [br("x", 0.5, 150, conferences=1)],
+        2,
+    ),
+    "started-and-on-a-bridge": PlacementCase(
+        [meeting("r", 150, -60, 120, running=True), meeting("a", 200, -1, running=True)],
+        [br("x", 0.5, 150, conferences=2)],
+        0,
+    ),
+    "started-conferences-unknown": PlacementCase(
+        [meeting("r", 150, -60, 120, running=True), meeting("a", 200, -1, running=True)],
+        [br("x", 0.5, 150)],
+        0,
+    ),
+    # a second conference before a's start: a's first participants joined early, on x;
+    # the rest of them join there (not placed a second time)
+    "early-joiner-not-placed-twice": PlacementCase(
+        [meeting("r", 150, -60, 120, running=True), meeting("a", 100, 2)],
+        [br("x", 0.6, 180, conferences=2)],
+        0,
+    ),
+    "no-early-joiner-seen": PlacementCase(
+        [meeting("r", 150, -60, 120, running=True), meeting("a", 200, 2)],
+        [br("x", 0.6, 180, conferences=1)],
+        2,
+    ),
+    # a 500 grows on its first bridge to 300 before it spans two: that bridge must be empty
+    "larger-than-a-bridge-opens-on-an-empty-one": PlacementCase(
+        [meeting("big", 500, 5)], [br("x", 0.07, 20), br("y", 0.07, 20)], 3
+    ),
+    # ... and its first participants may come `early_join` (10 min) before its start
+    "larger-than-a-bridge-planned-from-its-earliest-join": PlacementCase(
+        [meeting("big", 500, 15)], [], 2
+    ),
+    "larger-than-a-bridge-no-early-join": PlacementCase(
+        [meeting("big", 500, 15)], [], 0, replace(PLACED, early_join=timedelta(0))
+    ),
+    # more confidential meetings than the pool has bridges: the least bad is the maximum
+    "cannot-fit-says-so": PlacementCase(
+        [meeting(f"c{i}", 50, 5, confidential=True) for i in range(25)], [], 21
     ),
 }
 

@@ -48,22 +48,18 @@ def _xfail(measured: str) -> pytest.MarkDecorator:
 
 # numbers measured with the decision core as of this change (benchmarks/bench_sim.py)
 BOOKED_DEGRADED = {
-    "adhoc-surge": "39620 degraded participant-minutes of booked meetings",
-    "week": "127810 degraded participant-minutes of booked meetings",
+    "adhoc-surge": "5355 degraded participant-minutes of booked meetings",
+    "week": "89783 degraded participant-minutes of booked meetings",
 }
 COST = {
-    "monday-briefing": "2.14x the oracle's bridge-hours (100.4 vs 47.0)",
-    "school-day": "2.42x the oracle's bridge-hours (241.2 vs 99.5)",
-    "adhoc-surge": "1.73x the oracle's bridge-hours (136.8 vs 79.3)",
-    "wrong-declarations": "2.11x the oracle's bridge-hours (124.5 vs 59.0)",
-    "week": "2.13x the oracle's bridge-hours (1542.5 vs 724.4)",
+    "monday-briefing": "2.18x the oracle's bridge-hours (102.3 vs 47.0)",
+    "school-day": "1.76x the oracle's bridge-hours (174.7 vs 99.5)",
+    "adhoc-surge": "1.86x the oracle's bridge-hours (147.4 vs 79.3)",
+    "wrong-declarations": "2.30x the oracle's bridge-hours (135.4 vs 59.0)",
+    "agency-flood": "1.23x the oracle's bridge-hours (97.1 vs 79.0)",
+    "week": "1.85x the oracle's bridge-hours (1342.7 vs 724.4)",
 }
-VS_HPA = {
-    "adhoc-surge": (
-        "136.8 bridge-h, 175093 pm vs hpa@0.45 (the HPA at the operator's cost) 141.4 bridge-h, "
-        "132398 pm: the HPA degrades 0.76x as much"
-    ),
-}
+VS_HPA: dict[str, str] = {}
 
 
 def _params(measured: dict[str, str]) -> list[object]:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from meetscale.models.pool import BridgePoolSpec
 
 __all__ = [
+    "PLACEMENT_STRESS",
     "BookedDemand",
     "BookedMeeting",
     "BridgeState",
@@ -69,6 +70,11 @@ Winner = Literal["live", "booked", "min", "max", "hold"]
 ConditionTuple = tuple[bool, str, str]
 
 _INSTANT = timedelta(microseconds=1)
+
+#: the placement limit the operator runs (:meth:`PoolParams.from_spec`, the simulator), as
+#: a fraction of ``participants_per_bridge``: a tenth of each bridge is kept for meetings
+#: that draw more than they declared (a declaration is typically off by about 10 %)
+PLACEMENT_STRESS = 0.9
 _LIMIT_REASONS = frozenset({"AtMaximum", "AtMinimum", "ScaleUpLimited", "ScaleDownLimited"})
 
 
@@ -92,7 +98,10 @@ class PoolParams:
     recorded, so bridges started for a burst of starts are not held by the
     scale-down stabilization once the burst has landed. ``join_ramp``: how long
     a conference takes to fill in that prediction; ``overrun``: how long after
-    its end a running meeting is still assumed on its bridge.
+    its end a running meeting is still assumed on its bridge; ``early_join``: how
+    long before its start the first participants of a meeting larger than one
+    bridge may join (the operator's pre-join margin): such a conference grows on
+    one bridge until it spans, so that bridge must be empty when it opens.
 
     ``drain_timeout``: the pool's drain timeout (None: unknown, or the pool's
     ``drainTimeoutAction`` is Remove). A draining bridge that still hosts
@@ -115,6 +124,7 @@ class PoolParams:
     overrun: timedelta = timedelta(seconds=600)
     drain_timeout: timedelta | None = None
     drain_rescue: timedelta = timedelta(seconds=120)
+    early_join: timedelta = timedelta(seconds=600)
 
     def __post_init__(self) -> None:
         if self.participants_per_bridge < 1:
@@ -132,9 +142,13 @@ class PoolParams:
         return max(1, math.floor(self.participants_per_bridge * self.target_stress + 1e-9))
 
     @classmethod
-    def from_spec(cls, spec: BridgePoolSpec) -> PoolParams:
-        """Parameters of a ``meetscale.models.pool.BridgePoolSpec``."""
+    def from_spec(
+        cls, spec: BridgePoolSpec, early_join: timedelta = timedelta(seconds=600)
+    ) -> PoolParams:
+        """Parameters of a ``meetscale.models.pool.BridgePoolSpec``; ``early_join`` is
+        the operator's pre-join margin."""
         return cls(
+            early_join=early_join,
             participants_per_bridge=spec.participants_per_bridge,
             min_bridges=spec.min_bridges,
             max_bridges=spec.max_bridges,
@@ -143,7 +157,7 @@ class PoolParams:
             lead_time=timedelta(seconds=spec.lead_time_seconds),
             protection=timedelta(seconds=spec.protection_seconds),
             behavior=BehaviorRules.from_model(spec.behavior),
-            placement_stress=1.0,
+            placement_stress=PLACEMENT_STRESS,
             drain_timeout=(
                 timedelta(seconds=spec.drain_timeout_seconds)
                 if spec.drain_timeout_action == "ReturnToService"
@@ -684,6 +698,8 @@ def placement_fits(
         if len(cur) < k:
             return False
         chosen = [min(cur)] if k == 1 else sorted(cur)[:k]  # least loaded, oldest on ties
+        if k > 1 and chosen[0][2] > 1e-9:
+            return False  # it fills its first bridge to ppb before it spans: must be empty
         share = p / k
         for _, b, full in chosen:
             filling[b].append((start, end, share))
@@ -702,6 +718,64 @@ def _placement_fits_cached(
     ramp: float,
 ) -> bool:
     return placement_fits(loads, releases, upcoming, limit, ppb, ramp)
+
+
+def _conference_census(
+    pool: PoolParams,
+    booked: Sequence[BookedMeeting],
+    bridges: Sequence[BridgeState],
+    now: datetime,
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Which booked meetings the bridges' conference counts say are placed, and which not.
+
+    Returns (``unplaced``, ``early``). A meeting that started less than
+    ``join_ramp`` ago whose conference the bridges do not show yet is *unplaced*:
+    Jicofo will place it at its first join on the least-loaded bridge, so the
+    replay places it rather than spreading it over the loads (its bridges must not
+    be drained before it lands). Conferences beyond the running meetings' are
+    meetings that started joining before their start: the *early* ones (the
+    soonest starts within ``join_ramp``) fill the bridges they are on, they are not
+    placed again. Count: the conferences on all bridges against the running booked
+    meetings (each one conference); the newest starts, and of those the largest,
+    are the unplaced ones. Both
+    empty when no bridge reports its conferences, or for per-meeting counts.
+    """
+    counts = [b.conferences for b in bridges if b.conferences is not None]
+    if not counts or any(m.observed_participants is not None for m in booked):
+        return frozenset(), frozenset()
+    window = pool.join_ramp
+    recent: list[BookedMeeting] = []
+    settled = 0
+    for m in booked:
+        if not m.running:
+            continue
+        if now - m.start < window:
+            recent.append(m)
+        else:
+            settled += 1
+    surplus = sum(counts) - settled
+    placed = min(len(recent), max(0, surplus))
+    # which of them are placed is not known: assume the smallest, and the largest not
+    recent.sort(key=lambda m: (m.start, m.participants, m.key))
+    unplaced = frozenset(m.key for m in recent[placed:])
+    extra = max(0, surplus - len(recent))
+    if not extra:
+        return unplaced, frozenset()
+    # one larger than a bridge (it spreads onto the least-loaded others as it grows) or
+    # a confidential one (it needs empty bridges) stays in the replay
+    soon = sorted(
+        (
+            m
+            for m in booked
+            if not m.running
+            and m.start - now < window
+            and m.end > now
+            and not m.confidential
+            and m.participants <= pool.participants_per_bridge
+        ),
+        key=lambda m: (m.start, m.participants, m.key),
+    )
+    return unplaced, frozenset(m.key for m in soon[:extra])
 
 
 def placement_need(
@@ -732,8 +806,9 @@ def placement_need(
     run_total = 0.0
     growth = 0.0
     ends: list[tuple[float, float]] = []
+    unplaced, early = _conference_census(pool, booked, bridges, now)
     for m in booked:
-        if m.running:
+        if m.running and m.key not in unplaced:
             p = m.participants if m.observed_participants is None else m.observed_participants
             run_total += p
             since = (now - m.start).total_seconds()
@@ -741,10 +816,20 @@ def placement_need(
                 growth += p - _ramp(p, since, ramp) if since > 0 else p
             if m.end > now:
                 ends.append(((m.end - now + pool.overrun).total_seconds(), p))
-        elif m.start <= horizon and m.end > now and m.participants > 0:
+        elif m.key in early:
+            # its first participants are on the bridges already: the rest joins there
+            run_total += m.participants
+            growth += m.participants - _ramp(m.participants, 0.0, ramp)
+            ends.append(((m.end - now + pool.overrun).total_seconds(), m.participants))
+        elif m.participants > 0 and m.end > now:
+            start = m.start
+            if m.participants > ppb and not m.running:
+                start -= pool.early_join  # it may open early, on one bridge
+            if not m.running and start > horizon:
+                continue
             ups.append(
                 (
-                    max(0.0, (m.start - now).total_seconds()),
+                    max(0.0, (start - now).total_seconds()),
                     (m.end - now).total_seconds(),
                     m.participants,
                     m.confidential,
@@ -778,13 +863,14 @@ def placement_need(
     ups_key = tuple((a - shift, e - shift, p, c) for a, e, p, c in ups)
     rel_key = tuple((t - shift, f) for t, f in releases)
 
-    def fits(n: int) -> bool:
+    def loads_for(n: int) -> tuple[float, ...]:
         if n <= len(active):
             dropped = set(order[: len(active) - n])
-            loads = tuple(raw[i] for i in range(len(active)) if i not in dropped)
-        else:
-            loads = tuple(raw) + (0.0,) * (n - len(active))
-        return _placement_fits_cached(loads, rel_key, ups_key, limit, ppb, ramp)
+            return tuple(raw[i] for i in range(len(active)) if i not in dropped)
+        return tuple(raw) + (0.0,) * (n - len(active))
+
+    def fits(n: int) -> bool:
+        return _placement_fits_cached(loads_for(n), rel_key, ups_key, limit, ppb, ramp)
 
     # galloping, then bisection: the first n that fits (more bridges rarely hurt)
     hi = pool.max_bridges

@@ -48,6 +48,7 @@ from meetscale.decide.admission import (
 from meetscale.decide.drain import BridgeState
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.decide.scaling import (
+    PLACEMENT_STRESS,
     BookedMeeting,
     PoolParams,
     ScaleHistory,
@@ -96,10 +97,12 @@ class OperatorPolicy:
             tolerance=pool.tolerance,
             lead_time=timedelta(seconds=pool.lead_time_seconds),
             protection=timedelta(seconds=pool.protection_seconds),
-            placement_stress=1.0,
+            placement_stress=PLACEMENT_STRESS,
             drain_timeout=timedelta(seconds=pool.drain_timeout_seconds),
+            early_join=timedelta(seconds=pool.pre_join_margin_seconds),
         )
         self._margin_s = float(pool.pre_join_margin_seconds)
+        self._ppb = pool.participants_per_bridge
         self._ceiling = PoolCeiling(
             max_bridges=pool.max_bridges,
             participants_per_bridge=pool.participants_per_bridge,
@@ -222,7 +225,9 @@ class OperatorPolicy:
         self._holding.add(m)
         info = self._infos[m]
         heapq.heappush(self._ends, (info.end, m))
-        heapq.heappush(self._upcoming, (info.start - self._lead, m))
+        # a meeting larger than a bridge is planned for from its earliest first join
+        early = self._params.early_join.total_seconds() if info.declared > self._ppb else 0.0
+        heapq.heappush(self._upcoming, (info.start - self._lead - early, m))
 
     def _release(self, m: int) -> None:
         lo, hi = self._window(m)
