@@ -26,7 +26,13 @@ class Settings(BaseModel):
         default="meetscale-system", description="Namespace where BridgePools live."
     )
     pre_join_margin_seconds: int = Field(
-        default=600, ge=0, le=7200, description="Quota is held from start minus this margin."
+        default=600,
+        ge=0,
+        le=7200,
+        description=(
+            "Quota is held from start minus this margin; a meeting larger than a bridge"
+            " gets its bridges from start minus this margin minus the pool's lead time."
+        ),
     )
     admission_resync_seconds: float = Field(
         default=15.0, gt=0, le=600, description="Longest wait between two admission passes."

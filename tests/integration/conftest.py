@@ -77,9 +77,17 @@ def crds(control_plane):
 
 
 @pytest.fixture
-def operator(control_plane, crds, namespace, tmp_path) -> Iterator[OperatorProcess]:
+def operator_env() -> dict[str, str]:
+    """Extra MEETSCALE_* settings for the `operator` fixture (a module may override it)."""
+    return {}
+
+
+@pytest.fixture
+def operator(control_plane, crds, namespace, tmp_path, operator_env) -> Iterator[OperatorProcess]:
     """The operator as a plain process (the image's entrypoint command), pools in `namespace`."""
-    op = start_operator(Path(control_plane.kubeconfig), namespace, tmp_path / "operator.log")
+    op = start_operator(
+        Path(control_plane.kubeconfig), namespace, tmp_path / "operator.log", **operator_env
+    )
     yield op
     # BridgePools carry Kopf's finalizer (their admission loop is a daemon): delete them while
     # the operator still runs, or the namespace would wait for an operator that is gone.

@@ -536,6 +536,18 @@ def test_placement_need(case: PlacementCase) -> None:
     assert placement_need(case.pool, case.booked, case.bridges, NOW, 300) == case.expected
 
 
+@pytest.mark.parametrize(
+    ("bridges", "expected"),
+    [([], 1), ([br("x", 0.03, 10)], 2), ([br("x", 0.0, 0)], 1)],
+    ids=["no-bridge-one-new", "beside-others-needs-an-empty-one", "an-empty-one-will-do"],
+)
+def test_margin_applies_to_shared_bridges_only(bridges: list[BridgeState], expected: int) -> None:
+    # a 300 (a full bridge) is never within 0.9 x 300 = 270, but alone on a bridge it is
+    # fine: the margin is for meetings sharing one, not a reason to ask for max + 1
+    full = [meeting("full", 300, 5)]
+    assert placement_need(PLACED, full, bridges, NOW, 270) == expected
+
+
 def test_placement_aware_booked_floor_is_not_held_by_stabilization() -> None:
     bridges = [br(f"b{i}", 0.0, 0, age_min=30) for i in range(3)]
     plan = decide_scale(PLACED, bridges, upcoming(3), ScaleHistory(), NOW)

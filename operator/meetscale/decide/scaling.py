@@ -305,9 +305,11 @@ def booked_demand(
     """Bridges the booked meetings (and unbooked headroom) need within the lead time.
 
     Counted: running meetings, and meetings with ``start <= now + lead_time``
-    and ``end > now``. Participants of a meeting: declared if not running; if
-    running, the observed count (max(declared, observed) within ``join_grace`` of
-    its start; declared if nothing is observed).
+    and ``end > now`` (under the placement-aware term a meeting larger than a bridge
+    from ``early_join`` before its start: it may open that early). Participants of
+    a meeting: declared if not running; if running, the observed count
+    (max(declared, observed) within ``join_grace`` of its start; declared if nothing
+    is observed).
 
     **Peak, not sum**: the booked bridges are the peak, over the instants of
     ``[now, now + lead_time]`` (``now`` and every counted start), of what the
@@ -355,9 +357,9 @@ def booked_demand(
             a, b = now, m.end
             if b <= now:  # overrunning its end: there now, for how long is unknown
                 b = now + _INSTANT
-        elif m.start <= horizon and m.end > now:
+        elif _opens_at(pool, m) <= horizon and m.end > now:
             p = m.participants
-            a, b = max(m.start, now), m.end
+            a, b = max(_opens_at(pool, m), now), m.end
         else:
             continue
         meetings += 1
@@ -393,7 +395,7 @@ def booked_demand(
         limit = ppb * pool.placement_stress
         placed = placement_need(pool, booked, bridges, now, limit)
         headroom = math.ceil(round(expected / cap, 9)) if expected > 0 else 0
-        replicas = max(placed, math.ceil(round(participants / limit, 9))) + headroom
+        replicas = max(placed, math.ceil(round(participants / ppb, 9))) + headroom
     return BookedDemand(
         placed=placed,
         replicas=replicas,
@@ -404,6 +406,15 @@ def booked_demand(
         headroom=headroom,
         unbooked=math.ceil(round(unbooked, 9)),
     )
+
+
+def _opens_at(pool: PoolParams, m: BookedMeeting) -> datetime:
+    """When a booked meeting's first participants may come: its start, or for one larger
+    than a bridge under the placement-aware term ``early_join`` before (see
+    :func:`placement_need`)."""
+    if pool.placement_stress > 0 and m.participants > pool.participants_per_bridge:
+        return m.start - pool.early_join
+    return m.start
 
 
 def _choose_cancel(draining: Sequence[BridgeState], count: int) -> list[str]:
@@ -703,7 +714,9 @@ def placement_fits(
         share = p / k
         for _, b, full in chosen:
             filling[b].append((start, end, share))
-            if full + share > limit + 1e-9:
+            # alone on its bridge a conference is only too large above ppb: the margin
+            # below ppb is for meetings that share a bridge
+            if full + share > (limit if full > 1e-9 else max(limit, ppb)) + 1e-9:
                 return False
     return True
 
@@ -822,9 +835,7 @@ def placement_need(
             growth += m.participants - _ramp(m.participants, 0.0, ramp)
             ends.append(((m.end - now + pool.overrun).total_seconds(), m.participants))
         elif m.participants > 0 and m.end > now:
-            start = m.start
-            if m.participants > ppb and not m.running:
-                start -= pool.early_join  # it may open early, on one bridge
+            start = m.start if m.running else _opens_at(pool, m)  # may open early
             if not m.running and start > horizon:
                 continue
             ups.append(
@@ -856,7 +867,7 @@ def placement_need(
     last = ups[-1][0]
     kept = 1.0 - max((f for t, f in releases if t <= last), default=0.0)
     need_total = total * kept + sum(u[2] for u in ups)
-    start_n = min(max(1, math.ceil(round(need_total / limit, 9))), pool.max_bridges)
+    start_n = min(max(1, math.ceil(round(need_total / ppb, 9))), pool.max_bridges)
 
     # times from the first start: the same situation seen 15 s later is the same key
     shift = ups[0][0]
