@@ -72,8 +72,9 @@ ConditionTuple = tuple[bool, str, str]
 _INSTANT = timedelta(microseconds=1)
 
 #: the placement limit the operator runs (:meth:`PoolParams.from_spec`, the simulator), as
-#: a fraction of ``participants_per_bridge``: a tenth of each bridge is kept for meetings
-#: that draw more than they declared (a declaration is typically off by about 10 %)
+#: a fraction of ``participants_per_bridge``: a tenth of a bridge that conferences share is
+#: kept for meetings that draw more than they declared (declarations are typically off by
+#: about 10 %); a conference alone on its bridge may fill it
 PLACEMENT_STRESS = 0.9
 _LIMIT_REASONS = frozenset({"AtMaximum", "AtMinimum", "ScaleUpLimited", "ScaleDownLimited"})
 
@@ -93,7 +94,8 @@ class PoolParams:
     :meth:`from_spec` and the simulator use) the booked term is
     placement-aware: the fewest bridges for which Jicofo's sticky least-loaded
     placement of the meetings starting within the lead time keeps every bridge
-    at or below ``participants_per_bridge x placement_stress`` (see
+    that conferences share at or below ``participants_per_bridge x
+    placement_stress``, and one alone within ``participants_per_bridge`` (see
     :func:`placement_need`); it is a floor applied after the behavior and not
     recorded, so bridges started for a burst of starts are not held by the
     scale-down stabilization once the burst has landed. ``join_ramp``: how long
@@ -750,8 +752,8 @@ def _conference_census(
     soonest starts within ``join_ramp``) fill the bridges they are on, they are not
     placed again. Count: the conferences on all bridges against the running booked
     meetings (each one conference); the newest starts, and of those the largest,
-    are the unplaced ones. Both
-    empty when no bridge reports its conferences, or for per-meeting counts.
+    are the unplaced ones. Both empty when no bridge reports its conferences, or
+    when per-meeting counts are known.
     """
     counts = [b.conferences for b in bridges if b.conferences is not None]
     if not counts or any(m.observed_participants is not None for m in booked):
