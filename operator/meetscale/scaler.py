@@ -54,6 +54,7 @@ from meetscale.kube.pool import (
     DELETION_COST_ANNOTATION,
     DRAIN_STARTED_ANNOTATION,
     DRAINING_LABEL,
+    HELD_LABEL,
     POOL_LABEL,
     Colibri,
     KubeError,
@@ -108,6 +109,7 @@ class PodRecord:
     drain_started: datetime | None = None
     deletion_cost: int | None = None
     template_hash: str | None = None
+    held: bool = False
 
     @property
     def key(self) -> str:
@@ -142,6 +144,7 @@ class PodRecord:
             drain_started=_parse_time(annotations.get(DRAIN_STARTED_ANNOTATION)),
             deletion_cost=cost,
             template_hash=labels.get("pod-template-hash"),
+            held=labels.get(HELD_LABEL) == "true",
         )
 
 
@@ -265,6 +268,8 @@ class PoolScaler:
         # Drain marks written by this scaler that the pods index may not show yet:
         # pod name -> (draining, when).
         self._intent: dict[str, tuple[bool, datetime]] = {}
+        # pod name -> (held, when): the hold marks written, for the same reason
+        self._held_intent: dict[str, tuple[bool, datetime]] = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -334,6 +339,8 @@ class PoolScaler:
             self.removing.clear()
         for name in [n for n in self._intent if n not in present]:
             del self._intent[name]
+        for name in [n for n in self._held_intent if n not in present]:
+            del self._held_intent[name]
         kept = [self._overlay(p, now) for p in live if p.name not in self.removing]
         by_name = {p.name: p for p in kept}
 
@@ -376,6 +383,12 @@ class PoolScaler:
             if await self._guard(self._cancel_drain(spec, pod)):
                 cancelled.add(name)
                 result.actions.append(f"DrainCancelled {name}")
+
+        # Bridges held out of Jicofo's selection for a meeting about to open, and released.
+        for name, held in [(n, True) for n in plan.hold] + [(n, False) for n in plan.release]:
+            pod = by_name.get(name)
+            if pod is not None and await self._guard(self._hold(spec, pod, held, now)):
+                result.actions.append(f"{'BridgeHeld' if held else 'BridgeReleased'} {name}")
 
         # New bridges.
         target = base + plan.new_bridges
@@ -484,7 +497,13 @@ class PoolScaler:
     # ------------------------------------------------------------------ pieces
 
     def _overlay(self, pod: PodRecord, now: datetime) -> PodRecord:
-        """The pod with the drain mark this scaler wrote, if the index lags behind it."""
+        """The pod with the drain and hold marks this scaler wrote, if the index lags."""
+        held = self._held_intent.get(pod.name)
+        if held is not None:
+            if pod.held == held[0] or now - held[1] > INTENT_FORGET:
+                del self._held_intent[pod.name]
+            else:
+                pod = replace(pod, held=held[0])
         intent = self._intent.get(pod.name)
         if intent is None:
             return pod
@@ -512,6 +531,7 @@ class PoolScaler:
                     endpoints=None if endpoints is None else round(endpoints),
                     conferences=None if conferences is None else round(conferences),
                     drain_started_at=p.drain_started,
+                    held=p.held,
                 )
             )
         return out
@@ -533,6 +553,22 @@ class PoolScaler:
         self._announced_timeouts.discard(pod.uid)
         m.drains.labels(pool=self.key, outcome="DrainCancelled").inc()
         self.events("DrainCancelled", f"bridge {pod.name} back in service: load rose again", False)
+
+    async def _hold(self, spec: BridgePoolSpec, pod: PodRecord, held: bool, now: datetime) -> None:
+        # Mark first, as for drains: later passes repeat the bridge call if it fails.
+        await self.kube.mark_held(self.namespace, pod.name, held)
+        self._held_intent[pod.name] = (held, now)
+        if pod.ip:
+            await self.colibri.set_drain(self._url(spec, pod), held)
+        self.events(
+            "BridgeHeld" if held else "BridgeReleased",
+            f"bridge {pod.name} kept empty (drain mode) for a booked meeting larger than a "
+            "bridge that may open soon"
+            if held
+            else f"bridge {pod.name} back in Jicofo's selection: the meeting it was held for "
+            "may open now",
+            False,
+        )
 
     async def _start_drain(
         self, spec: BridgePoolSpec, pod: PodRecord, state: BridgeState, now: datetime
@@ -615,8 +651,9 @@ class PoolScaler:
             reported = Metrics.value(metrics.drain, p.name)
             if reported is None:
                 continue
-            if p.draining != (reported >= 0.5):
-                calls.append(self.colibri.set_drain(self._url(spec, p), p.draining))
+            wanted = p.draining or p.held
+            if wanted != (reported >= 0.5):
+                calls.append(self.colibri.set_drain(self._url(spec, p), wanted))
         if calls:
             await asyncio.gather(*calls)
 

@@ -78,10 +78,30 @@ def test_booked_meeting_gets_its_bridges_before_it_starts(
         assert kube.replicas() == 1, "scaled before the booking entered the lead time"
         time.sleep(1)
 
-    # 300 participants > 100 per bridge: the meeting spans ceil(300/100) = 3 bridges.
+    # 300 participants > 100 per bridge: the meeting spans ceil(300/100) = 3 bridges. Until
+    # it may open (start - MARGIN) they are held empty, out of Jicofo's selection (drain
+    # mode), so that smaller conferences opening first cannot take them.
     wait_for(lambda: ready_bridges(bridges) == 3, timeout=START_IN, what="3 bridges ready")
     ready_at = datetime.now(UTC)
     assert ready_at < start, f"bridges ready {(ready_at - start).total_seconds():.1f}s late"
+    opens = start - timedelta(seconds=MARGIN)
+    held = wait_for(lambda: len(kube.held()) == 3 and kube.held(), timeout=20, what="3 held")
+    assert datetime.now(UTC) < opens, "held only after the meeting could open"
+    wait_for(
+        lambda: all(bridges.state(name)["drain"] for name in held),
+        timeout=10,
+        what="held bridges in drain mode",
+    )
+    wait_for(lambda: not kube.held(), timeout=START_IN, what="held bridges released")
+    released_at = datetime.now(UTC)
+    assert released_at >= opens - timedelta(seconds=1), "released before the meeting could open"
+    wait_for(
+        lambda: not any(bridges.state(name)["drain"] for name in held),
+        timeout=10,
+        what="released bridges out of drain mode",
+    )
+    assert set(kube.pods()) == held, "a held bridge was removed"
+    assert kube.events("BridgeHeld") and kube.events("BridgeReleased")
     status = kube.status()
     assert status["bookedParticipants"] == 300
     assert status["bookedBridges"] == 3

@@ -158,6 +158,13 @@ class Kube:
             if (p["metadata"].get("labels") or {}).get("meetscale.io/draining") == "true"
         }
 
+    def held(self) -> set[str]:
+        return {
+            name
+            for name, p in self.pods().items()
+            if (p["metadata"].get("labels") or {}).get("meetscale.io/held") == "true"
+        }
+
     def services(self) -> dict[str, dict[str, Any]]:
         resp = self.core.list_namespaced_service(
             self.ns, label_selector=f"meetscale.io/pool={POOL}", _preload_content=False

@@ -21,8 +21,10 @@ def bridge(
     ready: bool = True,
     draining: bool = False,
     conferences: int | None = None,
+    held: bool = False,
 ) -> BridgeState:
     return BridgeState(
+        held=held,
         name=name,
         ready=ready,
         draining=draining,
@@ -55,6 +57,7 @@ def bridge(
         ([bridge("a", 40), bridge("booting", None, stress=None, ready=False)], 1, []),
         ([bridge("a", 40), bridge("unscraped", None, stress=None, age_min=1)], 1, []),
         ([bridge("a", 0), bridge("booting", None, stress=None, ready=False)], 1, ["a"]),
+        ([bridge("a", 30), bridge("held", 0, held=True)], 1, ["a"]),
         (
             [bridge("a", 1), bridge("b", 2), bridge("young", 2, age_min=1), bridge("c", 5)],
             3,
@@ -78,6 +81,7 @@ def bridge(
         "booting-bridge-without-metrics-is-a-barrier",
         "new-bridge-not-scraped-yet-is-a-barrier",
         "empty-bridge-still-drained-beside-a-booting-one",
+        "held-bridge-is-never-drained",
         "barrier-allows-equal-participants-only",
         "unknown-stress-sorts-last",
     ],

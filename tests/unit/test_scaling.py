@@ -57,8 +57,10 @@ def br(
     age_min: float = 60,
     by_meeting: Mapping[str, int] | None = None,
     conferences: int | None = None,
+    held: bool = False,
 ) -> BridgeState:
     return BridgeState(
+        held=held,
         name=name,
         ready=ready,
         draining=draining,
@@ -546,6 +548,63 @@ def test_margin_applies_to_shared_bridges_only(bridges: list[BridgeState], expec
     # fine: the margin is for meetings sharing one, not a reason to ask for max + 1
     full = [meeting("full", 300, 5)]
     assert placement_need(PLACED, full, bridges, NOW, 270) == expected
+
+
+HOLDING = replace(PLACED, hold_large=True, early_join=timedelta(minutes=10))
+
+
+@dataclass(frozen=True)
+class HoldCase:
+    booked: list[BookedMeeting]
+    bridges: list[BridgeState]
+    hold: list[str]
+    release: list[str]
+    desired: int
+
+
+HOLD_CASES = {
+    # a 500 may open at 8:10 - 10 min = 8:00 + 0: not yet in [now, now + lead) ... at +5:
+    # it opens at 8:05, within the 10 min lead: two empty bridges held, the newest first
+    "holds-empty-bridges-for-a-large-meeting": HoldCase(
+        [meeting("big", 500, 15)],
+        [br("old", 0.0, 0, age_min=60), br("new", 0.0, 0, age_min=30), br("busy", 0.5, 150)],
+        ["new", "old"],
+        [],
+        3,
+    ),
+    # only one empty bridge: it is held, and the floor asks for another
+    "too-few-empty-asks-for-more": HoldCase(
+        [meeting("big", 500, 15)],
+        [br("empty", 0.0, 0), br("busy", 0.5, 150)],
+        ["empty"],
+        [],
+        3,
+    ),
+    # it may open now (start - 10 min has come): the held bridges go back into selection
+    "released-when-it-may-open": HoldCase(
+        [meeting("big", 500, 10)],
+        [br("h1", 0.0, 0, held=True), br("h2", 0.0, 0, held=True), br("busy", 0.5, 150)],
+        [],
+        ["h1", "h2"],
+        3,
+    ),
+    "nothing-to-hold-for-a-meeting-within-one-bridge": HoldCase(
+        [meeting("small", 200, 15)], [br("e", 0.0, 0), br("busy", 0.5, 150)], [], [], 1
+    ),
+    # released, and then the empty bridge is the one a scale-down drains, not the busy one
+    "cancelled-meeting-releases": HoldCase(
+        [], [br("h1", 0.0, 0, held=True), br("busy", 0.5, 150)], [], ["h1"], 1
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOLD_CASES.values()), ids=list(HOLD_CASES))
+def test_bridges_held_for_a_meeting_larger_than_a_bridge(case: HoldCase) -> None:
+    plan = decide_scale(HOLDING, case.bridges, case.booked, ScaleHistory(), NOW)
+    assert (plan.hold, plan.release) == (case.hold, case.release)
+    assert plan.desired == case.desired
+    assert not set(plan.drain) & ({b.name for b in case.bridges if b.held} - set(plan.release))
+    assert "busy" not in plan.drain
 
 
 def test_placement_aware_booked_floor_is_not_held_by_stabilization() -> None:

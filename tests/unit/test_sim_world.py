@@ -125,6 +125,19 @@ def test_draining_bridge_takes_no_new_conference_and_goes_when_empty() -> None:
     assert not w.bridges and w.cut_total == 0
 
 
+def test_held_bridge_stays_empty_and_is_kept_until_released() -> None:
+    w = admitted(world(ready=2), 0, 1, 2)
+    w.set_count(0, 20)  # jvb-0
+    w.hold("jvb-1", True)
+    w.set_count(1, 5)  # jvb-1 is empty but held: beside the 20 on jvb-0
+    assert host(w, 1) == ["jvb-0"]
+    w.settle_drains(1)
+    assert "jvb-1" in w.bridges  # held, not draining: not removed when empty
+    w.hold("jvb-1", False)
+    w.set_count(2, 5)  # released: the empty bridge is the least loaded again
+    assert host(w, 2) == ["jvb-1"]
+
+
 def test_drain_timeout_cuts_and_counts() -> None:
     w = admitted(world(ready=2, drain_timeout=8), 0, 1)
     w.set_count(0, 20)

@@ -38,6 +38,7 @@ class BridgeState:
     conferences: int | None = None
     participants_by_meeting: Mapping[str, int] | None = None
     drain_started_at: datetime | None = None
+    held: bool = False
 
 
 def drain_order_key(bridge: BridgeState) -> tuple[float, float, float, float, str]:
@@ -87,7 +88,7 @@ def choose_drain(
     active: list[BridgeState] = []
     barrier = math.inf
     for b in bridges:
-        if b.draining:
+        if b.draining or b.held:
             continue
         if b.endpoints is not None:
             active.append(b)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -105,6 +105,12 @@ class PoolParams:
     bridge may join (the operator's pre-join margin): such a conference grows on
     one bridge until it spans, so that bridge must be empty when it opens.
 
+    ``hold_large`` (what :meth:`from_spec` and the simulator use): the bridges of a
+    booked meeting larger than a bridge are held empty, out of Jicofo's selection
+    (JVB drain mode, not removed), from the lead time before it may open (``start -
+    early_join``) until then; without that, small conferences opening just before it
+    spread over every empty bridge and it opens beside them (see :func:`_holds`).
+
     ``drain_timeout``: the pool's drain timeout (None: unknown, or the pool's
     ``drainTimeoutAction`` is Remove). A draining bridge that still hosts
     participants ``drain_rescue`` (at most a quarter of the timeout) before it
@@ -127,6 +133,7 @@ class PoolParams:
     drain_timeout: timedelta | None = None
     drain_rescue: timedelta = timedelta(seconds=120)
     early_join: timedelta = timedelta(seconds=600)
+    hold_large: bool = False
 
     def __post_init__(self) -> None:
         if self.participants_per_bridge < 1:
@@ -160,6 +167,7 @@ class PoolParams:
             protection=timedelta(seconds=spec.protection_seconds),
             behavior=BehaviorRules.from_model(spec.behavior),
             placement_stress=PLACEMENT_STRESS,
+            hold_large=True,
             drain_timeout=(
                 timedelta(seconds=spec.drain_timeout_seconds)
                 if spec.drain_timeout_action == "ReturnToService"
@@ -238,6 +246,8 @@ class ScalePlan:
     cancel_drain: list[str]
     live: HpaResult
     booked: BookedDemand
+    hold: list[str] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)
 
     @property
     def new_bridges(self) -> int:
@@ -395,7 +405,14 @@ def booked_demand(
     if pool.placement_stress > 0:
         # the live load is on the bridges' loads already: headroom for expected arrivals only
         limit = ppb * pool.placement_stress
+        reserved = _reserved(pool, booked, now)
         placed = placement_need(pool, booked, bridges, now, limit)
+        if reserved:
+            # empty bridges held on top of those the other meetings need or occupy
+            occupied = sum(
+                1 for b in bridges if not b.draining and not b.held and (b.endpoints or 0) > 0
+            )
+            placed = max(placed, occupied) + reserved
         headroom = math.ceil(round(expected / cap, 9)) if expected > 0 else 0
         replicas = max(placed, math.ceil(round(participants / ppb, 9))) + headroom
     return BookedDemand(
@@ -540,10 +557,18 @@ def decide_scale(
 
     drain: list[str] = []
     cancel: list[str] = []
+    hold, release = _holds(pool, active, booked, now)
     if desired > current:
         cancel = _choose_cancel(draining, desired - current)
     elif desired < current:
-        drain = choose_drain(active, current - desired, now, pool.protection)
+        # as the bridges will be after this pass's holds and releases
+        after = [
+            replace(b, held=b.name in hold or (b.held and b.name not in release))
+            if b.name in hold or b.name in release
+            else b
+            for b in active
+        ]
+        drain = choose_drain(after, current - desired, now, pool.protection)
     for name in _rescue(pool, draining, now):
         if name not in cancel:
             cancel.append(name)
@@ -614,7 +639,46 @@ def decide_scale(
         cancel_drain=cancel,
         live=live,
         booked=demand,
+        hold=hold,
+        release=release,
     )
+
+
+def _reserved(pool: PoolParams, booked: Sequence[BookedMeeting], now: datetime) -> int:
+    """Bridges to keep out of Jicofo's selection now: those of the meetings larger than a
+    bridge that may open within the lead time but have not yet (``hold_large``)."""
+    if not pool.hold_large or pool.placement_stress <= 0:
+        return 0
+    ppb = pool.participants_per_bridge
+    return sum(
+        -(-m.participants // ppb)
+        for m in booked
+        if not m.running
+        and not m.confidential
+        and m.participants > ppb
+        and now < m.start - pool.early_join <= now + pool.lead_time
+    )
+
+
+def _holds(
+    pool: PoolParams,
+    active: Sequence[BridgeState],
+    booked: Sequence[BookedMeeting],
+    now: datetime,
+) -> tuple[list[str], list[str]]:
+    """(bridges to hold, held bridges to release): as many held as :func:`_reserved`
+    says. New holds are ready, empty bridges (newest first); when
+    there are too few, the booked floor has asked for more and a later pass holds them.
+    Extra held bridges (the meeting opened, or was cancelled) are released."""
+    want = _reserved(pool, booked, now)
+    held = sorted((b for b in active if b.held), key=lambda b: b.name)
+    if len(held) > want:
+        return [], [b.name for b in held[: len(held) - want]]
+    spare = sorted(
+        (b for b in active if not b.held and b.ready and b.endpoints == 0 and not b.conferences),
+        key=lambda b: (-b.created_at.timestamp(), b.name),
+    )
+    return [b.name for b in spare[: want - len(held)]], []
 
 
 def record(history: ScaleHistory, plan: ScalePlan, now: datetime) -> ScaleHistory:
@@ -840,6 +904,14 @@ def placement_need(
             start = m.start if m.running else _opens_at(pool, m)  # may open early
             if not m.running and start > horizon:
                 continue
+            if (
+                pool.hold_large
+                and not m.running
+                and not m.confidential
+                and m.participants > ppb
+                and now < start
+            ):
+                continue  # its bridges are held for it (see _reserved)
             ups.append(
                 (
                     max(0.0, (start - now).total_seconds()),
@@ -851,7 +923,9 @@ def placement_need(
     if not ups:
         return 0
     ups.sort(key=lambda u: u[0])
-    active = sorted((b for b in bridges if not b.draining), key=lambda b: (b.created_at, b.name))
+    active = sorted(
+        (b for b in bridges if not b.draining and not b.held), key=lambda b: (b.created_at, b.name)
+    )
     raw = [float(b.endpoints or 0) for b in active]
     total = sum(raw)
     if total > 0 and growth > 0:

@@ -257,6 +257,10 @@ def run_policy(
                 world.remove(name, migrate=True)
             for name in act.undrain:
                 world.undrain(name)
+            for name in act.hold:
+                world.hold(name, True)
+            for name in act.release:
+                world.hold(name, False)
         # the world moves
         for m, c in demand.events.get(k, ()):
             world.set_count(m, c)

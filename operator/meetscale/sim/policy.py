@@ -50,6 +50,7 @@ class BridgeState:
     ready: bool
     draining: bool
     drain_since_s: float | None
+    held: bool = False  # kept out of placement for a booked meeting (drain mode, not removed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +87,19 @@ class Actions:
     remove: list[str] = field(default_factory=list)  # delete now; participants on it are cut
     migrate: list[str] = field(default_factory=list)  # oracle only: remove, moving conferences
     undrain: list[str] = field(default_factory=list)  # put draining bridges back into service
+    hold: list[str] = field(default_factory=list)  # keep out of placement, do not remove
+    release: list[str] = field(default_factory=list)  # held bridges back into placement
 
     def scales(self) -> bool:
-        return bool(self.add or self.drain or self.remove or self.migrate or self.undrain)
+        return bool(
+            self.add
+            or self.drain
+            or self.remove
+            or self.migrate
+            or self.undrain
+            or self.hold
+            or self.release
+        )
 
 
 class Policy(Protocol):

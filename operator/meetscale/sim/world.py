@@ -36,6 +36,7 @@ class Bridge:
     drain_since: int = -1
     load: int = 0
     exclusive: bool = False  # hosts a confidential conference
+    held: bool = False  # kept out of placement (drain mode) for a booked meeting, not removed
     confs: dict[int, int] = field(default_factory=dict)  # meeting -> participants here
     sample: BridgeSample | None = None  # cached metrics; None when changed since
     state: BridgeState | None = None  # cached inventory entry
@@ -131,6 +132,15 @@ class World:
         self.draining.add(b)
         self.changed = True
 
+    def hold(self, name: str, held: bool) -> None:
+        """Keep a bridge out of placement without removing it (or put it back)."""
+        b = self.bridges.get(name)
+        if b is None or b.draining or b.held == held:
+            return
+        b.held = held
+        b.state = None
+        self.changed = True
+
     def undrain(self, name: str) -> None:
         b = self.bridges.get(name)
         if b is None or not b.draining:
@@ -187,7 +197,7 @@ class World:
     def _candidates(self, confidential: bool, exclude: list[Bridge] | None = None) -> list[Bridge]:
         out = []
         for b in self.bridges.values():
-            if not b.ready or b.draining or b.exclusive:
+            if not b.ready or b.draining or b.exclusive or b.held:
                 continue
             if confidential and b.confs:
                 continue
@@ -343,6 +353,7 @@ class World:
                     b.ready,
                     b.draining,
                     b.drain_since * tk if b.draining else None,
+                    b.held,
                 )
                 b.state = st
             out.append(st)

@@ -100,6 +100,7 @@ class OperatorPolicy:
             placement_stress=PLACEMENT_STRESS,
             drain_timeout=timedelta(seconds=pool.drain_timeout_seconds),
             early_join=timedelta(seconds=pool.pre_join_margin_seconds),
+            hold_large=True,
         )
         self._margin_s = float(pool.pre_join_margin_seconds)
         self._ppb = pool.participants_per_bridge
@@ -260,6 +261,7 @@ class OperatorPolicy:
                 endpoints=None if s is None else s.participants,
                 conferences=None if s is None else s.conferences,
                 drain_started_at=None if b.drain_since_s is None else self._dt(b.drain_since_s),
+                held=b.held,
             )
             cache[b.name] = (b, s, st)
             out.append(st)
@@ -368,3 +370,5 @@ class OperatorPolicy:
             act.add = plan.new_bridges
         act.drain = list(plan.drain)
         act.undrain = list(plan.cancel_drain)
+        act.hold = list(plan.hold)
+        act.release = list(plan.release)
