@@ -72,7 +72,8 @@ pool_desired_bridges = Gauge(
 )
 pool_bridges = Gauge(
     "meetscale_pool_bridges",
-    "Bridge pods of the pool by state (InService, Ready, Draining).",
+    "Bridge pods of the pool by state (InService, Ready, Draining, Held: kept empty for a"
+    " booked meeting larger than a bridge).",
     ["pool", "state"],
     registry=REGISTRY,
 )

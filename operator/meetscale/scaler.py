@@ -489,7 +489,8 @@ class PoolScaler:
         )
         result.status = status
         result.status_written = await self._write(status)
-        self._export(plan, status)
+        held = ({b.name for b in bridges if b.held} | set(plan.hold)) - set(plan.release)
+        self._export(plan, status, len(held))
         result.seconds = time.perf_counter() - t0
         m.pool_reconcile_seconds.labels(pool=self.key).observe(result.seconds)
         return result
@@ -826,11 +827,12 @@ class PoolScaler:
             self._last_status = status
         return ok
 
-    def _export(self, plan: ScalePlan, status: Mapping[str, Any]) -> None:
+    def _export(self, plan: ScalePlan, status: Mapping[str, Any], held: int) -> None:
         m.pool_desired_bridges.labels(pool=self.key).set(plan.desired)
         m.pool_bridges.labels(pool=self.key, state="InService").set(plan.current)
         m.pool_bridges.labels(pool=self.key, state="Ready").set(status["ready"])
         m.pool_bridges.labels(pool=self.key, state="Draining").set(status["draining"])
+        m.pool_bridges.labels(pool=self.key, state="Held").set(held)
 
     def forget_metrics(self) -> None:
         """Drop this pool's gauges (the pool is gone)."""
@@ -838,7 +840,7 @@ class PoolScaler:
             (m.pool_desired_bridges, {"pool": self.key}),
             *(
                 (m.pool_bridges, {"pool": self.key, "state": s})
-                for s in ("InService", "Ready", "Draining")
+                for s in ("InService", "Ready", "Draining", "Held")
             ),
         ):
             with contextlib.suppress(KeyError):

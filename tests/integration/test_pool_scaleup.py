@@ -14,6 +14,7 @@ import yaml
 
 from tests.integration.test_pool_support import (
     POOL,
+    metric,
     pool_doc,
     wait_for,
 )
@@ -87,6 +88,12 @@ def test_booked_meeting_gets_its_bridges_before_it_starts(
     opens = start - timedelta(seconds=MARGIN)
     held = wait_for(lambda: len(kube.held()) == 3 and kube.held(), timeout=20, what="3 held")
     assert datetime.now(UTC) < opens, "held only after the meeting could open"
+    held_gauge = {"pool": f"{agency}/{POOL}", "state": "Held"}
+    wait_for(
+        lambda: metric(operator.metrics_url, "meetscale_pool_bridges", held_gauge) == 3,
+        timeout=10,
+        what="Held gauge at 3",
+    )
     wait_for(
         lambda: all(bridges.state(name)["drain"] for name in held),
         timeout=10,
