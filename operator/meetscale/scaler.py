@@ -489,8 +489,8 @@ class PoolScaler:
         )
         result.status = status
         result.status_written = await self._write(status)
-        held = ({b.name for b in bridges if b.held} | set(plan.hold)) - set(plan.release)
-        self._export(plan, status, len(held))
+        held_now = ({b.name for b in bridges if b.held} | set(plan.hold)) - set(plan.release)
+        self._export(plan, status, len(held_now))
         result.seconds = time.perf_counter() - t0
         m.pool_reconcile_seconds.labels(pool=self.key).observe(result.seconds)
         return result
