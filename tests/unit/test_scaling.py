@@ -10,6 +10,8 @@ import pytest
 
 from meetscale.decide.hpa import Recommendation, ScaleEvent, ScaleHistory
 from meetscale.decide.scaling import (
+    DECLARATION_MARGIN,
+    PLACEMENT_STRESS,
     BookedMeeting,
     BridgeState,
     PoolParams,
@@ -548,6 +550,47 @@ def test_margin_applies_to_shared_bridges_only(bridges: list[BridgeState], expec
     # fine: the margin is for meetings sharing one, not a reason to ask for max + 1
     full = [meeting("full", 300, 5)]
     assert placement_need(PLACED, full, bridges, NOW, 270) == expected
+
+
+MARGINED = replace(PLACED, declaration_margin=DECLARATION_MARGIN)
+
+
+@pytest.mark.parametrize(
+    ("booked", "bridges", "flat", "margined"),
+    [
+        # 245 declared on one bridge is within 270, but the 200 drawing a quarter more (248)
+        # overflows it: 3 x 0.1 x sqrt(200^2 + 45^2) = 61 must stay free below 300
+        ([meeting("a", 200, 1), meeting("b", 45, 8)], [br("x", 0.0, 0)], 1, 2),
+        # six classes of 45 fill 270 exactly; their spread asks for 33 more than that
+        ([meeting(f"c{i}", 45, 5) for i in range(6)], [br("x", 0.0, 0)], 1, 2),
+        ([meeting(f"c{i}", 45, 5) for i in range(5)], [br("x", 0.0, 0)], 1, 1),
+        # the 240 already on the bridge are observed, not declared: only the 45 has a spread
+        ([meeting("b", 45, 5)], [br("x", 0.8, 240)], 2, 1),
+        # alone on its bridge a conference may still fill it
+        ([meeting("full", 300, 5)], [br("x", 0.0, 0)], 1, 1),
+    ],
+    ids=[
+        "large-beside-small-gets-its-own",
+        "six-classes-need-two",
+        "five-classes-share-one",
+        "observed-load-has-no-spread",
+        "alone-fills-its-bridge",
+    ],
+)
+def test_declaration_margin_grows_with_the_shared_conferences(
+    booked: list[BookedMeeting], bridges: list[BridgeState], flat: int, margined: int
+) -> None:
+    assert placement_need(PLACED, booked, bridges, NOW, 270) == flat
+    assert placement_need(MARGINED, booked, bridges, NOW, 270) == margined
+
+
+def test_from_spec_runs_the_declaration_margin() -> None:
+    spec = BridgePoolSpec.model_validate(
+        {"template": {}, "participantsPerBridge": 300, "minBridges": 1, "maxBridges": 10}
+    )
+    params = PoolParams.from_spec(spec)
+    assert params.declaration_margin == DECLARATION_MARGIN
+    assert params.placement_stress == PLACEMENT_STRESS
 
 
 HOLDING = replace(PLACED, hold_large=True, early_join=timedelta(minutes=10))

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from meetscale.models.pool import BridgePoolSpec
 
 __all__ = [
+    "DECLARATION_MARGIN",
     "PLACEMENT_STRESS",
     "BookedDemand",
     "BookedMeeting",
@@ -76,6 +77,13 @@ _INSTANT = timedelta(microseconds=1)
 #: kept for meetings that draw more than they declared (declarations are typically off by
 #: about 10 %); a conference alone on its bridge may fill it
 PLACEMENT_STRESS = 0.9
+#: the margin the operator runs (:meth:`PoolParams.from_spec`, the simulator) on a bridge
+#: that conferences share, per participant of spread: three standard deviations of a
+#: declaration error of 10 %. Meetings draw about their declared count, give or take a tenth
+#: each, independently: the conferences a bridge shares add up to a total whose spread is
+#: 0.1 x sqrt(sum of their squared sizes), so a 200 beside a 45 needs 61 free (a flat tenth
+#: of a 300 bridge, 30, lets it overflow when the 200 draws 248), six classes of 45 need 33
+DECLARATION_MARGIN = 0.3
 _LIMIT_REASONS = frozenset({"AtMaximum", "AtMinimum", "ScaleUpLimited", "ScaleDownLimited"})
 
 
@@ -98,7 +106,11 @@ class PoolParams:
     placement_stress``, and one alone within ``participants_per_bridge`` (see
     :func:`placement_need`); it is a floor applied after the behavior and not
     recorded, so bridges started for a burst of starts are not held by the
-    scale-down stabilization once the burst has landed. ``join_ramp``: how long
+    scale-down stabilization once the burst has landed. ``declaration_margin`` > 0
+    (:data:`DECLARATION_MARGIN` in :meth:`from_spec` and the simulator) replaces that
+    flat margin on shared bridges: a bridge the replay shares between conferences keeps
+    ``declaration_margin x sqrt(sum of their squared declared sizes)`` free below
+    ``participants_per_bridge`` (see :func:`placement_fits`). ``join_ramp``: how long
     a conference takes to fill in that prediction; ``overrun``: how long after
     its end a running meeting is still assumed on its bridge; ``early_join``: how
     long before its start the first participants of a meeting larger than one
@@ -128,6 +140,7 @@ class PoolParams:
     join_grace: timedelta = timedelta(minutes=10)
     behavior: BehaviorRules = field(default_factory=BehaviorRules)
     placement_stress: float = 0.0
+    declaration_margin: float = 0.0
     join_ramp: timedelta = timedelta(seconds=300)
     overrun: timedelta = timedelta(seconds=600)
     drain_timeout: timedelta | None = None
@@ -167,6 +180,7 @@ class PoolParams:
             protection=timedelta(seconds=spec.protection_seconds),
             behavior=BehaviorRules.from_model(spec.behavior),
             placement_stress=PLACEMENT_STRESS,
+            declaration_margin=DECLARATION_MARGIN,
             hold_large=True,
             drain_timeout=(
                 timedelta(seconds=spec.drain_timeout_seconds)
@@ -711,6 +725,7 @@ def placement_fits(
     limit: float,
     ppb: int,
     ramp: float,
+    margin: float = 0.0,
 ) -> bool:
     """Whether Jicofo's placement of ``upcoming`` on bridges with ``loads`` keeps every
     bridge that takes one of them at or below ``limit`` participants.
@@ -723,13 +738,19 @@ def placement_fits(
     them (a conference placed with others at once weighs little: Jicofo's pile-up), then
     counted in full from its start to its end. One larger than ``ppb`` spans
     ceil(p / ppb) bridges; a confidential one takes empty bridges of its own.
+
+    A conference alone on its bridge may fill it to ``ppb``. With ``margin`` > 0 a bridge
+    that already has load keeps ``margin x sqrt(sum of q^2)`` free below ``ppb`` instead
+    of ending at or below ``limit``, where q are the participants of the conferences this
+    replay put on it (the load already there is observed, not declared).
     """
     n = len(loads)
     # per bridge: conferences still filling (from, until, p), filled ones (until, p) and
-    # their sum; all placed ones present now sum to ``full``
+    # their sum; all placed ones present now sum to ``full``, their squares to ``squares``
     filling: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]
     filled: list[list[tuple[float, float]]] = [[] for _ in range(n)]
     filled_sum = [0.0] * n
+    squares = [0.0] * n
     exclusive = [False] * n
     first = _FIRST_JOIN_S / ramp if ramp > 0 else 1.0
     ri = 0
@@ -743,6 +764,7 @@ def placement_fits(
             if exclusive[b]:
                 continue
             if filled[b] and any(e <= start for e, _ in filled[b]):
+                squares[b] -= sum(q * q for e, q in filled[b] if e <= start)
                 filled[b] = [(e, q) for e, q in filled[b] if e > start]
                 filled_sum[b] = sum(q for _, q in filled[b])
             now_load = loads[b] * kept + filled_sum[b]
@@ -751,6 +773,7 @@ def placement_fits(
                 still = []
                 for a, e, q in filling[b]:
                     if e <= start:
+                        squares[b] -= q * q
                         continue
                     since = start - a
                     if ramp <= 0 or since >= ramp:
@@ -780,9 +803,16 @@ def placement_fits(
         share = p / k
         for _, b, full in chosen:
             filling[b].append((start, end, share))
+            squares[b] += share * share
             # alone on its bridge a conference is only too large above ppb: the margin
             # below ppb is for meetings that share a bridge
-            if full + share > (limit if full > 1e-9 else max(limit, ppb)) + 1e-9:
+            if full <= 1e-9:
+                bound = max(limit, ppb)
+            elif margin > 0:
+                bound = ppb - margin * math.sqrt(max(0.0, squares[b]))
+            else:
+                bound = limit
+            if full + share > bound + 1e-9:
                 return False
     return True
 
@@ -795,8 +825,9 @@ def _placement_fits_cached(
     limit: float,
     ppb: int,
     ramp: float,
+    margin: float,
 ) -> bool:
-    return placement_fits(loads, releases, upcoming, limit, ppb, ramp)
+    return placement_fits(loads, releases, upcoming, limit, ppb, ramp, margin)
 
 
 def _conference_census(
@@ -957,7 +988,9 @@ def placement_need(
         return tuple(raw) + (0.0,) * (n - len(active))
 
     def fits(n: int) -> bool:
-        return _placement_fits_cached(loads_for(n), rel_key, ups_key, limit, ppb, ramp)
+        return _placement_fits_cached(
+            loads_for(n), rel_key, ups_key, limit, ppb, ramp, pool.declaration_margin
+        )
 
     # galloping, then bisection: the first n that fits (more bridges rarely hurt)
     hi = pool.max_bridges

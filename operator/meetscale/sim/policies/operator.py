@@ -48,6 +48,7 @@ from meetscale.decide.admission import (
 from meetscale.decide.drain import BridgeState
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.decide.scaling import (
+    DECLARATION_MARGIN,
     PLACEMENT_STRESS,
     BookedMeeting,
     PoolParams,
@@ -98,6 +99,7 @@ class OperatorPolicy:
             lead_time=timedelta(seconds=pool.lead_time_seconds),
             protection=timedelta(seconds=pool.protection_seconds),
             placement_stress=PLACEMENT_STRESS,
+            declaration_margin=DECLARATION_MARGIN,
             drain_timeout=timedelta(seconds=pool.drain_timeout_seconds),
             early_join=timedelta(seconds=pool.pre_join_margin_seconds),
             hold_large=True,
