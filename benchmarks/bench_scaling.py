@@ -1,10 +1,17 @@
 """Benchmark of the scaling decision: one pool of 200 bridges and 2,000 booked meetings.
 
 Times ``decide_scale`` (and, for insight, its parts) over many runs on seeded synthetic
-data, prints a table and writes ``benchmarks/results/scaling.json``. Target: the median
-and p99 of ``decide_scale`` under 20 ms.
+data, and every decision the operator takes over the sample week (``traces/week.yaml``,
+in the simulator), prints a table and writes ``benchmarks/results/scaling.json``.
+Target: the median and p99 of ``decide_scale`` under 20 ms.
 
-    .venv/bin/python benchmarks/bench_scaling.py [--runs 300] [--seed 7]
+Two parameter sets. ``PoolParams()`` defaults count the booked term by first-fit
+packing; the operator runs ``PoolParams.from_spec``: the placement replay
+(``placement_stress``, ``declaration_margin``, bridge holds), whose memoized replays are
+cleared before every run here, since the live operator's inputs change between passes.
+The target is judged on the operator's parameters.
+
+    .venv/bin/python benchmarks/bench_scaling.py [--runs 300] [--seed 7] [--no-week]
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ from typing import Any
 from meetscale.decide.drain import choose_drain
 from meetscale.decide.hpa import Recommendation, ScaleEvent, ScaleHistory, hpa_replicas
 from meetscale.decide.scaling import (
+    DECLARATION_MARGIN,
+    PLACEMENT_STRESS,
     BookedMeeting,
     BridgeState,
     PoolParams,
     booked_demand,
+    clear_replay_cache,
     decide_scale,
 )
 
@@ -36,7 +46,42 @@ TARGET_MS = 20.0
 BRIDGES = 200
 MEETINGS = 2000
 NOW = datetime(2020, 4, 6, 9, 0, tzinfo=UTC)
-RESULTS = Path(__file__).resolve().parent / "results" / "scaling.json"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "scaling.json"
+
+
+def as_operator(pool: PoolParams) -> PoolParams:
+    """The parameters ``PoolParams.from_spec`` gives the live operator and the simulator."""
+    return replace(
+        pool,
+        placement_stress=PLACEMENT_STRESS,
+        declaration_margin=DECLARATION_MARGIN,
+        hold_large=True,
+    )
+
+
+def week_decisions() -> list[float]:
+    """Milliseconds of every ``decide_scale`` the operator takes over the sample week."""
+    from meetscale.sim import run as sim_run
+    from meetscale.sim.policies import operator as operator_policy
+    from meetscale.sim.trace import load_trace
+
+    times: list[float] = []
+    real = operator_policy.decide_scale
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter_ns()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+
+    operator_policy.decide_scale = timed  # type: ignore[assignment]
+    try:
+        sim_run.simulate(load_trace(ROOT / "traces" / "week.yaml"), ["operator"])
+    finally:
+        operator_policy.decide_scale = real  # type: ignore[assignment]
+    return times
 
 
 def make_world(
@@ -133,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-week", action="store_true", help="skip the sample week")
     args = parser.parse_args(argv)
 
     pool, bridges, meetings, history = make_world(args.seed)
@@ -141,10 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     samples = {b.name: b.stress for b in active}
     ready = {b.name: b.ready for b in active}
 
-    plan = decide_scale(pool, bridges, meetings, history, NOW, adhoc_rate=30.0)
+    operator = as_operator(pool)
+
+    def as_run(p: PoolParams, ms: list[BookedMeeting]) -> object:
+        clear_replay_cache()
+        return decide_scale(p, bridges, ms, history, NOW, 30.0)
+
+    plan = decide_scale(operator, bridges, meetings, history, NOW, adhoc_rate=30.0)
     cases: list[tuple[str, Callable[[], object]]] = [
+        ("decide_scale, operator", lambda: as_run(operator, meetings)),
+        ("decide_scale, operator, all 2000 in window", lambda: as_run(operator, all_in_window)),
         (
-            "decide_scale",
+            "decide_scale, packing",
             lambda: decide_scale(pool, bridges, meetings, history, NOW, 30.0),
         ),
         (
@@ -166,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         ("  choose_drain (all 200)", lambda: choose_drain(bridges, 50, NOW, pool.protection)),
     ]
     rows = [summarize(name, measure(fn, args.runs)) for name, fn in cases]
+    if not args.no_week:
+        rows.insert(0, summarize("decide_scale, operator, the sample week", week_decisions()))
 
     width = max(len(r["name"]) for r in rows)
     print(f"{BRIDGES} bridges, {MEETINGS} booked meetings, {args.runs} runs, seed {args.seed}")
@@ -181,11 +237,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['name']:<{width}}  {r['median_ms']:>10.3f}  {r['p99_ms']:>8.3f}  "
             f"{r['mean_ms']:>8.3f}  {r['max_ms']:>8.3f}"
         )
-    main_row = rows[0]
-    ok = main_row["median_ms"] < TARGET_MS and main_row["p99_ms"] < TARGET_MS
-    print(
-        f"target < {TARGET_MS:.0f} ms (median and p99 of decide_scale): {'met' if ok else 'MISSED'}"
-    )
+    judged = [r for r in rows if str(r["name"]).startswith("decide_scale, operator")]
+    verdicts = {
+        str(r["name"]): r["median_ms"] < TARGET_MS and r["p99_ms"] < TARGET_MS for r in judged
+    }
+    ok = all(verdicts.values())
+    for name, met in verdicts.items():
+        print(f"target < {TARGET_MS:.0f} ms (median and p99), {name}: {'met' if met else 'MISSED'}")
+    main_row = next(r for r in rows if r["name"] == "decide_scale, operator")
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -200,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 "median_ms": main_row["median_ms"],
                 "p99_ms": main_row["p99_ms"],
                 "target_met": ok,
+                "target_met_by_case": verdicts,
                 "plan": {
                     "desired": plan.desired,
                     "current": plan.current,
