@@ -48,20 +48,20 @@ def _xfail(measured: str) -> pytest.MarkDecorator:
 
 # numbers measured with the decision core as of this change (benchmarks/bench_sim.py)
 BOOKED_DEGRADED = {
-    "adhoc-surge": "39127 degraded participant-minutes of booked meetings",
-    "week": "50987 degraded participant-minutes of booked meetings",
+    "adhoc-surge": "59416 degraded participant-minutes of booked meetings",
+    "week": "1912 degraded participant-minutes of booked meetings",
 }
 COST = {
-    "monday-briefing": "2.21x the oracle's bridge-hours (103.6 vs 47.0)",
-    "school-day": "1.71x the oracle's bridge-hours (170.4 vs 99.5)",
-    "adhoc-surge": "1.82x the oracle's bridge-hours (144.5 vs 79.3)",
-    "wrong-declarations": "2.26x the oracle's bridge-hours (133.3 vs 59.0)",
-    "week": "1.82x the oracle's bridge-hours (1321.3 vs 724.4)",
+    "monday-briefing": "2.25x the oracle's bridge-hours (105.8 vs 47.0)",
+    "school-day": "1.88x the oracle's bridge-hours (187.5 vs 99.5)",
+    "adhoc-surge": "1.81x the oracle's bridge-hours (143.7 vs 79.3)",
+    "wrong-declarations": "2.32x the oracle's bridge-hours (136.8 vs 59.0)",
+    "week": "1.93x the oracle's bridge-hours (1399.3 vs 724.4)",
 }
 VS_HPA = {
     "adhoc-surge": (
-        "144.5 bridge-h, 57634 pm vs hpa@0.4 (the HPA at the operator's cost) 150.3 bridge-h, "
-        "143973 pm: the HPA degrades 2.5x as much"
+        "143.7 bridge-h, 108118 pm vs hpa@0.4 (the HPA at the operator's cost) 150.3 bridge-h, "
+        "143973 pm: the HPA degrades 1.3x as much"
     ),
 }
 
