@@ -73,10 +73,11 @@ ConditionTuple = tuple[bool, str, str]
 
 _INSTANT = timedelta(microseconds=1)
 
-#: the placement limit the operator runs (:meth:`PoolParams.from_spec`, the simulator), as
-#: a fraction of ``participants_per_bridge``: a tenth of a bridge that conferences share is
-#: kept for meetings that draw more than they declared (declarations are typically off by
-#: about 10 %); a conference alone on its bridge may fill it
+#: turns the placement-aware booked term on (:meth:`PoolParams.from_spec`, the simulator);
+#: as a fraction of ``participants_per_bridge`` it is the flat limit of a bridge that
+#: conferences share when ``declaration_margin`` is 0 (a tenth kept for meetings that draw
+#: more than they declared); the operator runs :data:`DECLARATION_MARGIN` instead. A
+#: conference alone on its bridge may fill it
 PLACEMENT_STRESS = 0.9
 #: the margin the operator runs (:meth:`PoolParams.from_spec`, the simulator) on a bridge
 #: that conferences share, per participant of spread: three standard deviations of a
