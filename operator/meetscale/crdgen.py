@@ -120,6 +120,7 @@ CRDS: list[CrdDef] = [
             {"name": "Desired", "type": "integer", "jsonPath": ".status.desired"},
             {"name": "Ready", "type": "integer", "jsonPath": ".status.ready"},
             {"name": "Draining", "type": "integer", "jsonPath": ".status.draining"},
+            {"name": "Held", "type": "integer", "jsonPath": ".status.held", "priority": 1},
             {"name": "Stress", "type": "number", "jsonPath": ".status.observedStress"},
             {"name": "Booked", "type": "integer", "jsonPath": ".status.bookedParticipants"},
             {"name": "Reason", "type": "string", "jsonPath": ".status.lastScaleReason"},

@@ -487,10 +487,12 @@ class PoolScaler:
             {p.name for p in removable},
             (started, cancelled),
         )
+        # held for a booked meeting larger than a bridge, after this pass's holds/releases
+        held_now = ({b.name for b in bridges if b.held} | set(plan.hold)) - set(plan.release)
+        status["held"] = len(held_now)
         result.status = status
         result.status_written = await self._write(status)
-        held_now = ({b.name for b in bridges if b.held} | set(plan.hold)) - set(plan.release)
-        self._export(plan, status, len(held_now))
+        self._export(plan, status)
         result.seconds = time.perf_counter() - t0
         m.pool_reconcile_seconds.labels(pool=self.key).observe(result.seconds)
         return result
@@ -827,12 +829,12 @@ class PoolScaler:
             self._last_status = status
         return ok
 
-    def _export(self, plan: ScalePlan, status: Mapping[str, Any], held: int) -> None:
+    def _export(self, plan: ScalePlan, status: Mapping[str, Any]) -> None:
         m.pool_desired_bridges.labels(pool=self.key).set(plan.desired)
         m.pool_bridges.labels(pool=self.key, state="InService").set(plan.current)
         m.pool_bridges.labels(pool=self.key, state="Ready").set(status["ready"])
         m.pool_bridges.labels(pool=self.key, state="Draining").set(status["draining"])
-        m.pool_bridges.labels(pool=self.key, state="Held").set(held)
+        m.pool_bridges.labels(pool=self.key, state="Held").set(status["held"])
 
     def forget_metrics(self) -> None:
         """Drop this pool's gauges (the pool is gone)."""

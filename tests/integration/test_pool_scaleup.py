@@ -94,6 +94,7 @@ def test_booked_meeting_gets_its_bridges_before_it_starts(
         timeout=10,
         what="Held gauge at 3",
     )
+    wait_for(lambda: kube.status().get("held") == 3, timeout=10, what="status.held at 3")
     wait_for(
         lambda: all(bridges.state(name)["drain"] for name in held),
         timeout=10,
@@ -108,6 +109,7 @@ def test_booked_meeting_gets_its_bridges_before_it_starts(
         what="released bridges out of drain mode",
     )
     assert set(kube.pods()) == held, "a held bridge was removed"
+    wait_for(lambda: kube.status().get("held") == 0, timeout=10, what="status.held back to 0")
     assert kube.events("BridgeHeld") and kube.events("BridgeReleased")
     status = kube.status()
     assert status["bookedParticipants"] == 300

@@ -139,6 +139,7 @@ class BridgePoolStatus(CamelModel):
     current: int | None = Field(default=None, ge=0)
     ready: int | None = Field(default=None, ge=0)
     draining: int | None = Field(default=None, ge=0)
+    held: int | None = Field(default=None, ge=0)
     observed_stress: float | None = None
     observed_participants: int | None = Field(default=None, ge=0)
     booked_participants: int | None = Field(default=None, ge=0)
