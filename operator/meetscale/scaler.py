@@ -148,6 +148,20 @@ class PodRecord:
         )
 
 
+def _pending(
+    intents: dict[str, tuple[bool, datetime]], name: str, shown: bool, now: datetime
+) -> tuple[bool, datetime] | None:
+    """The mark this scaler wrote on pod ``name`` (value, when) while the pods index does
+    not show it yet; forgotten once it does, or after ``INTENT_FORGET``."""
+    intent = intents.get(name)
+    if intent is None:
+        return None
+    if shown == intent[0] or now - intent[1] > INTENT_FORGET:
+        del intents[name]
+        return None
+    return intent
+
+
 def _after(b: BridgeState, started: set[str], cancelled: set[str]) -> BridgeState:
     if b.name in started:
         return replace(b, draining=True)
@@ -337,10 +351,9 @@ class PoolScaler:
             # spared (the ReplicaSet took another pod of the same deletion cost): it is an
             # ordinary drained bridge again, removed in a later pass.
             self.removing.clear()
-        for name in [n for n in self._intent if n not in present]:
-            del self._intent[name]
-        for name in [n for n in self._held_intent if n not in present]:
-            del self._held_intent[name]
+        for intents in (self._intent, self._held_intent):
+            for name in [n for n in intents if n not in present]:
+                del intents[name]
         kept = [self._overlay(p, now) for p in live if p.name not in self.removing]
         by_name = {p.name: p for p in kept}
 
@@ -501,19 +514,13 @@ class PoolScaler:
 
     def _overlay(self, pod: PodRecord, now: datetime) -> PodRecord:
         """The pod with the drain and hold marks this scaler wrote, if the index lags."""
-        held = self._held_intent.get(pod.name)
+        held = _pending(self._held_intent, pod.name, pod.held, now)
         if held is not None:
-            if pod.held == held[0] or now - held[1] > INTENT_FORGET:
-                del self._held_intent[pod.name]
-            else:
-                pod = replace(pod, held=held[0])
-        intent = self._intent.get(pod.name)
+            pod = replace(pod, held=held[0])
+        intent = _pending(self._intent, pod.name, pod.draining, now)
         if intent is None:
             return pod
         draining, when = intent
-        if pod.draining == draining or now - when > INTENT_FORGET:
-            del self._intent[pod.name]
-            return pod
         if draining:
             return replace(pod, draining=True, drain_started=when, deletion_cost=COST_DRAINING)
         return replace(pod, draining=False, drain_started=None, deletion_cost=None)

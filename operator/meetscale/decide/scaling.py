@@ -385,9 +385,9 @@ def booked_demand(
             a, b = now, m.end
             if b <= now:  # overrunning its end: there now, for how long is unknown
                 b = now + _INSTANT
-        elif _opens_at(pool, m) <= horizon and m.end > now:
+        elif (opens := _opens_at(pool, m)) <= horizon and m.end > now:
             p = m.participants
-            a, b = max(_opens_at(pool, m), now), m.end
+            a, b = max(opens, now), m.end
         else:
             continue
         meetings += 1
@@ -579,9 +579,7 @@ def decide_scale(
     elif desired < current:
         # as the bridges will be after this pass's holds and releases
         after = [
-            replace(b, held=b.name in hold or (b.held and b.name not in release))
-            if b.name in hold or b.name in release
-            else b
+            replace(b, held=b.name in hold) if b.name in hold or b.name in release else b
             for b in active
         ]
         drain = choose_drain(after, current - desired, now, pool.protection)
@@ -660,19 +658,26 @@ def decide_scale(
     )
 
 
+def _held_for(pool: PoolParams, m: BookedMeeting) -> bool:
+    """Whether ``m`` gets its bridges held until it may open (``hold_large``): a booked,
+    not yet running, shared meeting larger than a bridge."""
+    return (
+        pool.hold_large
+        and pool.placement_stress > 0
+        and not m.running
+        and not m.confidential
+        and m.participants > pool.participants_per_bridge
+    )
+
+
 def _reserved(pool: PoolParams, booked: Sequence[BookedMeeting], now: datetime) -> int:
     """Bridges to keep out of Jicofo's selection now: those of the meetings larger than a
-    bridge that may open within the lead time but have not yet (``hold_large``)."""
-    if not pool.hold_large or pool.placement_stress <= 0:
-        return 0
+    bridge that may open within the lead time but have not yet (:func:`_held_for`)."""
     ppb = pool.participants_per_bridge
     return sum(
         -(-m.participants // ppb)
         for m in booked
-        if not m.running
-        and not m.confidential
-        and m.participants > ppb
-        and now < m.start - pool.early_join <= now + pool.lead_time
+        if _held_for(pool, m) and now < _opens_at(pool, m) <= now + pool.lead_time
     )
 
 
@@ -943,13 +948,7 @@ def placement_need(
             start = m.start if m.running else _opens_at(pool, m)  # may open early
             if not m.running and start > horizon:
                 continue
-            if (
-                pool.hold_large
-                and not m.running
-                and not m.confidential
-                and m.participants > ppb
-                and now < start
-            ):
+            if now < start and _held_for(pool, m):
                 continue  # its bridges are held for it (see _reserved)
             ups.append(
                 (
