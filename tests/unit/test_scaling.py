@@ -221,6 +221,21 @@ def test_overlapping_meetings_are_summed_at_the_peak() -> None:
     assert booked_demand(POOL, [a, b], [], NOW).replicas == 2
 
 
+def test_placement_aware_peak_is_the_busiest_instant() -> None:
+    # now two 120s (two 210-bins, 240 people), at +5 one 290 (one bin, 290 people): packing
+    # reports the two bins; the placement-aware term counts bridges by its replay and
+    # reports the busiest instant, whose 290 people also floor the bridges
+    booked = [
+        meeting("a", 120, -30, 34, running=True, observed=120),
+        meeting("b", 120, -30, 34, running=True, observed=120),
+        meeting("c", 290, 5),
+    ]
+    packed = booked_demand(POOL, booked, [], NOW)
+    placed = booked_demand(replace(POOL, placement_stress=PLACEMENT_STRESS), booked, [], NOW)
+    assert (packed.participants, packed.shared) == (240, 2)
+    assert (placed.participants, placed.shared, placed.replicas) == (290, 1, 1)
+
+
 def test_overrunning_meeting_counts_now_only() -> None:
     late = meeting("late", 150, -70, 60, running=True, observed=150)  # ended 10 min ago
     nxt = meeting("next", 150, 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,11 +21,13 @@ from meetscale.decide.hpa import (
     hpa_replicas,
 )
 from meetscale.decide.scaling import (
+    DECLARATION_MARGIN,
     BookedMeeting,
     BridgeState,
     PoolParams,
     ScalePlan,
     decide_scale,
+    placement_fits,
 )
 
 NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
@@ -299,3 +302,96 @@ def test_hpa_direction_follows_the_ratio(
         assert result.replicas >= current
     else:
         assert result.replicas <= current
+
+
+# --------------------------------------------------------------------------- placement replay
+
+_RAMP = 240.0  # with times in 15 s steps every load below is a multiple of 1/16: exact sums
+
+
+def direct_replay(
+    loads: list[float],
+    releases: list[tuple[float, float]],
+    upcoming: list[tuple[float, float, int, bool]],
+    limit: float,
+    ppb: int,
+    margin: float,
+) -> bool:
+    """The replay as :func:`placement_fits` documents it, without its bookkeeping: before
+    each conference every bridge's load is summed afresh from what was placed on it."""
+    placed: list[list[tuple[float, float, float]]] = [[] for _ in loads]  # (from, until, q)
+    exclusive: set[int] = set()
+    for start, end, p, conf in upcoming:
+        gone = [f for t, f in releases if t <= start]
+        kept = 1.0 - (gone[-1] if gone else 0.0)
+        open_: list[tuple[float, int, float, float]] = []  # load now, bridge, when filled, q^2
+        for b, base in enumerate(loads):
+            if b in exclusive:
+                continue
+            here = [(a, q) for a, e, q in placed[b] if e > start]
+            now = base * kept + sum(q * min(1.0, max(start - a, 15.0) / _RAMP) for a, q in here)
+            full = base * kept + sum(q for _, q in here)
+            open_.append((now, b, full, sum(q * q for _, q in here)))
+        k = -(-p // ppb)
+        if conf:
+            empty = [b for _, b, full, _ in open_ if full <= 0][:k]
+            if len(empty) < k:
+                return False
+            exclusive.update(empty)
+            continue
+        k = k if p > ppb else 1
+        chosen = sorted(open_)[:k]
+        if len(chosen) < k or (k > 1 and chosen[0][2] > 1e-9):
+            return False
+        share = p / k
+        for _, b, full, squares in chosen:
+            placed[b].append((start, end, share))
+            if full <= 1e-9:
+                bound = max(limit, ppb)
+            elif margin > 0:
+                bound = ppb - margin * (squares + share * share) ** 0.5
+            else:
+                bound = limit
+            if full + share > bound + 1e-9:
+                return False
+    return True
+
+
+@st.composite
+def replays(draw: st.DrawFn) -> tuple[Any, ...]:
+    n = draw(st.integers(1, 8))
+    loads = [float(draw(st.integers(0, 150))) for _ in range(n)]
+    ends = sorted(draw(st.lists(st.integers(0, 60), max_size=4)))
+    fraction = 0
+    releases = []
+    for t in ends:
+        fraction = min(8, fraction + draw(st.integers(0, 3)))
+        releases.append((15.0 * t, fraction / 8))
+    ups = []
+    for _ in range(draw(st.integers(0, 16))):
+        start = draw(st.sampled_from([0, 15, 60, 240, 600]))  # many share a start, as classes do
+        ups.append(
+            (
+                float(start),
+                float(start + 15 * draw(st.integers(1, 80))),
+                # mostly small, now and then one that spans 2 (its halves stay exact)
+                draw(st.integers(1, 120) | st.integers(121, 600)),
+                draw(st.integers(0, 9)) == 0,
+            )
+        )
+    ups.sort(key=lambda u: u[0])
+    return loads, releases, ups, 300
+
+
+@PROFILE
+@given(world=replays())
+def test_placement_fits_agrees_with_the_direct_replay(world: tuple[Any, ...]) -> None:
+    # the answer for every flat limit and margin: which bridge each conference lands on
+    # decides where the replay first overflows, so a wrong placement shows in some answer
+    loads, releases, ups, ppb = world
+    settings_ = [(float(limit), 0.0) for limit in range(30, 301, 15)]
+    settings_ += [(270.0, margin) for margin in (0.1, DECLARATION_MARGIN, 0.6, 1.0)]
+    for limit, margin in settings_:
+        expected = direct_replay(loads, releases, ups, limit, ppb, margin)
+        got = placement_fits(loads, releases, ups, limit, ppb, _RAMP, margin)
+        assert got is expected, (limit, margin)

@@ -31,6 +31,7 @@ Pure: no clock, no I/O; ``now`` and the scale history are parameters.
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -345,7 +346,9 @@ def booked_demand(
     ``t < end`` (at ``now`` also when it overruns its end), one not yet running
     over ``[start, end)``: back-to-back meetings are never added up.
     ``dedicated``, ``shared`` and ``participants`` are those of the peak
-    instant; ``meetings`` counts every meeting considered.
+    instant; ``meetings`` counts every meeting considered. Under the
+    placement-aware term (``placement_stress`` > 0) the replay counts the bridges,
+    and the peak instant is the one with the most participants, packed once.
 
     Placement at one instant, as Jicofo places conferences, with ppb = participants per bridge
     and cap = floor(ppb * target_stress):
@@ -393,8 +396,23 @@ def booked_demand(
         meetings += 1
         if p > 0:
             items.append((a, b, p, m.confidential))
+    placement = pool.placement_stress > 0
+    instants = sorted({now} | {a for a, _, _, _ in items})
+    if placement:
+        # the replay counts the bridges: the peak is the busiest instant (the first of
+        # equals), found by one sweep over arrivals and departures, and packed once
+        moves = sorted([(a, p) for a, _, p, _ in items] + [(b, -p) for _, b, p, _ in items])
+        present = i = 0
+        busiest, peak = -1, now
+        for t in instants:
+            while i < len(moves) and moves[i][0] <= t:
+                present += moves[i][1]
+                i += 1
+            if present > busiest:
+                busiest, peak = present, t
+        instants = [peak]
     best = (0, 0, 0)  # dedicated, shared bins, participants at the peak instant
-    for t in sorted({now} | {a for a, _, _, _ in items}):
+    for t in instants:
         dedicated = 0
         shared: list[int] = []
         participants = 0
@@ -418,7 +436,7 @@ def booked_demand(
     headroom = math.ceil(round(unbooked / cap, 9)) if unbooked > 0 else 0
     replicas = dedicated + shared_bins + headroom
     placed = 0
-    if pool.placement_stress > 0:
+    if placement:
         # the live load is on the bridges' loads already: headroom for expected arrivals only
         limit = ppb * pool.placement_stress
         reserved = _reserved(pool, booked, now)
@@ -762,53 +780,66 @@ def placement_fits(
     first = _FIRST_JOIN_S / ramp if ramp > 0 else 1.0
     ri = 0
     kept = 1.0
+    # (load now, bridge, load when filled) of the bridges open to placement, as a heap: the
+    # loads only move with time, so they are recomputed once per distinct start; between
+    # two conferences starting at the same instant only the placements change them
+    heap: list[tuple[float, int, float]] = []
+    at: float | None = None
     for start, end, p, conf in upcoming:
-        while ri < len(releases) and releases[ri][0] <= start:
-            kept = 1.0 - releases[ri][1]
-            ri += 1
-        cur: list[tuple[float, int, float]] = []  # (load now, bridge, load when filled)
-        for b in range(n):
-            if exclusive[b]:
-                continue
-            if filled[b] and any(e <= start for e, _ in filled[b]):
-                squares[b] -= sum(q * q for e, q in filled[b] if e <= start)
-                filled[b] = [(e, q) for e, q in filled[b] if e > start]
-                filled_sum[b] = sum(q for _, q in filled[b])
-            now_load = loads[b] * kept + filled_sum[b]
-            full = now_load
-            if filling[b]:
-                still = []
-                for a, e, q in filling[b]:
-                    if e <= start:
-                        squares[b] -= q * q
-                        continue
-                    since = start - a
-                    if ramp <= 0 or since >= ramp:
-                        filled[b].append((e, q))
-                        filled_sum[b] += q
-                        now_load += q
-                    else:
-                        still.append((a, e, q))
-                        now_load += q * (since / ramp if since > _FIRST_JOIN_S else first)
-                    full += q
-                filling[b] = still
-            cur.append((now_load, b, full))
+        if start != at:
+            at = start
+            while ri < len(releases) and releases[ri][0] <= start:
+                kept = 1.0 - releases[ri][1]
+                ri += 1
+            heap = []
+            for b in range(n):
+                if exclusive[b]:
+                    continue
+                if filled[b] and any(e <= start for e, _ in filled[b]):
+                    squares[b] -= sum(q * q for e, q in filled[b] if e <= start)
+                    filled[b] = [(e, q) for e, q in filled[b] if e > start]
+                    filled_sum[b] = sum(q for _, q in filled[b])
+                now_load = loads[b] * kept + filled_sum[b]
+                full = now_load
+                if filling[b]:
+                    still = []
+                    for a, e, q in filling[b]:
+                        if e <= start:
+                            squares[b] -= q * q
+                            continue
+                        since = start - a
+                        if ramp <= 0 or since >= ramp:
+                            filled[b].append((e, q))
+                            filled_sum[b] += q
+                            now_load += q
+                        else:
+                            still.append((a, e, q))
+                            now_load += q * (since / ramp if since > _FIRST_JOIN_S else first)
+                        full += q
+                    filling[b] = still
+                heap.append((now_load, b, full))
+            heapq.heapify(heap)
         if conf:
             k = -(-p // ppb)
-            empty = [b for _, b, full in cur if full <= 0]
+            empty = sorted(b for _, b, full in heap if full <= 0)
             if len(empty) < k:
                 return False
-            for b in empty[:k]:
+            taken = set(empty[:k])
+            for b in taken:
                 exclusive[b] = True
+            heap = [h for h in heap if h[1] not in taken]
+            heapq.heapify(heap)
             continue
         k = -(-p // ppb) if p > ppb else 1
-        if len(cur) < k:
+        if len(heap) < k:
             return False
-        chosen = [min(cur)] if k == 1 else sorted(cur)[:k]  # least loaded, oldest on ties
+        chosen = [heapq.heappop(heap) for _ in range(k)]  # least loaded, oldest on ties
         if k > 1 and chosen[0][2] > 1e-9:
             return False  # it fills its first bridge to ppb before it spans: must be empty
         share = p / k
-        for _, b, full in chosen:
+        # placed now, it weighs its first scrape's share until the loads are recomputed
+        weight = share * (first if ramp > 0 else 1.0)
+        for load, b, full in chosen:
             filling[b].append((start, end, share))
             squares[b] += share * share
             # alone on its bridge a conference is only too large above ppb: the margin
@@ -821,6 +852,7 @@ def placement_fits(
                 bound = limit
             if full + share > bound + 1e-9:
                 return False
+            heapq.heappush(heap, (load + weight, b, full + share))
     return True
 
 
@@ -1003,6 +1035,8 @@ def placement_need(
     hi = pool.max_bridges
     if fits(start_n):
         return start_n
+    if not fits(hi):  # a saturated pool: no need to gallop up to it
+        return hi + 1
     bad, step = start_n, 1
     while True:
         n = min(hi, bad + step)
