@@ -952,7 +952,8 @@ def placement_need(
     still joining (within ``join_ramp`` of their start) add their missing
     participants in proportion to the load. Searched upwards from the participants'
     lower bound (galloping, then bisection); ``max_bridges + 1`` when even
-    ``max_bridges`` does not fit.
+    ``max_bridges`` does not fit, which is tried right after the lower bound misses
+    (a saturated pool costs two replays, not a gallop up to it).
     """
     horizon = now + pool.lead_time
     ramp = pool.join_ramp.total_seconds()
