@@ -3,14 +3,16 @@ operator's own decision code, admission shortcuts that change no answer."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import meetscale.decide.admission as core_admission
 import meetscale.decide.hpa as core_hpa
 import meetscale.decide.scaling as core_scaling
+from meetscale.decide.adhoc import Arrival, adhoc_rate
 from meetscale.sim.demand import build_demand
 from meetscale.sim.engine import run_policy
 from meetscale.sim.policies import hpa as hpa_mod
@@ -285,6 +287,38 @@ def test_operator_provisions_a_booked_meeting_ahead() -> None:
     assert r.series_bridges[start - 8] >= 3  # ready two minutes before
     assert r.degraded_participant_minutes == 0
     assert r.series_bridges[-1] == 1  # back to minBridges afterwards
+
+
+def test_operator_hands_decide_scale_the_live_operators_adhoc_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "notice" is created 5 minutes before its start (ad hoc: inside the 10 min lead time);
+    # it counts from its start, as the live operator counts it, not from when it appeared
+    trace = tiny_trace(
+        [
+            meeting("notice", start=60, minutes=30, participants=90, created=55),
+            meeting("booked", start=60, minutes=30, participants=50, created=-600),
+        ],
+        hours=2,
+    )
+    seen: dict[datetime, float] = {}
+    real = operator_mod.decide_scale
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen[args[4]] = args[5]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(operator_mod, "decide_scale", spy)
+    run_policy(build_demand(trace), OperatorPolicy())
+    arrivals = [Arrival(m.created_at, m.start, m.participants) for m in trace.meetings]
+    lead = timedelta(seconds=trace.pool.lead_time_seconds)
+    assert seen
+    for now, rate in seen.items():
+        assert rate == adhoc_rate(arrivals, now, lead, timedelta(minutes=30)), now
+    minute = timedelta(minutes=1)
+    assert seen[START + 57 * minute] == 0.0  # visible, not started
+    assert seen[START + 61 * minute] == 3.0  # 90 participants over 30 minutes
+    assert seen[START + 95 * minute] == 0.0  # started 35 minutes ago
 
 
 @pytest.mark.parametrize("name", ["agency-flood", "adhoc-surge", "monday-briefing"])

@@ -28,8 +28,9 @@ close in the bridges' conference list (jitsi-videobridge `GET /colibri/conferenc
 starts `plan.new_bridges`, drains `plan.drain` and puts `plan.cancel_drain` back into service.
 
 `adhoc_rate` (unbooked participants expected per minute) is an input the shell
-estimates: the declared participants of Meetings that appeared less than the lead
-time before their start ("ad hoc"), over the last `adhoc_window_minutes`, per minute.
+estimates with the core's `meetscale.decide.adhoc.adhoc_rate`, as the live operator
+does: the declared participants of the Meetings created less than the lead time before
+their start ("ad hoc") that started within the last `adhoc_window_minutes`, per minute.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from meetscale.decide.adhoc import Arrival, adhoc_rate
 from meetscale.decide.admission import (
     AgencyQuotaView,
     MeetingRequest,
@@ -143,8 +145,7 @@ class OperatorPolicy:
         self._running_at: list[tuple[float, int]] = []  # (start, m) booked, not running yet
         self._booked_end: list[tuple[float, int]] = []  # (end, m)
         self._overrun: dict[int, float] = {}  # past their end, conference still open -> until
-        self._adhoc: deque[tuple[float, int]] = deque()
-        self._adhoc_sum = 0
+        self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
         self._bridge_cache: dict[str, tuple[SimBridge, BridgeSample | None, BridgeState]] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -311,13 +312,14 @@ class OperatorPolicy:
             running=running,
         )
 
-    def _adhoc_rate(self, t: float) -> float:
-        window = self.opt.adhoc_window_minutes * 60.0
-        if window <= 0:
-            return 0.0
-        while self._adhoc and self._adhoc[0][0] <= t - window:
-            self._adhoc_sum -= self._adhoc.popleft()[1]
-        return self._adhoc_sum / self.opt.adhoc_window_minutes
+    def _adhoc_rate(self, now: datetime) -> float:
+        """The live operator's estimate (`meetscale.decide.adhoc.adhoc_rate`) over the
+        ad-hoc meetings seen so far; those that started before the window are dropped
+        (they never count again)."""
+        window = timedelta(minutes=self.opt.adhoc_window_minutes)
+        while self._adhoc and self._adhoc[0].start < now - window:
+            self._adhoc.popleft()
+        return adhoc_rate(self._adhoc, now, self._params.lead_time, window)
 
     # ------------------------------------------------------------------ tick
 
@@ -334,8 +336,9 @@ class OperatorPolicy:
             dirty = True
             info = self._infos[m]
             if info.start - info.created < self._lead:
-                self._adhoc.append((t, info.declared))
-                self._adhoc_sum += info.declared
+                self._adhoc.append(
+                    Arrival(self._dt(info.created), self._dt(info.start), info.declared)
+                )
         # reservations ending free capacity for queued meetings
         while self._ends and self._ends[0][0] <= t:
             _, m = heapq.heappop(self._ends)
@@ -364,7 +367,7 @@ class OperatorPolicy:
             booked,
             self._history,
             now,
-            self._adhoc_rate(t),
+            self._adhoc_rate(now),
             metrics_ok=bool(obs.metrics),
         )
         self._history = record(self._history, plan, now)
