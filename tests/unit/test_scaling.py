@@ -665,6 +665,53 @@ def test_bridges_held_for_a_meeting_larger_than_a_bridge(case: HoldCase) -> None
     assert "busy" not in plan.drain
 
 
+# two 160s start at +5 beside a 100 and a 105: on an empty bridge they pile up (320 > 300,
+# Jicofo sees each one small when the next opens), spread over the two loaded ones they fit
+WAVE = [
+    meeting("r1", 100, -30, 120, running=True),
+    meeting("r2", 105, -30, 120, running=True),
+    meeting("a", 160, 5),
+    meeting("b", 160, 5),
+]
+
+
+def loaded_and(e: BridgeState, stress: float = 0.9) -> list[BridgeState]:
+    """x and y carry 100 and 105; at stress 0.9 the live term keeps all three bridges."""
+    return [br("x", stress, 100, age_min=90), br("y", stress, 105, age_min=80), e]
+
+
+@pytest.mark.parametrize(
+    ("booked", "bridges", "max_bridges", "expected"),
+    [
+        # the pool keeps its three bridges: the empty one would take both, it is held
+        (WAVE, loaded_and(br("e", 0.0, 0)), 3, (["e"], [], [])),
+        (WAVE, loaded_and(br("e", 0.0, 0)), 4, (["e"], [], [])),
+        # a scale-down drains it instead (what placement_need counted on)
+        (WAVE, loaded_and(br("e", 0.0, 0), stress=0.3), 3, ([], [], ["e"])),
+        # held in an earlier pass and still needed: kept
+        (WAVE, loaded_and(br("e", 0.0, 0, held=True)), 3, ([], [], [])),
+        # the starts have landed: released
+        (WAVE[:2], loaded_and(br("e", 0.0, 0, held=True)), 3, ([], ["e"], [])),
+    ],
+    ids=[
+        "held-at-maximum",
+        "held-while-the-live-term-keeps-it",
+        "drained-on-a-scale-down",
+        "kept-while-needed",
+        "released-after",
+    ],
+)
+def test_least_loaded_bridge_shielded_from_a_pile_up(
+    booked: list[BookedMeeting],
+    bridges: list[BridgeState],
+    max_bridges: int,
+    expected: tuple[list[str], list[str], list[str]],
+) -> None:
+    pool = replace(PLACED, max_bridges=max_bridges)
+    plan = decide_scale(pool, bridges, booked, ScaleHistory(), NOW)
+    assert (plan.hold, plan.release, plan.drain) == expected
+
+
 def test_placement_aware_booked_floor_is_not_held_by_stabilization() -> None:
     bridges = [br(f"b{i}", 0.0, 0, age_min=30) for i in range(3)]
     plan = decide_scale(PLACED, bridges, upcoming(3), ScaleHistory(), NOW)

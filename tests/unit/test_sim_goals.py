@@ -54,14 +54,14 @@ BOOKED_DEGRADED = {
 COST = {
     "monday-briefing": "2.25x the oracle's bridge-hours (105.8 vs 47.0)",
     "school-day": "1.88x the oracle's bridge-hours (187.5 vs 99.5)",
-    "adhoc-surge": "1.81x the oracle's bridge-hours (143.7 vs 79.3)",
+    "adhoc-surge": "1.81x the oracle's bridge-hours (143.1 vs 79.3)",
     "wrong-declarations": "2.32x the oracle's bridge-hours (136.8 vs 59.0)",
-    "week": "1.93x the oracle's bridge-hours (1399.3 vs 724.4)",
+    "week": "1.93x the oracle's bridge-hours (1400.9 vs 724.4)",
 }
 VS_HPA = {
     "adhoc-surge": (
-        "143.7 bridge-h, 108118 pm vs hpa@0.4 (the HPA at the operator's cost) 150.3 bridge-h, "
-        "143973 pm: the HPA degrades 1.3x as much"
+        "143.1 bridge-h, 96642 pm vs hpa@0.4 (the HPA at the operator's cost) 150.3 bridge-h, "
+        "143973 pm: the HPA degrades 1.5x as much"
     ),
 }
 

@@ -33,10 +33,10 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from meetscale.decide.drain import BridgeState, choose_drain
 from meetscale.decide.hpa import (
@@ -591,7 +591,12 @@ def decide_scale(
 
     drain: list[str] = []
     cancel: list[str] = []
-    hold, release = _holds(pool, active, booked, now)
+    shield: list[str] = []
+    if pool.placement_stress > 0 and desired == current:
+        # nothing drains the least-loaded bridge this pass, which the replay may have left out
+        limit = pool.participants_per_bridge * pool.placement_stress
+        shield = _shield(pool, booked, bridges, now, limit, _reserved(pool, booked, now))
+    hold, release = _holds(pool, active, booked, now, shield)
     if desired > current:
         cancel = _choose_cancel(draining, desired - current)
     elif desired < current:
@@ -704,20 +709,32 @@ def _holds(
     active: Sequence[BridgeState],
     booked: Sequence[BookedMeeting],
     now: datetime,
+    shield: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """(bridges to hold, held bridges to release): as many held as :func:`_reserved`
-    says. New holds are ready, empty bridges (newest first); when
-    there are too few, the booked floor has asked for more and a later pass holds them.
-    Extra held bridges (the meeting opened, or was cancelled) are released."""
+    """(bridges to hold, held bridges to release): the ``shield`` (:func:`_shield`) and
+    as many others as :func:`_reserved` says. New reserved holds are ready, empty bridges
+    (newest first); when there are too few, the booked floor has asked for more and a
+    later pass holds them. Extra held bridges (the meeting opened, or was cancelled; a
+    shield no longer needed) are released."""
     want = _reserved(pool, booked, now)
-    held = sorted((b for b in active if b.held), key=lambda b: b.name)
+    shielded = set(shield)
+    hold = [b.name for b in active if b.name in shielded and not b.held]
+    held = sorted((b for b in active if b.held and b.name not in shielded), key=lambda b: b.name)
     if len(held) > want:
-        return [], [b.name for b in held[: len(held) - want]]
+        return hold, [b.name for b in held[: len(held) - want]]
     spare = sorted(
-        (b for b in active if not b.held and b.ready and b.endpoints == 0 and not b.conferences),
+        (
+            b
+            for b in active
+            if not b.held
+            and b.ready
+            and b.endpoints == 0
+            and not b.conferences
+            and b.name not in shielded
+        ),
         key=lambda b: (-b.created_at.timestamp(), b.name),
     )
-    return [b.name for b in spare[: want - len(held)]], []
+    return hold + [b.name for b in spare[: want - len(held)]], []
 
 
 def record(history: ScaleHistory, plan: ScalePlan, now: datetime) -> ScaleHistory:
@@ -933,6 +950,15 @@ def _conference_census(
     return unplaced, frozenset(m.key for m in soon[:extra])
 
 
+class _Replay(NamedTuple):
+    """The placement replay of the meetings starting within the lead time, set up once."""
+
+    fits: Callable[[int], bool]  # on n bridges: the least-loaded left out, or empty ones added
+    start_n: int  # the participants' lower bound
+    fits_loads: Callable[[tuple[float, ...]], bool]  # on bridges with exactly these loads
+    load_of: Callable[[BridgeState], float]  # a bridge's load as the replay counts it
+
+
 def placement_need(
     pool: PoolParams,
     booked: Sequence[BookedMeeting],
@@ -955,6 +981,79 @@ def placement_need(
     ``max_bridges`` does not fit, which is tried right after the lower bound misses
     (a saturated pool costs two replays, not a gallop up to it).
     """
+    replay = _replay(pool, booked, bridges, now, limit)
+    if replay is None:
+        return 0
+    fits = replay.fits
+    # galloping, then bisection: the first n that fits (more bridges rarely hurt)
+    hi = pool.max_bridges
+    if fits(replay.start_n):
+        return replay.start_n
+    if not fits(hi):  # a saturated pool: no need to gallop up to it
+        return hi + 1
+    bad, step = replay.start_n, 1
+    while True:
+        n = min(hi, bad + step)
+        if n == bad:
+            return hi + 1
+        if fits(n):
+            good = n
+            break
+        bad, step = n, step * 2
+    while good - bad > 1:
+        mid = (bad + good) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _shield(
+    pool: PoolParams,
+    booked: Sequence[BookedMeeting],
+    bridges: Sequence[BridgeState],
+    now: datetime,
+    limit: float,
+    reserved: int,
+) -> list[str]:
+    """The least-loaded bridge to keep out of Jicofo's selection (held, not drained) when
+    the pool keeps its size this pass and the meetings starting within the lead time
+    would pile onto that bridge and overflow, but fit spread over the others (see
+    :func:`placement_fits`): a nearly empty bridge among loaded ones takes every
+    conference that opens until it has caught up with them. :func:`placement_need`
+    counts on the least-loaded bridges being left out when it asks for fewer than there
+    are, which a scale-down does by draining them; at ``max_bridges``, or while the live
+    term keeps the bridges, nothing would. Empty list otherwise.
+
+    Held bridges beyond the ``reserved`` ones (:func:`_reserved`) are an earlier pass's
+    shield: they are candidates again, so a shield stays while the replay needs it and
+    is released once the starts fit without it (or none is left).
+    """
+    held = sorted((b for b in bridges if b.held and not b.draining), key=lambda b: b.name)
+    active = [b for b in bridges if not b.draining and not b.held]
+    replay = _replay(pool, booked, bridges, now, limit)
+    if replay is None:
+        return []
+    cand = sorted(active + held[reserved:], key=lambda b: (b.created_at, b.name))
+    loads = [replay.load_of(b) for b in cand]
+    if len(cand) < 2 or replay.fits_loads(tuple(loads)):
+        return []
+    least = min(range(len(cand)), key=lambda i: (loads[i], -cand[i].created_at.timestamp()))
+    rest = tuple(x for i, x in enumerate(loads) if i != least)
+    if not cand[least].ready or not replay.fits_loads(rest):
+        return []
+    return [cand[least].name]
+
+
+def _replay(
+    pool: PoolParams,
+    booked: Sequence[BookedMeeting],
+    bridges: Sequence[BridgeState],
+    now: datetime,
+    limit: float,
+) -> _Replay | None:
+    """The replay :func:`placement_need` searches with; None when no meeting starts."""
     horizon = now + pool.lead_time
     ramp = pool.join_ramp.total_seconds()
     ppb = pool.participants_per_bridge
@@ -992,15 +1091,17 @@ def placement_need(
                 )
             )
     if not ups:
-        return 0
+        return None
     ups.sort(key=lambda u: u[0])
     active = sorted(
         (b for b in bridges if not b.draining and not b.held), key=lambda b: (b.created_at, b.name)
     )
     raw = [float(b.endpoints or 0) for b in active]
     total = sum(raw)
+    scale = 1.0
     if total > 0 and growth > 0:
-        raw = [x * (1.0 + growth / total) for x in raw]
+        scale = 1.0 + growth / total
+        raw = [x * scale for x in raw]
         total += growth
     denom = max(total, run_total)
     releases: list[tuple[float, float]] = []
@@ -1027,30 +1128,14 @@ def placement_need(
             return tuple(raw[i] for i in range(len(active)) if i not in dropped)
         return tuple(raw) + (0.0,) * (n - len(active))
 
-    def fits(n: int) -> bool:
+    def fits_loads(loads: tuple[float, ...]) -> bool:
         return _placement_fits_cached(
-            loads_for(n), rel_key, ups_key, limit, ppb, ramp, pool.declaration_margin
+            loads, rel_key, ups_key, limit, ppb, ramp, pool.declaration_margin
         )
 
-    # galloping, then bisection: the first n that fits (more bridges rarely hurt)
-    hi = pool.max_bridges
-    if fits(start_n):
-        return start_n
-    if not fits(hi):  # a saturated pool: no need to gallop up to it
-        return hi + 1
-    bad, step = start_n, 1
-    while True:
-        n = min(hi, bad + step)
-        if n == bad:
-            return hi + 1
-        if fits(n):
-            good = n
-            break
-        bad, step = n, step * 2
-    while good - bad > 1:
-        mid = (bad + good) // 2
-        if fits(mid):
-            good = mid
-        else:
-            bad = mid
-    return good
+    return _Replay(
+        fits=lambda n: fits_loads(loads_for(n)),
+        start_n=start_n,
+        fits_loads=fits_loads,
+        load_of=lambda b: float(b.endpoints or 0) * scale,
+    )
