@@ -400,7 +400,8 @@ class PoolScaler:
         # Bridges held out of Jicofo's selection for a meeting about to open, and released.
         for name, held in [(n, True) for n in plan.hold] + [(n, False) for n in plan.release]:
             pod = by_name.get(name)
-            if pod is not None and await self._guard(self._hold(spec, pod, held, now)):
+            shielded = name in plan.shield
+            if pod is not None and await self._guard(self._hold(spec, pod, held, now, shielded)):
                 result.actions.append(f"{'BridgeHeld' if held else 'BridgeReleased'} {name}")
 
         # New bridges.
@@ -500,7 +501,7 @@ class PoolScaler:
             {p.name for p in removable},
             (started, cancelled),
         )
-        # held for a booked meeting larger than a bridge, after this pass's holds/releases
+        # held (for a booked meeting larger than a bridge, or shielded), after this pass
         held_now = ({b.name for b in bridges if b.held} | set(plan.hold)) - set(plan.release)
         status["held"] = len(held_now)
         result.status = status
@@ -564,21 +565,30 @@ class PoolScaler:
         m.drains.labels(pool=self.key, outcome="DrainCancelled").inc()
         self.events("DrainCancelled", f"bridge {pod.name} back in service: load rose again", False)
 
-    async def _hold(self, spec: BridgePoolSpec, pod: PodRecord, held: bool, now: datetime) -> None:
+    async def _hold(
+        self, spec: BridgePoolSpec, pod: PodRecord, held: bool, now: datetime, shield: bool
+    ) -> None:
         # Mark first, as for drains: later passes repeat the bridge call if it fails.
         await self.kube.mark_held(self.namespace, pod.name, held)
         self._held_intent[pod.name] = (held, now)
         if pod.ip:
             await self.colibri.set_drain(self._url(spec, pod), held)
-        self.events(
-            "BridgeHeld" if held else "BridgeReleased",
-            f"bridge {pod.name} kept empty (drain mode) for a booked meeting larger than a "
-            "bridge that may open soon"
-            if held
-            else f"bridge {pod.name} back in Jicofo's selection: the meeting it was held for "
-            "may open now",
-            False,
-        )
+        if not held:
+            message = (
+                f"bridge {pod.name} back in Jicofo's selection: the meeting it was held for "
+                "may open now, or the meetings it was shielded from have landed"
+            )
+        elif shield:
+            message = (
+                f"bridge {pod.name} out of Jicofo's selection (drain mode, its conferences "
+                "stay): the meetings about to start would pile onto it, the least-loaded bridge"
+            )
+        else:
+            message = (
+                f"bridge {pod.name} kept empty (drain mode) for a booked meeting larger than a "
+                "bridge that may open soon"
+            )
+        self.events("BridgeHeld" if held else "BridgeReleased", message, False)
 
     async def _start_drain(
         self, spec: BridgePoolSpec, pod: PodRecord, state: BridgeState, now: datetime

@@ -684,14 +684,14 @@ def loaded_and(e: BridgeState, stress: float = 0.9) -> list[BridgeState]:
     ("booked", "bridges", "max_bridges", "expected"),
     [
         # the pool keeps its three bridges: the empty one would take both, it is held
-        (WAVE, loaded_and(br("e", 0.0, 0)), 3, (["e"], [], [])),
-        (WAVE, loaded_and(br("e", 0.0, 0)), 4, (["e"], [], [])),
+        (WAVE, loaded_and(br("e", 0.0, 0)), 3, (["e"], [], [], ["e"])),
+        (WAVE, loaded_and(br("e", 0.0, 0)), 4, (["e"], [], [], ["e"])),
         # a scale-down drains it instead (what placement_need counted on)
-        (WAVE, loaded_and(br("e", 0.0, 0), stress=0.3), 3, ([], [], ["e"])),
+        (WAVE, loaded_and(br("e", 0.0, 0), stress=0.3), 3, ([], [], ["e"], [])),
         # held in an earlier pass and still needed: kept
-        (WAVE, loaded_and(br("e", 0.0, 0, held=True)), 3, ([], [], [])),
+        (WAVE, loaded_and(br("e", 0.0, 0, held=True)), 3, ([], [], [], ["e"])),
         # the starts have landed: released
-        (WAVE[:2], loaded_and(br("e", 0.0, 0, held=True)), 3, ([], ["e"], [])),
+        (WAVE[:2], loaded_and(br("e", 0.0, 0, held=True)), 3, ([], ["e"], [], [])),
     ],
     ids=[
         "held-at-maximum",
@@ -705,11 +705,11 @@ def test_least_loaded_bridge_shielded_from_a_pile_up(
     booked: list[BookedMeeting],
     bridges: list[BridgeState],
     max_bridges: int,
-    expected: tuple[list[str], list[str], list[str]],
+    expected: tuple[list[str], list[str], list[str], list[str]],  # hold, release, drain, shield
 ) -> None:
     pool = replace(PLACED, max_bridges=max_bridges)
     plan = decide_scale(pool, bridges, booked, ScaleHistory(), NOW)
-    assert (plan.hold, plan.release, plan.drain) == expected
+    assert (plan.hold, plan.release, plan.drain, plan.shield) == expected
 
 
 def test_placement_aware_booked_floor_is_not_held_by_stabilization() -> None:

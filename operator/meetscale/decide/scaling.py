@@ -248,6 +248,10 @@ class ScalePlan:
     ``current - desired``: see :func:`~meetscale.decide.drain.choose_drain`).
     ``cancel_drain``: draining bridges to put back into service, preferred to
     starting new ones; new bridges to start: ``desired - current - len(cancel_drain)``.
+    ``hold``/``release``: bridges to take out of Jicofo's selection (JVB drain mode, not
+    removed) and to put back; ``shield``: the bridge kept out (newly or still) because
+    the starts would pile onto it (see :func:`_shield`); other holds are for booked
+    meetings larger than a bridge (see :func:`_holds`).
     """
 
     desired: int
@@ -265,6 +269,7 @@ class ScalePlan:
     booked: BookedDemand
     hold: list[str] = field(default_factory=list)
     release: list[str] = field(default_factory=list)
+    shield: list[str] = field(default_factory=list)
 
     @property
     def new_bridges(self) -> int:
@@ -678,6 +683,7 @@ def decide_scale(
         booked=demand,
         hold=hold,
         release=release,
+        shield=shield,
     )
 
 
