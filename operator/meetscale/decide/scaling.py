@@ -369,6 +369,18 @@ def booked_demand(
     ``adhoc_rate`` (unbooked participants arriving per minute) times the lead
     time in minutes.
     """
+    return _booked_demand(pool, booked, bridges, now, adhoc_rate)[0]
+
+
+def _booked_demand(
+    pool: PoolParams,
+    booked: Sequence[BookedMeeting],
+    bridges: Sequence[BridgeState],
+    now: datetime,
+    adhoc_rate: float,
+) -> tuple[BookedDemand, _Replay | None, int]:
+    """:func:`booked_demand`, with the placement replay it searched (None when nothing
+    starts or the term is not placement-aware) and the bridges :func:`_reserved` holds."""
     ppb = pool.participants_per_bridge
     cap = pool.bridge_capacity
     horizon = now + pool.lead_time
@@ -440,12 +452,13 @@ def booked_demand(
     unbooked = unbooked_live + expected
     headroom = math.ceil(round(unbooked / cap, 9)) if unbooked > 0 else 0
     replicas = dedicated + shared_bins + headroom
-    placed = 0
+    placed = reserved = 0
+    replay: _Replay | None = None
     if placement:
         # the live load is on the bridges' loads already: headroom for expected arrivals only
-        limit = ppb * pool.placement_stress
         reserved = _reserved(pool, booked, now)
-        placed = placement_need(pool, booked, bridges, now, limit)
+        replay = _replay(pool, booked, bridges, now, ppb * pool.placement_stress)
+        placed = _need(pool, replay)
         if reserved:
             # empty bridges held on top of those the other meetings need or occupy
             occupied = sum(
@@ -454,7 +467,7 @@ def booked_demand(
             placed = max(placed, occupied) + reserved
         headroom = math.ceil(round(expected / cap, 9)) if expected > 0 else 0
         replicas = max(placed, math.ceil(round(participants / ppb, 9))) + headroom
-    return BookedDemand(
+    demand = BookedDemand(
         placed=placed,
         replicas=replicas,
         meetings=meetings,
@@ -464,6 +477,7 @@ def booked_demand(
         headroom=headroom,
         unbooked=math.ceil(round(unbooked, 9)),
     )
+    return demand, replay, reserved
 
 
 def _opens_at(pool: PoolParams, m: BookedMeeting) -> datetime:
@@ -545,7 +559,7 @@ def decide_scale(
         pool.tolerance,
         ready={b.name: b.ready for b in active},
     )
-    demand = booked_demand(pool, booked, bridges, now, adhoc_rate)
+    demand, replay, reserved = _booked_demand(pool, booked, bridges, now, adhoc_rate)
     need = demand.replicas
     floor = min(max(need, lo), hi)
     have_metrics = metrics_ok and live.reason != "NoMetrics"
@@ -597,11 +611,10 @@ def decide_scale(
     drain: list[str] = []
     cancel: list[str] = []
     shield: list[str] = []
-    if pool.placement_stress > 0 and desired == current:
+    if replay is not None and desired == current:
         # nothing drains the least-loaded bridge this pass, which the replay may have left out
-        limit = pool.participants_per_bridge * pool.placement_stress
-        shield = _shield(pool, booked, bridges, now, limit, _reserved(pool, booked, now))
-    hold, release = _holds(pool, active, booked, now, shield)
+        shield = _shield(replay, bridges, reserved)
+    hold, release = _holds(active, reserved, shield)
     if desired > current:
         cancel = _choose_cancel(draining, desired - current)
     elif desired < current:
@@ -711,18 +724,13 @@ def _reserved(pool: PoolParams, booked: Sequence[BookedMeeting], now: datetime) 
 
 
 def _holds(
-    pool: PoolParams,
-    active: Sequence[BridgeState],
-    booked: Sequence[BookedMeeting],
-    now: datetime,
-    shield: Sequence[str] = (),
+    active: Sequence[BridgeState], want: int, shield: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     """(bridges to hold, held bridges to release): the ``shield`` (:func:`_shield`) and
-    as many others as :func:`_reserved` says. New reserved holds are ready, empty bridges
+    ``want`` others (:func:`_reserved`). New reserved holds are ready, empty bridges
     (newest first); when there are too few, the booked floor has asked for more and a
     later pass holds them. Extra held bridges (the meeting opened, or was cancelled; a
     shield no longer needed) are released."""
-    want = _reserved(pool, booked, now)
     shielded = set(shield)
     hold = [b.name for b in active if b.name in shielded and not b.held]
     held = sorted((b for b in active if b.held and b.name not in shielded), key=lambda b: b.name)
@@ -861,7 +869,7 @@ def placement_fits(
             return False  # it fills its first bridge to ppb before it spans: must be empty
         share = p / k
         # placed now, it weighs its first scrape's share until the loads are recomputed
-        weight = share * (first if ramp > 0 else 1.0)
+        weight = share * first
         for load, b, full in chosen:
             filling[b].append((start, end, share))
             squares[b] += share * share
@@ -987,7 +995,11 @@ def placement_need(
     ``max_bridges`` does not fit, which is tried right after the lower bound misses
     (a saturated pool costs two replays, not a gallop up to it).
     """
-    replay = _replay(pool, booked, bridges, now, limit)
+    return _need(pool, _replay(pool, booked, bridges, now, limit))
+
+
+def _need(pool: PoolParams, replay: _Replay | None) -> int:
+    """:func:`placement_need`'s search over a replay set up once."""
     if replay is None:
         return 0
     fits = replay.fits
@@ -1015,14 +1027,7 @@ def placement_need(
     return good
 
 
-def _shield(
-    pool: PoolParams,
-    booked: Sequence[BookedMeeting],
-    bridges: Sequence[BridgeState],
-    now: datetime,
-    limit: float,
-    reserved: int,
-) -> list[str]:
+def _shield(replay: _Replay, bridges: Sequence[BridgeState], reserved: int) -> list[str]:
     """The least-loaded bridge to keep out of Jicofo's selection (held, not drained) when
     the pool keeps its size this pass and the meetings starting within the lead time
     would pile onto that bridge and overflow, but fit spread over the others (see
@@ -1038,9 +1043,6 @@ def _shield(
     """
     held = sorted((b for b in bridges if b.held and not b.draining), key=lambda b: b.name)
     active = [b for b in bridges if not b.draining and not b.held]
-    replay = _replay(pool, booked, bridges, now, limit)
-    if replay is None:
-        return []
     cand = sorted(active + held[reserved:], key=lambda b: (b.created_at, b.name))
     loads = [replay.load_of(b) for b in cand]
     if len(cand) < 2 or replay.fits_loads(tuple(loads)):
