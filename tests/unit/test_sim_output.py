@@ -200,3 +200,20 @@ def test_same_answer_in_another_process() -> None:
         )
         outs.add(proc.stdout)
     assert len(outs) == 1
+
+
+def test_bounds_on_request(trace_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli([str(trace_file), "--policy", "oracle", "--bounds", "--json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert list(doc) == ["trace", "results", "bounds"]
+    b = doc["bounds"]
+    assert b["oracle_bridge_hours"] == pytest.approx(doc["results"][0]["bridge_hours"], abs=1e-3)
+    assert b["oracle_bridge_hours"] <= b["packing_bound_bridge_hours"]
+    assert b["packing_bound_bridge_hours"] <= b["clairvoyant_bridge_hours"]
+    assert b["clairvoyant_peak_bridges"] >= 1
+    code, out, _ = run_cli([str(trace_file), "--policy", "oracle", "--bounds"], capsys)
+    assert code == 0
+    last = out.splitlines()[-1]
+    assert last.startswith("bounds: whole conferences need at least ")
+    assert f"uses {b['clairvoyant_bridge_hours']:.1f} " in last

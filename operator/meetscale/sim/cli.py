@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result object as JSON")
     parser.add_argument("--plot", metavar="OUT.png", help="draw participants, bridges, degraded")
     parser.add_argument(
+        "--bounds",
+        action="store_true",
+        help="also the bridge-hours whole conferences need at least, and what a clairvoyant "
+        "sticky plan needs (the JSON gets a 'bounds' object)",
+    )
+    parser.add_argument(
         "--hpa-target",
         type=float,
         default=0.7,
@@ -75,12 +81,24 @@ def main(args: argparse.Namespace) -> int:
         progress=stderr_progress if show else None,
         record_series=bool(args.plot),
     )
+    bounds = None
+    if args.bounds:
+        from meetscale.sim.bounds import trace_bounds
+
+        bounds = trace_bounds(demand, results[0].oracle_bridge_hours if results else None)
     try:
         if args.json:
-            json.dump(to_json(trace.name, results), sys.stdout, indent=2, ensure_ascii=False)
+            doc = to_json(trace.name, results)
+            if bounds is not None:
+                doc["bounds"] = bounds
+            json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
             sys.stdout.write("\n")
         else:
             print(format_table(trace.name, results))
+            if bounds is not None:
+                from meetscale.sim.bounds import format_bounds
+
+                print(format_bounds(bounds))
         sys.stdout.flush()
     except BrokenPipeError:  # `| head`: the reader had enough
         sys.stdout = None
