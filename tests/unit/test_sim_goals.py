@@ -51,12 +51,13 @@ BOOKED_DEGRADED = {
     "adhoc-surge": "59416 degraded participant-minutes of booked meetings",
     "week": "1912 degraded participant-minutes of booked meetings",
 }
+# (in brackets: a greedy clairvoyant sticky plan, `meetscale simulate --bounds`)
 COST = {
-    "monday-briefing": "2.25x the oracle's bridge-hours (105.8 vs 47.0)",
-    "school-day": "1.88x the oracle's bridge-hours (187.5 vs 99.5)",
-    "adhoc-surge": "1.81x the oracle's bridge-hours (143.1 vs 79.3)",
-    "wrong-declarations": "2.32x the oracle's bridge-hours (136.8 vs 59.0)",
-    "week": "1.93x the oracle's bridge-hours (1400.9 vs 724.4)",
+    "monday-briefing": "2.25x the oracle's bridge-hours (105.8 vs 47.0) [plan 1.14x]",
+    "school-day": "1.88x the oracle's bridge-hours (187.5 vs 99.5) [plan 1.06x]",
+    "adhoc-surge": "1.81x the oracle's bridge-hours (143.1 vs 79.3) [plan 1.20x]",
+    "wrong-declarations": "2.32x the oracle's bridge-hours (136.8 vs 59.0) [plan 1.18x]",
+    "week": "1.93x the oracle's bridge-hours (1400.9 vs 724.4) [plan 1.08x]",
 }
 VS_HPA = {
     "adhoc-surge": (
