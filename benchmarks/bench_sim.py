@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from meetscale.sim.bounds import format_bounds, trace_bounds
+from meetscale.sim.bounds import trace_bounds
 from meetscale.sim.demand import build_demand
 from meetscale.sim.engine import PolicyResult
 from meetscale.sim.report import format_table, to_json
@@ -102,18 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         op_hours = next(r for r in results if r.policy == "operator").bridge_hours
         at_cost = hpa_at_cost(demand, op_hours)
         g = goals(results, at_cost)
-        bounds = trace_bounds(demand, results[0].oracle_bridge_hours)
-        clair = float(bounds["clairvoyant_bridge_hours"])  # type: ignore[arg-type]
-        bounds["operator_over_clairvoyant"] = round(op_hours / clair, 3) if clair else None
+        b = trace_bounds(demand, results[0].oracle_bridge_hours)
+        clair = b.clairvoyant_bridge_hours
+        over = round(op_hours / clair, 3) if clair else None
         print(f"  operator goals: {json.dumps(g)}")
-        over = bounds["operator_over_clairvoyant"]
-        print(f"  {format_bounds(bounds)}; the operator {over}x that")
+        print(f"  {b.line()}; the operator {over}x that")
         print()
         entry = to_json(trace.name, results)
         entry["meetings"] = len(trace.meetings)
         entry["seconds"] = round(wall, 2)
         entry["operator_goals"] = g
-        entry["bounds"] = bounds
+        entry["bounds"] = {**b.as_json(), "operator_over_clairvoyant": over}
         entry["degraded_booked_minutes"] = {
             r.policy: round(r.degraded_booked_minutes, 2) for r in results
         }

@@ -53,8 +53,7 @@ def measure(name: str, seed: int) -> dict[str, object]:
     op = run_policy(demand, make_policy("operator"), oracle_hours=oracle, record_series=False)
     seconds = time.perf_counter() - t0
     hpa = hpa_at_cost(demand, op.bridge_hours)
-    bounds = trace_bounds(demand, oracle)
-    clair = float(bounds["clairvoyant_bridge_hours"])  # type: ignore[arg-type]
+    clair = trace_bounds(demand, oracle).clairvoyant_bridge_hours
     ratio = None
     if hpa is not None:
         deg = op.degraded_participant_minutes

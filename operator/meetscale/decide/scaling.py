@@ -1009,15 +1009,13 @@ def _need(pool: PoolParams, replay: _Replay | None) -> int:
         return replay.start_n
     if not fits(hi):  # a saturated pool: no need to gallop up to it
         return hi + 1
-    bad, step = replay.start_n, 1
-    while True:
-        n = min(hi, bad + step)
-        if n == bad:
-            return hi + 1
-        if fits(n):
-            good = n
+    # hi fits: gallop up to it
+    bad, step, good = replay.start_n, 1, hi
+    while bad + step < hi:
+        if fits(bad + step):
+            good = bad + step
             break
-        bad, step = n, step * 2
+        bad, step = bad + step, step * 2
     while good - bad > 1:
         mid = (bad + good) // 2
         if fits(mid):

@@ -28,9 +28,9 @@ from meetscale.sim.engine import oracle_bridge_hours
 
 __all__ = [
     "ClairvoyantPlan",
+    "TraceBounds",
     "bin_packing_bound",
     "clairvoyant_packing",
-    "format_bounds",
     "packing_bound_bridge_hours",
     "packing_targets",
     "trace_bounds",
@@ -213,33 +213,52 @@ def clairvoyant_packing(demand: Demand) -> ClairvoyantPlan:
     return min(plans, key=lambda p: p.bridge_hours)
 
 
-def trace_bounds(demand: Demand, oracle_hours: float | None = None) -> dict[str, object]:
-    """The three references for one trace, as `--bounds` prints them and the benchmark
-    writes them (bridge-hours rounded to 0.001)."""
-    oracle = oracle_bridge_hours(demand) if oracle_hours is None else oracle_hours
-    packing = packing_bound_bridge_hours(demand)
+@dataclass(frozen=True)
+class TraceBounds:
+    """The three references for one trace, as `--bounds` prints them and the benchmarks
+    write them."""
+
+    oracle_bridge_hours: float
+    packing_bound_bridge_hours: float
+    clairvoyant_bridge_hours: float
+    clairvoyant_peak_bridges: int
+    clairvoyant_rule: str
+
+    def as_json(self) -> dict[str, object]:
+        """The `bounds` object (bridge-hours rounded to 0.001)."""
+        return {
+            "oracle_bridge_hours": round(self.oracle_bridge_hours, 3),
+            "packing_bound_bridge_hours": round(self.packing_bound_bridge_hours, 3),
+            "clairvoyant_bridge_hours": round(self.clairvoyant_bridge_hours, 3),
+            "clairvoyant_peak_bridges": self.clairvoyant_peak_bridges,
+            "clairvoyant_rule": self.clairvoyant_rule,
+        }
+
+    def line(self) -> str:
+        """One line under the results table."""
+        oracle = self.oracle_bridge_hours
+        packing = self.packing_bound_bridge_hours
+        clair = self.clairvoyant_bridge_hours
+
+        def x(v: float) -> str:
+            return f"{v / oracle:.2f}x" if oracle > 0 else "-"
+
+        return (
+            f"bounds: whole conferences need at least {packing:.1f} bridge-h ({x(packing)} "
+            f"the oracle); a greedy plan that knows the actual attendance and never moves a "
+            f"conference uses {clair:.1f} ({x(clair)}), {self.clairvoyant_peak_bridges} "
+            "bridges at most"
+        )
+
+
+def trace_bounds(demand: Demand, oracle_hours: float | None = None) -> TraceBounds:
+    """The oracle's bridge-hours (computed unless given), the bin-packing bound's and the
+    clairvoyant sticky plan's, with the plan's peak."""
     plan = clairvoyant_packing(demand)
-    return {
-        "oracle_bridge_hours": round(oracle, 3),
-        "packing_bound_bridge_hours": round(packing, 3),
-        "clairvoyant_bridge_hours": round(plan.bridge_hours, 3),
-        "clairvoyant_peak_bridges": plan.peak_bridges,
-        "clairvoyant_rule": plan.rule,
-    }
-
-
-def format_bounds(bounds: dict[str, object]) -> str:
-    """One line under the results table."""
-    oracle = float(bounds["oracle_bridge_hours"])  # type: ignore[arg-type]
-    packing = float(bounds["packing_bound_bridge_hours"])  # type: ignore[arg-type]
-    clair = float(bounds["clairvoyant_bridge_hours"])  # type: ignore[arg-type]
-
-    def x(v: float) -> str:
-        return f"{v / oracle:.2f}x" if oracle > 0 else "-"
-
-    return (
-        f"bounds: whole conferences need at least {packing:.1f} bridge-h ({x(packing)} the "
-        f"oracle); a greedy plan that knows the actual attendance and never moves a "
-        f"conference uses {clair:.1f} ({x(clair)}), {bounds['clairvoyant_peak_bridges']} "
-        "bridges at most"
+    return TraceBounds(
+        oracle_bridge_hours=oracle_bridge_hours(demand) if oracle_hours is None else oracle_hours,
+        packing_bound_bridge_hours=packing_bound_bridge_hours(demand),
+        clairvoyant_bridge_hours=plan.bridge_hours,
+        clairvoyant_peak_bridges=plan.peak_bridges,
+        clairvoyant_rule=plan.rule,
     )

@@ -90,15 +90,13 @@ def main(args: argparse.Namespace) -> int:
         if args.json:
             doc = to_json(trace.name, results)
             if bounds is not None:
-                doc["bounds"] = bounds
+                doc["bounds"] = bounds.as_json()
             json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
             sys.stdout.write("\n")
         else:
             print(format_table(trace.name, results))
             if bounds is not None:
-                from meetscale.sim.bounds import format_bounds
-
-                print(format_bounds(bounds))
+                print(bounds.line())
         sys.stdout.flush()
     except BrokenPipeError:  # `| head`: the reader had enough
         sys.stdout = None
