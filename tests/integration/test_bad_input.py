@@ -376,10 +376,18 @@ def test_invalid_manifest_is_refused_and_not_stored(env, case):
         else:
             assert after.returncode == 0, after.stderr
             stored = json.loads(after.stdout)
-            assert stored["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+            # The operator keeps writing status and its own annotations (resourceVersion moves);
+            # the refused apply must not have reached the spec or kubectl's applied record.
+            assert stored["metadata"]["generation"] == before["metadata"]["generation"]
             assert stored["spec"] == before["spec"]
+            assert _applied(stored) == _applied(before)
     finally:
         _undo(env, case, kind, name, namespace, before)
+
+
+def _applied(obj: dict) -> str | None:
+    annotations = obj["metadata"].get("annotations") or {}
+    return annotations.get("kubectl.kubernetes.io/last-applied-configuration")
 
 
 def _undo(env: Env, case: Case, kind: str, name: str, namespace: str | None, before) -> None:
