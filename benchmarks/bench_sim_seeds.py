@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from meetscale.sim.bounds import trace_bounds
+from meetscale.sim.bounds import clairvoyant_packing
 from meetscale.sim.demand import build_demand
 from meetscale.sim.engine import oracle_bridge_hours, run_policy
 from meetscale.sim.generate import generate
@@ -53,7 +53,7 @@ def measure(name: str, seed: int) -> dict[str, object]:
     op = run_policy(demand, make_policy("operator"), oracle_hours=oracle, record_series=False)
     seconds = time.perf_counter() - t0
     hpa = hpa_at_cost(demand, op.bridge_hours)
-    clair = trace_bounds(demand, oracle).clairvoyant_bridge_hours
+    clair = clairvoyant_packing(demand).bridge_hours
     ratio = None
     if hpa is not None:
         deg = op.degraded_participant_minutes

@@ -120,6 +120,7 @@ class _Bridge:
     live: list[tuple[int, int, int]] = field(default_factory=list)  # (last tick, size, meeting)
 
     def load_at(self, k: int) -> int:
+        """Its load at tick `k`; drops the conferences over by then (asked in tick order)."""
         self.live = [c for c in self.live if c[0] > k]
         return sum(size for _, size, _ in self.live)
 
@@ -141,7 +142,7 @@ def _pack(demand: Demand, rule: str, order: str) -> ClairvoyantPlan:
     for info in demand.meetings:
         if info.actual <= 0 or info.last_tick <= info.first_tick:
             continue
-        parts = max(1, -(-info.actual // cap))
+        parts = -(-info.actual // cap)  # actual > 0: at least one
         q, r = divmod(info.actual, parts)
         for j in range(parts):
             size = q + (1 if j < r else 0)
