@@ -1,5 +1,5 @@
 """Benchmark of one full pool reconcile on the local control plane: Prometheus queries,
-the decision and the writes, as `meetscale.scaler.PoolScaler.reconcile` runs them in the
+the decision and the writes, as `meetscale.scaling.scaler.PoolScaler.reconcile` runs them in the
 operator.
 
 Set-up: the test bed's control plane (or MEETSCALE_KUBECONFIG's), a Prometheus scraping
@@ -45,12 +45,13 @@ sys.path.insert(0, str(ROOT))
 from kubernetes import config  # noqa: E402
 
 from meetscale import API_VERSION  # noqa: E402
-from meetscale.kube.aio import AsyncApi  # noqa: E402
-from meetscale.kube.pool import Colibri, OwnerRef, PoolKube  # noqa: E402
-from meetscale.kube.writer import StatusWriter  # noqa: E402
+from meetscale.clients.colibri import Colibri  # noqa: E402
+from meetscale.clients.kube.aio import AsyncApi  # noqa: E402
+from meetscale.clients.kube.pool import OwnerRef, PoolKube  # noqa: E402
+from meetscale.clients.kube.writer import StatusWriter  # noqa: E402
+from meetscale.clients.prometheus import PromClient  # noqa: E402
 from meetscale.models import BridgePoolSpec  # noqa: E402
-from meetscale.prom import PromClient  # noqa: E402
-from meetscale.scaler import PodRecord, PoolScaler  # noqa: E402
+from meetscale.scaling.scaler import PodRecord, PoolScaler  # noqa: E402
 from testbed import binaries  # noqa: E402
 from testbed.bridges import BridgeHarness  # noqa: E402
 from testbed.controlplane import ControlPlane  # noqa: E402

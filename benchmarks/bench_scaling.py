@@ -29,9 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from meetscale.decide.drain import choose_drain
-from meetscale.decide.hpa import Recommendation, ScaleEvent, ScaleHistory, hpa_replicas
-from meetscale.decide.scaling import (
+from meetscale.decide.scale.hpa import Recommendation, ScaleEvent, ScaleHistory, hpa_replicas
+from meetscale.decide.scale.plan import (
     DECLARATION_MARGIN,
     PLACEMENT_STRESS,
     BookedMeeting,
@@ -41,6 +40,7 @@ from meetscale.decide.scaling import (
     clear_replay_cache,
     decide_scale,
 )
+from meetscale.decide.scale.removal import choose_drain
 
 TARGET_MS = 20.0
 BRIDGES = 200

@@ -11,10 +11,13 @@ from collections.abc import Sequence
 # `add_arguments(parser: argparse.ArgumentParser) -> None` and
 # `main(args: argparse.Namespace) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("meetscale.runner", "run the operator (Kopf) against the current kubeconfig"),
-    "version": ("meetscale.version_cmd", "print the version"),
+    "run": ("meetscale.commands.run", "run the operator (Kopf) against the current kubeconfig"),
+    "version": ("meetscale.commands.version", "print the version"),
     "crds": ("meetscale.crdgen", "print or check the CRD manifests generated from the models"),
-    "jvb-sim": ("meetscale.jvbsim.cli", "run a simulated Jitsi videobridge (HTTP surface of JVB)"),
+    "jvb-sim": (
+        "meetscale.bridgesim.cli",
+        "run a simulated Jitsi videobridge (HTTP surface of JVB)",
+    ),
     "simulate": ("meetscale.sim.cli", "replay a meeting trace against scaling policies"),
 }
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from meetscale.decide.admission import AgencyQuotaView, MeetingRequest, PoolCeiling
+from meetscale.decide.admit.plan import AgencyQuotaView, MeetingRequest, PoolCeiling
 from meetscale.models import PRIORITY_VALUES, AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
 
 

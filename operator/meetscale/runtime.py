@@ -15,15 +15,15 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from meetscale import GROUP
+from meetscale.admission.loop import Wakers
+from meetscale.admission.webhook import webhook_server
+from meetscale.clients.kube.aio import AsyncApi
+from meetscale.clients.kube.client import load_api_client, load_configuration
+from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
-from meetscale.kube.aio import AsyncApi
-from meetscale.kube.client import load_api_client, load_configuration
-from meetscale.kube.writer import StatusWriter
-from meetscale.loop import Wakers
 from meetscale.metrics import REGISTRY
 from meetscale.models import BridgePoolSpec
 from meetscale.records import validation_message
-from meetscale.webhook import webhook_server
 
 log = logging.getLogger("meetscale")
 WEBHOOK_CONFIGURATION = "meetscale.io"

@@ -1,7 +1,7 @@
 """Admission end to end against the real apiserver: Meetings applied with kubectl, the
 operator as a process, the verdicts read back with kubectl.
 
-What each test pins down (the semantics are those of meetscale.decide.admission):
+What each test pins down (the semantics are those of meetscale.decide.admit.plan):
 - a parallel burst against a quota that fits exactly N meetings admits exactly N, also
   when the operator is SIGKILLed in the middle of the burst and restarted, and no
   meeting is ever admitted twice or un-admitted (a watch records every phase seen);

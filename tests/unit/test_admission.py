@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from meetscale.decide.admission import (
+from meetscale.decide.admit.plan import (
     AdmissionPlan,
     AgencyQuotaView,
     AgencyUsage,

@@ -16,8 +16,8 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meetscale.decide import admission_tree
-from meetscale.decide.admission import (
+from meetscale.decide.admit import tree as admission_tree
+from meetscale.decide.admit.plan import (
     REASONS,
     AdmissionPlan,
     AgencyQuotaView,
@@ -25,7 +25,7 @@ from meetscale.decide.admission import (
     PoolCeiling,
     decide_admission,
 )
-from meetscale.decide.admission_tree import MaxAddTree
+from meetscale.decide.admit.tree import MaxAddTree
 
 ICT = timezone(timedelta(hours=7))
 NOW = datetime(2025, 3, 10, 8, 0, tzinfo=ICT)

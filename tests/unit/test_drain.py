@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetscale.decide.drain import BridgeState, choose_drain, drain_complete
+from meetscale.decide.scale.removal import BridgeState, choose_drain, drain_complete
 
 NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
 PROTECTION = timedelta(minutes=5)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from meetscale.admission.statuses import focus_subset, plan_pool
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
-from meetscale.statuses import focus_subset, plan_pool
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 MARGIN = timedelta(minutes=10)

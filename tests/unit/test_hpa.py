@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetscale.decide.hpa import (
+from meetscale.decide.scale.hpa import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
     BehaviorRules,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from meetscale.loop import Writes
+from meetscale.admission.loop import Writes
+from meetscale.admission.statuses import StatusChange, plan_pool
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
-from meetscale.statuses import StatusChange, plan_pool
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 NS = "so-y-te"

@@ -14,7 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from meetscale import metrics as m
-from meetscale.prom import PromClient, PromUnavailable, PromValues, parse_response, substitute
+from meetscale.clients.prometheus import (
+    PromClient,
+    PromUnavailable,
+    PromValues,
+    parse_response,
+    substitute,
+)
 
 Handler = Callable[[web.Request], Any]
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetscale.decide.hpa import Recommendation, ScaleEvent, ScaleHistory
-from meetscale.decide.scaling import (
+from meetscale.decide.scale.hpa import Recommendation, ScaleEvent, ScaleHistory
+from meetscale.decide.scale.plan import (
     DECLARATION_MARGIN,
     PLACEMENT_STRESS,
     BookedMeeting,

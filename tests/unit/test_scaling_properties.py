@@ -9,8 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meetscale.decide.drain import choose_drain
-from meetscale.decide.hpa import (
+from meetscale.decide.scale.hpa import (
     BehaviorRules,
     Policy,
     Recommendation,
@@ -20,7 +19,7 @@ from meetscale.decide.hpa import (
     apply_behavior,
     hpa_replicas,
 )
-from meetscale.decide.scaling import (
+from meetscale.decide.scale.plan import (
     DECLARATION_MARGIN,
     BookedMeeting,
     BridgeState,
@@ -29,6 +28,7 @@ from meetscale.decide.scaling import (
     decide_scale,
     placement_fits,
 )
+from meetscale.decide.scale.removal import choose_drain
 
 NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
 

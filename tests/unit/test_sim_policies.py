@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-import meetscale.decide.admission as core_admission
-import meetscale.decide.hpa as core_hpa
-import meetscale.decide.scaling as core_scaling
-from meetscale.decide.adhoc import Arrival, adhoc_rate
+import meetscale.decide.admit.plan as core_admission
+import meetscale.decide.scale.hpa as core_hpa
+import meetscale.decide.scale.plan as core_scaling
+from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
 from meetscale.sim.demand import build_demand
 from meetscale.sim.engine import run_policy
 from meetscale.sim.policies import hpa as hpa_mod

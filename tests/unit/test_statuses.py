@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from meetscale.admission.statuses import plan_pool
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
-from meetscale.statuses import plan_pool
 
 NOW = datetime(2020, 4, 6, 1, 0, tzinfo=UTC)
 POOL = BridgePoolSpec.model_validate({"template": {}, "maxBridges": 10})

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetscale.decide.admission import AgencyQuotaView, MeetingRequest, PoolCeiling
-from meetscale.decide.validation import validate_meeting
+from meetscale.decide.admit.plan import AgencyQuotaView, MeetingRequest, PoolCeiling
+from meetscale.decide.admit.validation import validate_meeting
 
 NOW = datetime(2020, 4, 6, 1, 0, tzinfo=UTC)  # 08:00 in Vietnam
 QUOTA = AgencyQuotaView(
@@ -119,7 +119,7 @@ def test_unchanged_start_of_running_meeting_is_not_refused():
 
 # --- ad-hoc arrival rate (decide/adhoc.py) ---------------------------------------------
 
-from meetscale.decide.adhoc import Arrival, adhoc_rate  # noqa: E402
+from meetscale.decide.scale.adhoc import Arrival, adhoc_rate  # noqa: E402
 
 M = timedelta(minutes=1)
 

@@ -1,7 +1,7 @@
 """`hpa`: a HorizontalPodAutoscaler on per-bridge stress, as jitsi-helm users run it.
 
 Every 15 s (the HPA's sync period) it runs the operator's own port of the HPA
-replica calculator (`meetscale.decide.hpa.hpa_replicas`: 0.1 tolerance, unready
+replica calculator (`meetscale.decide.scale.hpa.hpa_replicas`: 0.1 tolerance, unready
 and missing pods treated as upstream does) on the lagged stress of every bridge
 pod, then the default `behavior` (`apply_behavior`: 300 s scale-down
 stabilization, +100 %/+4 pods per 15 s up, -100 % per 15 s down), between
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from meetscale.decide.hpa import BehaviorRules, ScaleHistory, apply_behavior, hpa_replicas
+from meetscale.decide.scale.hpa import BehaviorRules, ScaleHistory, apply_behavior, hpa_replicas
 from meetscale.sim.policy import SCRAPE_SECONDS, Actions, Observation, SimContext
 
 __all__ = ["HpaPolicy"]

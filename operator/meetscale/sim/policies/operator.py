@@ -1,7 +1,7 @@
 """`operator`: the operator's own decision code, unchanged, driven as the live shell drives it.
 
 Admission. Each Meeting exists from its `createdAt`. An admission pass calls
-`meetscale.decide.admission.decide_admission` on the open Meetings (Pending and Queued
+`meetscale.decide.admit.plan.decide_admission` on the open Meetings (Pending and Queued
 ones, and the Admitted/Running ones that hold reservations), with `timed_phase` moving
 Admitted -> Running -> Finished by the clock, exactly the inputs the live operator
 builds (`statuses.plan_pool`). A pass runs when its answer can change: new Meetings
@@ -15,7 +15,7 @@ reservations whose end has passed are dropped (they hold nothing).
 Participants of a meeting that is not admitted (pending, queued, rejected) are kept out
 and counted as denied.
 
-Scaling. Every 15 s `meetscale.decide.scaling.decide_scale` gets the pool's parameters
+Scaling. Every 15 s `meetscale.decide.scale.plan.decide_scale` gets the pool's parameters
 (as `PoolParams.from_spec` builds them: the placement-aware booked term, the drain timeout),
 every bridge Pod (live readiness and drain state) with its metrics from the lagged
 Prometheus scrape (stress, endpoints, conferences; Prometheus has no per-meeting
@@ -28,7 +28,7 @@ close in the bridges' conference list (jitsi-videobridge `GET /colibri/conferenc
 starts `plan.new_bridges`, drains `plan.drain` and puts `plan.cancel_drain` back into service.
 
 `adhoc_rate` (unbooked participants expected per minute) is an input the shell
-estimates with the core's `meetscale.decide.adhoc.adhoc_rate`, as the live operator
+estimates with the core's `meetscale.decide.scale.adhoc.adhoc_rate`, as the live operator
 does: the declared participants of the Meetings created less than the lead time before
 their start ("ad hoc") that started within the last `adhoc_window_minutes`, per minute.
 """
@@ -40,16 +40,15 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from meetscale.decide.adhoc import Arrival, adhoc_rate
-from meetscale.decide.admission import (
+from meetscale.decide.admit.plan import (
     AgencyQuotaView,
     MeetingRequest,
     PoolCeiling,
     decide_admission,
 )
-from meetscale.decide.drain import BridgeState
 from meetscale.decide.lifecycle import timed_phase
-from meetscale.decide.scaling import (
+from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
+from meetscale.decide.scale.plan import (
     DECLARATION_MARGIN,
     PLACEMENT_STRESS,
     BookedMeeting,
@@ -58,6 +57,7 @@ from meetscale.decide.scaling import (
     decide_scale,
     record,
 )
+from meetscale.decide.scale.removal import BridgeState
 from meetscale.models import PRIORITY_VALUES
 from meetscale.sim.demand import MeetingInfo
 from meetscale.sim.policy import Actions, BridgeSample, Observation, SimContext
@@ -313,7 +313,7 @@ class OperatorPolicy:
         )
 
     def _adhoc_rate(self, now: datetime) -> float:
-        """The live operator's estimate (`meetscale.decide.adhoc.adhoc_rate`) over the
+        """The live operator's estimate (`meetscale.decide.scale.adhoc.adhoc_rate`) over the
         ad-hoc meetings seen so far; those that started before the window are dropped
         (they never count again)."""
         window = timedelta(minutes=self.opt.adhoc_window_minutes)

@@ -95,9 +95,9 @@ from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
 from meetscale import __version__
-from meetscale.jvbsim.bridge import BridgeEvent, ConferenceRefused, SimBridge
+from meetscale.bridgesim.bridge import BridgeEvent, ConferenceRefused, SimBridge
 
-log = logging.getLogger("meetscale.jvbsim")
+log = logging.getLogger("meetscale.bridgesim")
 
 METRICS_NAMESPACE = "jitsi_jvb"
 CONTENT_TYPE_OPENMETRICS = openmetrics_exposition.CONTENT_TYPE_LATEST
@@ -394,10 +394,10 @@ class SimRuntime:
         self._handles.clear()
 
 
-RUNTIME = web.AppKey("jvbsim_runtime", SimRuntime)
-BRIDGE = web.AppKey("jvbsim_bridge", SimBridge)
-COLLECTOR = web.AppKey("jvbsim_collector", BridgeCollector)
-REGISTRY = web.AppKey("jvbsim_registry", CollectorRegistry)
+RUNTIME = web.AppKey("bridgesim_runtime", SimRuntime)
+BRIDGE = web.AppKey("bridgesim_bridge", SimBridge)
+COLLECTOR = web.AppKey("bridgesim_collector", BridgeCollector)
+REGISTRY = web.AppKey("bridgesim_registry", CollectorRegistry)
 
 
 def make_app(

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from meetscale.decide.admission import (
+from meetscale.decide.admit.agency import AgencyResolution, AgencyResolver
+from meetscale.decide.admit.plan import (
     AdmissionPlan,
     AgencyQuotaView,
     MeetingRequest,
     decide_admission,
 )
-from meetscale.decide.agency import AgencyResolution, AgencyResolver
 from meetscale.decide.lifecycle import HOLDS_RESERVATION, TERMINAL, timed_phase
 from meetscale.models import BridgePoolSpec, LabelSelector
 from meetscale.records import (

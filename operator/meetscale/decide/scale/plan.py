@@ -2,7 +2,7 @@
 
 :func:`decide_scale` combines two demand terms:
 
-* **live**: the HPA replica calculator (:func:`~meetscale.decide.hpa.hpa_replicas`)
+* **live**: the HPA replica calculator (:func:`~meetscale.decide.scale.hpa.hpa_replicas`)
   over the stress of the non-draining bridges against ``target_stress``; it
   reacts to load that is already there.
 * **booked**: the bridges the admitted meetings need, running now or starting
@@ -19,7 +19,7 @@ is then a floor only, not recorded in the HPA history, so the scale-down
 stabilization does not hold a burst's bridges once it has landed.
 
 The recommendation ``max(live, booked)`` (legacy) or ``live`` goes through the HPA v2 behavior
-(stabilization, rate policies, min/max: :func:`~meetscale.decide.hpa.apply_behavior`),
+(stabilization, rate policies, min/max: :func:`~meetscale.decide.scale.hpa.apply_behavior`),
 then the booked term, bounded by min/max, is a floor that bypasses the rate
 policies: bookings are known ``lead_time`` ahead, so they are provisioned at
 once rather than at +100 %/15 s. Without usable stress metrics the pool never
@@ -38,14 +38,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from meetscale.decide.drain import BridgeState, choose_drain
-from meetscale.decide.hpa import (
+from meetscale.decide.scale.hpa import (
     BehaviorRules,
     HpaResult,
     ScaleHistory,
     apply_behavior,
     hpa_replicas,
 )
+from meetscale.decide.scale.removal import BridgeState, choose_drain
 
 if TYPE_CHECKING:
     from meetscale.models.pool import BridgePoolSpec
@@ -245,7 +245,7 @@ class ScalePlan:
     ``conditions``: type -> (status, reason, message) for ``ScalingActive``,
     ``AbleToScale``, ``ScalingLimited`` and ``BookingsCovered``.
     ``drain``: bridges to start draining (may be fewer than
-    ``current - desired``: see :func:`~meetscale.decide.drain.choose_drain`).
+    ``current - desired``: see :func:`~meetscale.decide.scale.removal.choose_drain`).
     ``cancel_drain``: draining bridges to put back into service, preferred to
     starting new ones; new bridges to start: ``desired - current - len(cancel_drain)``.
     ``hold``/``release``: bridges to take out of Jicofo's selection (JVB drain mode, not
@@ -985,7 +985,7 @@ def placement_need(
     below ``limit`` participants (see :func:`placement_fits`); 0 when none starts.
 
     Fewer bridges than now: the least-loaded ones are left out (they are the ones
-    :func:`~meetscale.decide.drain.choose_drain` drains); more: empty ones are added.
+    :func:`~meetscale.decide.scale.removal.choose_drain` drains); more: empty ones are added.
     The loads are the bridges' endpoints; a running meeting whose end plus
     ``pool.overrun`` comes before an upcoming start releases its share of every
     bridge's load by then (which bridge hosts which meeting is not known), and those

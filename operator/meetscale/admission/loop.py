@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from meetscale import metrics as m
+from meetscale.admission.statuses import COMPARED, PoolPass, StatusChange, plan_pool
+from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
-from meetscale.kube.writer import StatusWriter
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
-from meetscale.statuses import COMPARED, PoolPass, StatusChange, plan_pool
 
 log = logging.getLogger("meetscale.admission")
 

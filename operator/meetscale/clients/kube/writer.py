@@ -8,9 +8,9 @@ from typing import Any
 
 from meetscale import GROUP, VERSION
 from meetscale import metrics as m
-from meetscale.kube.aio import ApiError, AsyncApi
+from meetscale.clients.kube.aio import ApiError, AsyncApi
 
-log = logging.getLogger("meetscale.kube")
+log = logging.getLogger("meetscale.clients.kube")
 
 
 class StatusWriter:

@@ -7,7 +7,7 @@ The upstream sources of every endpoint, key and metric name are listed in `serve
 
 from __future__ import annotations
 
-from meetscale.jvbsim.bridge import (
+from meetscale.bridgesim.bridge import (
     BridgeEvent,
     ConferenceRefused,
     ShutdownState,

@@ -1,5 +1,5 @@
 """Validating webhook: gathers the inputs of a Meeting create/update from the Kopf indexes,
-asks the pure core (meetscale.decide.validation) and answers.
+asks the pure core (meetscale.decide.admit.validation) and answers.
 
 Failure policy: Ignore. When the operator is down the apiserver still accepts Meetings
 (the CRD schema and its CEL rules still refuse malformed ones) and the admission pass
@@ -21,11 +21,11 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from meetscale.clients.kube.certs import self_signed
 from meetscale.config import Settings
-from meetscale.decide.admission import MeetingRequest, PoolCeiling
-from meetscale.decide.agency import AgencyResolver
-from meetscale.decide.validation import validate_meeting
-from meetscale.kube.certs import self_signed
+from meetscale.decide.admit.agency import AgencyResolver
+from meetscale.decide.admit.plan import MeetingRequest, PoolCeiling
+from meetscale.decide.admit.validation import validate_meeting
 from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
 from meetscale.records import (
     MeetingRecord,

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import kubernetes
 
-log = logging.getLogger("meetscale.kube")
+log = logging.getLogger("meetscale.clients.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from meetscale.decide.admission import (
+from meetscale.decide.admit.plan import (
     AgencyQuotaView,
     MeetingRequest,
     PoolCeiling,

@@ -5,7 +5,7 @@ One pass (:meth:`PoolScaler.reconcile`):
 1. ensure the owned Deployment `<pool>-jvb` (create it, or update its pod template);
 2. read the bridges' stress, local endpoints, conferences and drain mode from Prometheus
    (per pod, the pool's PromQL with `$namespace`/`$pool` substituted);
-3. :func:`~meetscale.decide.scaling.decide_scale` over every bridge pod (draining ones
+3. :func:`~meetscale.decide.scale.plan.decide_scale` over every bridge pod (draining ones
    included, pods the Deployment still has to create as unready placeholders), the pool's
    admitted and running meetings and the scale history;
 4. carry it out: cancel drains (`/colibri/drain/disable`, unlabel) before starting any new
@@ -38,17 +38,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from meetscale import metrics as m
-from meetscale.decide.adhoc import Arrival, adhoc_rate
-from meetscale.decide.drain import BridgeState, drain_complete
-from meetscale.decide.scaling import (
-    BookedMeeting,
-    PoolParams,
-    ScaleHistory,
-    ScalePlan,
-    decide_scale,
-    record,
-)
-from meetscale.kube.pool import (
+from meetscale.clients.colibri import Colibri, local_endpoints
+from meetscale.clients.kube.pool import (
     COST_DRAINING,
     COST_REMOVE,
     DELETION_COST_ANNOTATION,
@@ -56,18 +47,32 @@ from meetscale.kube.pool import (
     DRAINING_LABEL,
     HELD_LABEL,
     POOL_LABEL,
-    Colibri,
     KubeError,
     OwnerRef,
     PoolKube,
-    local_endpoints,
     media_port,
 )
+from meetscale.clients.prometheus import (
+    PromClient,
+    PromResult,
+    PromUnavailable,
+    PromValues,
+    substitute,
+)
+from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
+from meetscale.decide.scale.plan import (
+    BookedMeeting,
+    PoolParams,
+    ScaleHistory,
+    ScalePlan,
+    decide_scale,
+    record,
+)
+from meetscale.decide.scale.removal import BridgeState, drain_complete
 from meetscale.models import BridgePoolSpec
-from meetscale.prom import PromClient, PromResult, PromUnavailable, PromValues, substitute
 from meetscale.records import MeetingRecord
 
-log = logging.getLogger("meetscale.scaler")
+log = logging.getLogger("meetscale.scaling.scaler")
 
 EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
 StatusSink = Callable[[dict[str, Any]], Awaitable[bool]]

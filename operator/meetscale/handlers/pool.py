@@ -3,7 +3,7 @@
 The loop is a daemon of its own, next to the admission daemon of `handlers.py`, so slow
 Prometheus answers or bridge calls never delay admission. It reads the pool's bridge pods
 from the `bridge_pods` index and its booked meetings from `meetings_by_pool` (both
-in-memory), and runs one :meth:`~meetscale.scaler.PoolScaler.reconcile` every
+in-memory), and runs one :meth:`~meetscale.scaling.scaler.PoolScaler.reconcile` every
 `spec.syncPeriodSeconds`."""
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from typing import Any
 import kopf
 
 from meetscale import API_VERSION, GROUP, VERSION
-from meetscale.kube.pool import POOL_LABEL, Colibri, OwnerRef, PoolKube
-from meetscale.prom import PromClient
+from meetscale.clients.colibri import Colibri
+from meetscale.clients.kube.pool import POOL_LABEL, OwnerRef, PoolKube
+from meetscale.clients.prometheus import PromClient
 from meetscale.records import MeetingRecord
 from meetscale.runtime import Runtime
-from meetscale.scaler import PodRecord, PoolScaler
+from meetscale.scaling.scaler import PodRecord, PoolScaler
 
-log = logging.getLogger("meetscale.scaler")
+log = logging.getLogger("meetscale.scaling.scaler")
 
 DEFAULT_PERIOD = 15.0
 

@@ -48,11 +48,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"meetscale run: {exc}")
         return 2
     # Handlers register themselves with Kopf's default registry on import.
-    import meetscale.handlers
+    import meetscale.handlers.admission
 
     if settings.webhook_enabled:
-        import meetscale.handlers_webhook  # noqa: F401
-    from meetscale import handlers_pool  # noqa: F401
+        import meetscale.handlers.webhook
+    import meetscale.handlers.pool  # noqa: F401
     from meetscale.runtime import Runtime
 
     kopf.configure(verbose=args.verbose)

@@ -1,4 +1,4 @@
-"""meetscale.jvbsim: the simulated videobridge's state model, HTTP surface and CLI."""
+"""meetscale.bridgesim: the simulated videobridge's state model, HTTP surface and CLI."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from meetscale.jvbsim import cli as jvbsim_cli
-from meetscale.jvbsim.bridge import BridgeEvent, ConferenceRefused, ShutdownState, SimBridge
-from meetscale.jvbsim.server import (
+from meetscale.bridgesim import cli as bridgesim_cli
+from meetscale.bridgesim.bridge import BridgeEvent, ConferenceRefused, ShutdownState, SimBridge
+from meetscale.bridgesim.server import (
     RUNTIME,
     ScenarioStep,
     choose_metrics_format,
@@ -652,7 +652,7 @@ async def test_scenario_refused_step_is_skipped() -> None:
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    jvbsim_cli.add_arguments(parser)
+    bridgesim_cli.add_arguments(parser)
     return parser.parse_args(argv)
 
 

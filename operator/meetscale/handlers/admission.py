@@ -1,5 +1,5 @@
 """Kopf registration: each handler gathers inputs or starts a loop, a few lines each.
-Decisions are made in meetscale.decide; writes in meetscale.kube.
+Decisions are made in meetscale.decide; writes in meetscale.clients.kube.
 
 Index and event handlers are coroutines although they do not await: Kopf runs plain
 functions in its thread pool, two thread hops per watch event, which at thousands of
@@ -13,8 +13,8 @@ from typing import Any
 import kopf
 
 from meetscale import GROUP, VERSION
+from meetscale.admission.loop import run_pool
 from meetscale.config import Settings
-from meetscale.loop import run_pool
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
 from meetscale.runtime import Runtime, pool_key_of

@@ -22,8 +22,8 @@ import sys
 
 from aiohttp import web
 
-from meetscale.jvbsim.bridge import DEFAULT_CAPACITY_PARTICIPANTS, SimBridge
-from meetscale.jvbsim.server import (
+from meetscale.bridgesim.bridge import DEFAULT_CAPACITY_PARTICIPANTS, SimBridge
+from meetscale.bridgesim.server import (
     DEFAULT_GRACEFUL_SHUTDOWN_MAX_DURATION,
     DEFAULT_SHUTTING_DOWN_DELAY,
     RUNTIME,
@@ -32,7 +32,7 @@ from meetscale.jvbsim.server import (
     make_app,
 )
 
-log = logging.getLogger("meetscale.jvbsim")
+log = logging.getLogger("meetscale.bridgesim")
 
 DEFAULT_EXIT_AFTER = 6 * 3600.0
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

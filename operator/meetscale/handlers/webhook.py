@@ -12,8 +12,8 @@ from typing import Any
 import kopf
 
 from meetscale import GROUP, VERSION
+from meetscale.admission.webhook import check_meeting, check_pool, check_quota
 from meetscale.runtime import Runtime, pool_key_of
-from meetscale.webhook import check_meeting, check_pool, check_quota
 
 
 @kopf.on.validate(GROUP, VERSION, "meetings", operations=["CREATE", "UPDATE"], ignore_failures=True)

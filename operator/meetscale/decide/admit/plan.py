@@ -100,7 +100,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Final, Literal
 
-from meetscale.decide.admission_tree import FlatSeries, MaxAddTree, series
+from meetscale.decide.admit.tree import FlatSeries, MaxAddTree, series
 
 __all__ = [
     "HOLDING_PHASES",
