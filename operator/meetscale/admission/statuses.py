@@ -13,22 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from meetscale.decide.admit.agency import AgencyResolution, AgencyResolver
-from meetscale.decide.admit.plan import (
+from meetscale.adapt import involved_quotas, pool_ceiling
+from meetscale.conditions import condition
+from meetscale.decide.admit import (
     AdmissionPlan,
-    AgencyQuotaView,
-    MeetingRequest,
     decide_admission,
 )
-from meetscale.decide.lifecycle import HOLDS_RESERVATION, TERMINAL, timed_phase
-from meetscale.models import BridgePoolSpec, LabelSelector
-from meetscale.records import (
-    MeetingRecord,
-    QuotaRecord,
-    meeting_request,
-    pool_ceiling,
-    quota_views,
-)
+from meetscale.decide.admit.agency import AgencyResolution, AgencyResolver
+from meetscale.decide.lifecycle import timed_phase
+from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, LabelSelector, Phase
+from meetscale.records import MeetingRecord, QuotaRecord, meeting_request, quota_views
+from meetscale.times import rfc3339
 
 # Fields of status that describe the decision; compared to skip writes that change nothing.
 COMPARED = (
@@ -58,10 +53,6 @@ WARNING_REASONS = frozenset(
 )
 
 
-def _ts(t: datetime) -> str:
-    return t.astimezone().isoformat(timespec="seconds") if t.tzinfo else t.isoformat()
-
-
 @dataclass(frozen=True)
 class StatusChange:
     """A status to write and, when the phase or reason changed, the event to post."""
@@ -82,21 +73,6 @@ class PoolPass:
     phase_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def _condition(
-    ctype: str, ok: bool, reason: str, message: str, now: datetime, old: Mapping[str, Any]
-) -> dict[str, Any]:
-    status = "True" if ok else "False"
-    prev = {c.get("type"): c for c in old.get("conditions") or []}.get(ctype)
-    when = prev["lastTransitionTime"] if prev and prev.get("status") == status else _ts(now)
-    return {
-        "type": ctype,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": when,
-    }
-
-
 def compared_fields(
     record: MeetingRecord,
     *,
@@ -111,7 +87,7 @@ def compared_fields(
 ) -> dict[str, Any]:
     """The fields of a Meeting status that say what was decided (COMPARED): cheap to build
     for every Meeting of a pass, so the full status is only built for the changed ones."""
-    holds = phase in HOLDS_RESERVATION
+    holds = phase in HOLDING_PHASES
     return {
         "phase": phase,
         "reason": reason,
@@ -129,15 +105,16 @@ def complete_status(record: MeetingRecord, status: dict[str, Any], now: datetime
     """Add the timestamps and conditions to `compared_fields`' answer."""
     old = record.status
     phase, reason, message = status["phase"], status["reason"], status["message"]
-    holds = phase in HOLDS_RESERVATION
+    holds = phase in HOLDING_PHASES
     admitted_ever = holds or phase == "Finished"
+    was = old.get("conditions")
     return {
         **status,
-        "admittedAt": old.get("admittedAt") or (_ts(now) if holds else None),
+        "admittedAt": old.get("admittedAt") or (rfc3339(now) if holds else None),
         "conditions": [
-            _condition("QuotaReserved", holds, reason, message, now, old),
-            _condition("Admitted", admitted_ever, reason, message, now, old),
-            _condition("Finished", phase in TERMINAL, reason, message, now, old),
+            condition("QuotaReserved", holds, reason, message, now, was),
+            condition("Admitted", admitted_ever, reason, message, now, was),
+            condition("Finished", phase in TERMINAL_PHASES, reason, message, now, was),
         ],
     }
 
@@ -190,25 +167,25 @@ def plan_pool(
             fixed[rec.key] = ("Cancelled", "Cancelled", "cancelled by spec.cancelled")
             continue
         if res.agency is None:
-            if rec.phase not in TERMINAL:
+            if rec.phase not in TERMINAL_PHASES:
                 fixed[rec.key] = ("Pending", res.reason, res.message)
             continue
         start, end = rec.spec.start, rec.spec.end_time
         phase = timed_phase(rec.phase, start, end, now)
-        if phase in TERMINAL:
+        if phase in TERMINAL_PHASES:
             same = phase == rec.phase
             fixed[rec.key] = (
                 phase,
                 str(rec.status.get("reason") or phase) if same else phase,
-                str(rec.status.get("message") or "") if same else f"ended at {_ts(end)}",
+                str(rec.status.get("message") or "") if same else f"ended at {rfc3339(end)}",
             )
             continue
         if phase == "Running" and rec.phase != "Running":
-            fixed[rec.key] = ("Running", "Started", f"started at {_ts(start)}")
+            fixed[rec.key] = ("Running", "Started", f"started at {rfc3339(start)}")
         boundaries += [start - margin, start, end]
         requests.append(meeting_request(rec, res.agency, agency_priority.get(res.agency, 0)))
     plan = decide_admission(
-        requests, _involved(quota_views(quotas), requests), pool_ceiling(pool, margin), now
+        requests, involved_quotas(quota_views(quotas), requests), pool_ceiling(pool, margin), now
     )
     out.plan = plan
     by_key = {r.key: r for r in requests}
@@ -226,13 +203,13 @@ def plan_pool(
                 bridges = int(rec.status.get("reservedBridges") or 0)
         elif decision is not None:
             phase, reason, message = decision.phase, decision.reason, decision.message
-            if rec.phase in HOLDS_RESERVATION and phase == "Admitted":
+            if rec.phase in HOLDING_PHASES and phase == Phase.ADMITTED:
                 phase = rec.phase  # confirmation of an existing reservation
                 reason = str(rec.status.get("reason") or decision.reason)
                 message = str(rec.status.get("message") or decision.message)
             reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             qpos = decision.queue_position
-        elif req is not None and rec.phase in HOLDS_RESERVATION:
+        elif req is not None and rec.phase in HOLDING_PHASES:
             phase = rec.phase
             reason = str(rec.status.get("reason") or "Admitted")
             message = str(rec.status.get("message") or "")
@@ -272,7 +249,14 @@ def plan_pool(
         if q.spec is None:
             out.quota_status[q.name] = {
                 "conditions": [
-                    _condition("Valid", False, "InvalidSpec", q.spec_error or "", now, q.status)
+                    condition(
+                        "Valid",
+                        False,
+                        "InvalidSpec",
+                        q.spec_error or "",
+                        now,
+                        q.status.get("conditions"),
+                    )
                 ],
                 "observedGeneration": q.generation,
             }
@@ -291,17 +275,6 @@ def plan_pool(
     return out
 
 
-def _involved(
-    views: dict[str, AgencyQuotaView], requests: list[MeetingRequest]
-) -> dict[str, AgencyQuotaView]:
-    """The quotas that can matter to these requests: their agencies' and, for lending,
-    every quota of the cohorts those agencies belong to. An agency with no meeting in the
-    pass and no cohort in common holds nothing and lends nothing (its usage is zero)."""
-    agencies = {r.agency for r in requests}
-    cohorts = {views[a].cohort for a in agencies if a in views} - {None}
-    return {name: v for name, v in views.items() if name in agencies or v.cohort in cohorts}
-
-
 def _settled(rec: MeetingRecord, now: datetime) -> bool:
     """Decided, unchanged since, and not due for a transition by the clock: a full pass
     would confirm it as it is."""
@@ -311,10 +284,10 @@ def _settled(rec: MeetingRecord, now: datetime) -> bool:
     phase = rec.phase
     if spec.cancelled or phase == "Cancelled":
         return spec.cancelled and phase == "Cancelled"
-    if phase in TERMINAL:
+    if phase in TERMINAL_PHASES:
         return True
     due = timed_phase(phase, spec.start, spec.end_time, now)
-    return phase in HOLDS_RESERVATION and due == phase
+    return phase in HOLDING_PHASES and due == phase
 
 
 def focus_subset(
@@ -329,7 +302,7 @@ def focus_subset(
     for rec in meetings:
         if not _settled(rec, now):
             open_.append(rec)
-        elif rec.phase in HOLDS_RESERVATION:
+        elif rec.phase in HOLDING_PHASES:
             held.append(rec)
     spans = sorted((r.spec.start - margin, r.spec.end_time) for r in open_ if r.spec is not None)
     merged: list[list[datetime]] = []

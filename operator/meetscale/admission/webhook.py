@@ -21,17 +21,17 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from meetscale.adapt import pool_ceiling
 from meetscale.clients.kube.certs import self_signed
 from meetscale.config import Settings
+from meetscale.decide.admit import MeetingRequest, PoolCeiling
 from meetscale.decide.admit.agency import AgencyResolver
-from meetscale.decide.admit.plan import MeetingRequest, PoolCeiling
 from meetscale.decide.admit.validation import validate_meeting
 from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
 from meetscale.records import (
     MeetingRecord,
     QuotaRecord,
     meeting_request,
-    pool_ceiling,
     quota_views,
     validation_message,
 )

@@ -22,7 +22,8 @@ from meetscale.clients.kube.pool import POOL_LABEL, OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient
 from meetscale.records import MeetingRecord
 from meetscale.runtime import Runtime
-from meetscale.scaling.scaler import PodRecord, PoolScaler
+from meetscale.scaling.inputs import PodRecord
+from meetscale.scaling.scaler import PoolScaler
 
 log = logging.getLogger("meetscale.scaling.scaler")
 

@@ -24,10 +24,6 @@ class PriorityClass(StrEnum):
     NORMAL = "normal"
     LOW = "low"
 
-    @property
-    def value_rank(self) -> int:
-        return PRIORITY_VALUES[self]
-
 
 PRIORITY_VALUES: dict[PriorityClass, int] = {
     PriorityClass.PROVINCIAL: 1000,
@@ -38,6 +34,8 @@ PRIORITY_VALUES: dict[PriorityClass, int] = {
 
 
 class Phase(StrEnum):
+    """A Meeting's phase: the one vocabulary of the status, the core, logs and metrics."""
+
     PENDING = "Pending"
     ADMITTED = "Admitted"
     QUEUED = "Queued"
@@ -45,6 +43,14 @@ class Phase(StrEnum):
     RUNNING = "Running"
     FINISHED = "Finished"
     CANCELLED = "Cancelled"
+
+
+#: phases that hold a reservation of quota and pool (admitted, not yet ended)
+HOLDING_PHASES = frozenset({Phase.ADMITTED, Phase.RUNNING})
+#: phases an admission pass decides
+CANDIDATE_PHASES = frozenset({Phase.PENDING, Phase.QUEUED})
+#: phases that never change again by the clock or by admission
+TERMINAL_PHASES = frozenset({Phase.FINISHED, Phase.CANCELLED, Phase.REJECTED})
 
 
 class MeetingSpec(CamelModel):

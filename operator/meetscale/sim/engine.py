@@ -170,6 +170,7 @@ def run_policy(
     world.add_bridges(pool.min_bridges, 0, ready_now=True)
     ctx = SimContext(trace=trace, demand=demand, start=trace.start)
     policy.begin(ctx)
+    removes_drained = getattr(policy, "removes_drained", False)
 
     status = bytearray(n)  # _PENDING ...
     since = [0] * n  # tick of the last status change
@@ -223,6 +224,7 @@ def run_policy(
             new_meetings=demand.visible.get(k, ()),
             ended_meetings=ended,
             changed=world.changed,
+            draining_loads={b.name: b.load for b in world.draining},
         )
         world.changed = False
         act: Actions = policy.step(obs)
@@ -268,7 +270,8 @@ def run_policy(
                 ended.append(m)
         if world.waiting:
             world.place_waiting()
-        world.settle_drains(k)
+        if not removes_drained:
+            world.settle_drains(k)
         # accounting for this tick
         nb = len(world.bridges)
         bridge_ticks += nb

@@ -1,0 +1,142 @@
+"""Specs and observed facts to the scaling core's inputs: parameters, bridges, bookings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from meetscale.adapt.facts import BridgeFacts, MeetingFacts
+from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
+from meetscale.decide.scale.hpa import (
+    DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
+    BehaviorRules,
+    RatePolicy,
+    Rules,
+)
+from meetscale.decide.scale.params import BookedTerm, Bounds, DrainRules, LiveTerm, PoolParams
+from meetscale.decide.scale.replay import opens_at
+from meetscale.decide.scale.types import BookedMeeting, BridgeState
+from meetscale.models import HOLDING_PHASES, BridgePoolSpec, Phase
+from meetscale.models.pool import Behavior, ScalingRules
+
+__all__ = [
+    "arrival",
+    "behavior_rules",
+    "booked_meetings",
+    "bridge_state",
+    "bridge_states",
+    "expected_adhoc_rate",
+    "pool_params",
+]
+
+
+def _rules(rules: ScalingRules, default: Rules) -> Rules:
+    window = rules.stabilization_window_seconds
+    return Rules(
+        stabilization_window_seconds=(
+            default.stabilization_window_seconds if window is None else window
+        ),
+        select_policy=rules.select_policy,
+        policies=(
+            default.policies
+            if rules.policies is None
+            else tuple(RatePolicy(p.type, p.value, p.period_seconds) for p in rules.policies)
+        ),
+    )
+
+
+def behavior_rules(behavior: Behavior) -> BehaviorRules:
+    """The core's HPA behavior of the CRD's. As upstream: an unset stabilization window is
+    0 s for scale-up and 300 s for scale-down; unset policies are that direction's
+    defaults."""
+    return BehaviorRules(
+        scale_up=_rules(behavior.scale_up, DEFAULT_SCALE_UP),
+        scale_down=_rules(behavior.scale_down, DEFAULT_SCALE_DOWN),
+    )
+
+
+def pool_params(spec: BridgePoolSpec, pre_join_margin: timedelta) -> PoolParams:
+    """The scaling parameters of a BridgePool; ``pre_join_margin`` is the operator's (the
+    first participants of a meeting may join that early)."""
+    return PoolParams(
+        bounds=Bounds(
+            participants_per_bridge=spec.participants_per_bridge,
+            min_bridges=spec.min_bridges,
+            max_bridges=spec.max_bridges,
+        ),
+        live=LiveTerm(
+            target_stress=spec.target_stress,
+            tolerance=spec.tolerance,
+            behavior=behavior_rules(spec.behavior),
+        ),
+        booked=BookedTerm(
+            lead_time=timedelta(seconds=spec.lead_time_seconds),
+            early_join=pre_join_margin,
+        ),
+        drain=DrainRules(
+            protection=timedelta(seconds=spec.protection_seconds),
+            timeout=timedelta(seconds=spec.drain_timeout_seconds),
+            action=spec.drain_timeout_action,
+        ),
+    )
+
+
+def booked_meeting(m: MeetingFacts, now: datetime) -> BookedMeeting:
+    spec = m.spec
+    return BookedMeeting(
+        key=m.key,
+        start=spec.start,
+        end=spec.end_time,
+        participants=spec.participants,
+        confidential=spec.confidential,
+        running=m.phase == Phase.RUNNING or spec.start <= now,
+    )
+
+
+def booked_meetings(
+    meetings: Iterable[MeetingFacts], pool: PoolParams, now: datetime
+) -> list[BookedMeeting]:
+    """The admitted and running meetings the core looks at now: not cancelled, not ended,
+    and running or opening within the lead time (those beyond it cannot change a decision
+    yet). A meeting past its end is gone: whether its conference still runs is not known
+    here. Ordered by start, then key."""
+    horizon = now + pool.booked.lead_time
+    out = []
+    for m in meetings:
+        if m.phase not in HOLDING_PHASES or m.spec.cancelled or m.spec.end_time <= now:
+            continue
+        b = booked_meeting(m, now)
+        if b.running or opens_at(pool, b) <= horizon:
+            out.append(b)
+    out.sort(key=lambda b: (b.start, b.key))
+    return out
+
+
+def bridge_state(b: BridgeFacts) -> BridgeState:
+    """The core's view of one bridge (endpoint and conference counts rounded)."""
+    return BridgeState(
+        name=b.name,
+        ready=b.ready,
+        draining=b.draining,
+        created_at=b.created,
+        stress=b.stress,
+        endpoints=None if b.endpoints is None else round(b.endpoints),
+        conferences=None if b.conferences is None else round(b.conferences),
+        drain_started_at=b.drain_started,
+        held=b.held,
+    )
+
+
+def arrival(m: MeetingFacts) -> Arrival:
+    return Arrival(m.created, m.spec.start, m.spec.participants)
+
+
+def expected_adhoc_rate(arrivals: Iterable[Arrival], pool: PoolParams, now: datetime) -> float:
+    """Unbooked participants expected per minute: the core's estimate over the pool's
+    ad-hoc window (meetings created less than the lead time before their start)."""
+    return adhoc_rate(arrivals, now, pool.booked.lead_time, pool.booked.adhoc_window)
+
+
+def bridge_states(bridges: Sequence[BridgeFacts]) -> list[BridgeState]:
+    return [bridge_state(b) for b in bridges]
