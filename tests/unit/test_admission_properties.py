@@ -16,7 +16,6 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meetscale.decide.admit import tree as admission_tree
 from meetscale.decide.admit import (
     AdmissionPlan,
     AgencyQuotaView,
@@ -25,6 +24,7 @@ from meetscale.decide.admit import (
     Reason,
     decide_admission,
 )
+from meetscale.decide.admit import tree as admission_tree
 from meetscale.decide.admit.tree import MaxAddTree
 
 ICT = timezone(timedelta(hours=7))

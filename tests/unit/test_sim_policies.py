@@ -21,7 +21,7 @@ from meetscale.sim.policies import operator as operator_mod
 from meetscale.sim.policies.hpa import HpaPolicy
 from meetscale.sim.policies.operator import OperatorOptions, OperatorPolicy
 from meetscale.sim.policies.threshold import ThresholdParams, ThresholdPolicy
-from meetscale.sim.policy import BridgeSample, BridgePod, Observation, SimContext
+from meetscale.sim.policy import BridgePod, BridgeSample, Observation, SimContext
 from meetscale.sim.tiny import START, agency, meeting, tiny_trace
 from meetscale.sim.trace import load_trace
 
