@@ -23,8 +23,9 @@ counts), the admitted meetings that are running or start within the lead time, t
 scale history (`record`), and `adhoc_rate`. A meeting past its declared end stays in
 the list as running (its participants are booked ones, not unbooked load) until its
 conference closes, at most `OVERRUN_LIMIT_S`: the live operator sees a conference
-close in the bridges' conference list (jitsi-videobridge `GET /colibri/conferences`,
-`GET /debug`) or from Jicofo; here `Observation.ended_meetings` tells it. It then
+close in the bridges' conference list (jitsi-videobridge `GET /debug`, which names each
+conference's room; there is no `GET /colibri/conferences`) or from Jicofo; here
+`Observation.ended_meetings` tells it. It then
 starts `plan.new_bridges`, drains `plan.drain` and puts `plan.cancel_drain` back into service.
 
 `adhoc_rate` (unbooked participants expected per minute) is an input the shell
