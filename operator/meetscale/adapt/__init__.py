@@ -8,6 +8,8 @@ of :func:`~meetscale.decide.admit.decide_admission` and
 """
 
 from meetscale.adapt.admission import (
+    AdmissionInputs,
+    admission_inputs,
     involved_quotas,
     meeting_request,
     pool_ceiling,
@@ -15,17 +17,22 @@ from meetscale.adapt.admission import (
 )
 from meetscale.adapt.facts import BridgeFacts, MeetingFacts
 from meetscale.adapt.scaling import (
+    ScaleInputs,
     arrival,
     behavior_rules,
     booked_meetings,
     bridge_state,
     expected_adhoc_rate,
     pool_params,
+    scale_inputs,
 )
 
 __all__ = [
+    "AdmissionInputs",
     "BridgeFacts",
     "MeetingFacts",
+    "ScaleInputs",
+    "admission_inputs",
     "arrival",
     "behavior_rules",
     "booked_meetings",
@@ -36,4 +43,5 @@ __all__ = [
     "pool_ceiling",
     "pool_params",
     "quota_view",
+    "scale_inputs",
 ]

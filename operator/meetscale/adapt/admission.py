@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from meetscale.decide.admit.types import AgencyQuotaView, MeetingRequest, PoolCeiling
 from meetscale.models import (
@@ -14,7 +15,23 @@ from meetscale.models import (
     Phase,
 )
 
-__all__ = ["involved_quotas", "meeting_request", "pool_ceiling", "quota_view"]
+__all__ = [
+    "AdmissionInputs",
+    "admission_inputs",
+    "involved_quotas",
+    "meeting_request",
+    "pool_ceiling",
+    "quota_view",
+]
+
+
+class AdmissionInputs(NamedTuple):
+    """What :func:`~meetscale.decide.admit.decide_admission` is given."""
+
+    requests: list[MeetingRequest]
+    quotas: dict[str, AgencyQuotaView]
+    pool: PoolCeiling
+    now: datetime
 
 
 def quota_view(name: str, spec: AgencyQuotaSpec) -> AgencyQuotaView:
@@ -84,3 +101,15 @@ def involved_quotas(
     agencies = {r.agency for r in requests}
     cohorts = {views[a].cohort for a in agencies if a in views} - {None}
     return {name: v for name, v in views.items() if name in agencies or v.cohort in cohorts}
+
+
+def admission_inputs(
+    requests: Sequence[MeetingRequest],
+    views: Mapping[str, AgencyQuotaView],
+    pool: PoolCeiling,
+    now: datetime,
+) -> AdmissionInputs:
+    """The core's inputs for one admission pass: the requests (by key) and the quotas
+    involved."""
+    reqs = sorted(requests, key=lambda r: r.key)
+    return AdmissionInputs(reqs, involved_quotas(views, reqs), pool, now)

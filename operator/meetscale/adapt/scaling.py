@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from meetscale.adapt.facts import BridgeFacts, MeetingFacts
 from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
@@ -21,6 +22,7 @@ from meetscale.models import HOLDING_PHASES, BridgePoolSpec, Phase
 from meetscale.models.pool import Behavior, ScalingRules
 
 __all__ = [
+    "ScaleInputs",
     "arrival",
     "behavior_rules",
     "booked_meetings",
@@ -28,7 +30,19 @@ __all__ = [
     "bridge_states",
     "expected_adhoc_rate",
     "pool_params",
+    "scale_inputs",
 ]
+
+
+class ScaleInputs(NamedTuple):
+    """Everything :func:`~meetscale.decide.scale.decide_scale` is given but the history."""
+
+    params: PoolParams
+    bridges: list[BridgeState]
+    booked: list[BookedMeeting]
+    now: datetime
+    adhoc_rate: float
+    metrics_ok: bool
 
 
 def _rules(rules: ScalingRules, default: Rules) -> Rules:
@@ -140,3 +154,24 @@ def expected_adhoc_rate(arrivals: Iterable[Arrival], pool: PoolParams, now: date
 
 def bridge_states(bridges: Sequence[BridgeFacts]) -> list[BridgeState]:
     return [bridge_state(b) for b in bridges]
+
+
+def scale_inputs(
+    params: PoolParams,
+    bridges: list[BridgeState],
+    meetings: Iterable[MeetingFacts],
+    arrivals: Iterable[Arrival],
+    now: datetime,
+    *,
+    metrics_ok: bool,
+) -> ScaleInputs:
+    """The core's inputs for one scaling pass: the booked meetings it looks at and the
+    ad-hoc rate from the meetings seen (``arrivals``: every Meeting, or the ad-hoc ones)."""
+    return ScaleInputs(
+        params,
+        bridges,
+        booked_meetings(meetings, params, now),
+        now,
+        expected_adhoc_rate(arrivals, params, now),
+        metrics_ok,
+    )

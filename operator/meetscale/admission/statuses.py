@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from meetscale.adapt import involved_quotas, pool_ceiling
+from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
     AdmissionPlan,
@@ -69,6 +69,7 @@ class PoolPass:
     changes: list[StatusChange] = field(default_factory=list)
     quota_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: AdmissionPlan | None = None
+    inputs: AdmissionInputs | None = None  # what the core was given
     next_wakeup: datetime | None = None
     phase_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -184,9 +185,9 @@ def plan_pool(
             fixed[rec.key] = ("Running", "Started", f"started at {rfc3339(start)}")
         boundaries += [start - margin, start, end]
         requests.append(meeting_request(rec, res.agency, agency_priority.get(res.agency, 0)))
-    plan = decide_admission(
-        requests, involved_quotas(quota_views(quotas), requests), pool_ceiling(pool, margin), now
-    )
+    inputs = admission_inputs(requests, quota_views(quotas), pool_ceiling(pool, margin), now)
+    out.inputs = inputs
+    plan = decide_admission(*inputs)
     out.plan = plan
     by_key = {r.key: r for r in requests}
     for rec in meetings:

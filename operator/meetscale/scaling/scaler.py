@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from meetscale import metrics
-from meetscale.adapt import arrival, booked_meetings, expected_adhoc_rate, pool_params
+from meetscale.adapt import ScaleInputs, arrival, pool_params, scale_inputs
 from meetscale.clients.colibri import Colibri
 from meetscale.clients.kube.pool import DeploymentView, KubeError, OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient, PromResult, substitute
@@ -62,7 +62,7 @@ from meetscale.scaling.status import (
     status_on_error,
 )
 
-__all__ = ["PassResult", "PoolScaler", "StatusSink"]
+__all__ = ["PassResult", "PoolScaler", "StatusSink", "live_scale_inputs"]
 
 log = logging.getLogger("meetscale.scaler")
 
@@ -96,6 +96,21 @@ class _Seen:
     by_name: dict[str, PodRecord]
     answers: Metrics
     bridges: list[BridgeState]
+
+
+def live_scale_inputs(
+    params: PoolParams,
+    bridges: list[BridgeState],
+    meetings: Sequence[MeetingRecord],
+    now: datetime,
+    metrics_ok: bool,
+) -> ScaleInputs:
+    """The core's inputs of a pass, through the adapter: the pool's Meeting records become
+    facts; every Meeting is an arrival the ad-hoc estimate may count."""
+    facts = [f for f in (rec.facts() for rec in meetings) if f is not None]
+    return scale_inputs(
+        params, bridges, facts, (arrival(f) for f in facts), now, metrics_ok=metrics_ok
+    )
 
 
 class PoolScaler:
@@ -190,19 +205,19 @@ class PoolScaler:
         )
 
     def _decide(self, seen: _Seen, meetings: Sequence[MeetingRecord]) -> ScalePlan:
-        now, params = seen.now, seen.params
         if not self._seeded:
-            self.history = self.history.add(now, sum(1 for b in seen.bridges if not b.draining))
+            active = sum(1 for b in seen.bridges if not b.draining)
+            self.history = self.history.add(seen.now, active)
             self._seeded = True
-        facts = [f for f in (rec.facts() for rec in meetings) if f is not None]
+        i = live_scale_inputs(seen.params, seen.bridges, meetings, seen.now, seen.answers.ok)
         return decide_scale(
-            params,
-            seen.bridges,
-            booked_meetings(facts, params, now),
+            i.params,
+            i.bridges,
+            i.booked,
             self.history,
-            now,
-            expected_adhoc_rate((arrival(f) for f in facts), params, now),
-            metrics_ok=seen.answers.ok,
+            i.now,
+            i.adhoc_rate,
+            metrics_ok=i.metrics_ok,
         )
 
     # ------------------------------------------------------------------ the pass

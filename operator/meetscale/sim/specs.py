@@ -68,6 +68,9 @@ def quota_spec(agency: AgencySpec) -> AgencyQuotaSpec:
         priority=agency.priority,
         weight=agency.weight,
         max_priority_class=agency.max_priority_class,
+        cohort=agency.cohort,
+        borrowing_limit=agency.borrowing_limit,
+        lending_limit=agency.lending_limit,
     )
 
 

@@ -74,6 +74,11 @@ class AgencySpec(_Model):
     max_meeting_duration_minutes: int = Field(default=240, ge=1, le=1440)
     max_book_ahead_days: int = Field(default=90, ge=0, le=3650)
     max_priority_class: PriorityClass = PriorityClass.HIGH
+    cohort: str | None = Field(
+        default=None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
+    borrowing_limit: int | None = Field(default=None, ge=0, le=1_000_000)
+    lending_limit: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class ActualAttendance(_Model):

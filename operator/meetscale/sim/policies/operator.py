@@ -37,17 +37,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from meetscale.adapt import (
+    AdmissionInputs,
     BridgeFacts,
     MeetingFacts,
+    ScaleInputs,
+    admission_inputs,
     arrival,
-    booked_meetings,
     bridge_state,
-    expected_adhoc_rate,
-    involved_quotas,
     meeting_request,
     pool_ceiling,
     pool_params,
     quota_view,
+    scale_inputs,
 )
 from meetscale.decide.admit import MeetingRequest, decide_admission
 from meetscale.decide.lifecycle import timed_phase
@@ -78,7 +79,7 @@ class OperatorPolicy:
     def __init__(self, options: OperatorOptions | None = None) -> None:
         self.opt = options or OperatorOptions()
         self.passes = 0  # admission passes run (for tests and the benchmark)
-        self.last_admission: tuple[list[MeetingRequest], datetime] | None = None
+        self.last_admission: AdmissionInputs | None = None  # what the last pass was given
 
     # ------------------------------------------------------------------ setup
 
@@ -163,8 +164,9 @@ class OperatorPolicy:
             spec = self._specs[m]
             phase = timed_phase(Phase.ADMITTED, spec.start, spec.end_time, now)
             reqs.append(self._request(m, phase))
-        self.last_admission = (reqs, now)
-        plan = decide_admission(reqs, involved_quotas(self._quotas, reqs), self._ceiling, now)
+        inputs = admission_inputs(reqs, self._quotas, self._ceiling, now)
+        self.last_admission = inputs
+        plan = decide_admission(*inputs)
         for m in cands:
             d = plan.decisions.get(self._keys[m])
             if d is None:
@@ -256,13 +258,13 @@ class OperatorPolicy:
             self._window.pop(m, None)
         return list(self._window.values())
 
-    def _adhoc_rate(self, now: datetime) -> float:
-        """The core's estimate over the ad-hoc meetings seen so far; those that started
-        before the window are dropped (they never count again)."""
+    def _adhoc_arrivals(self, now: datetime) -> deque[Arrival]:
+        """The ad-hoc meetings seen so far; those that started before the window are
+        dropped (they never count again)."""
         window = self._params.booked.adhoc_window
         while self._adhoc and self._adhoc[0].start < now - window:
             self._adhoc.popleft()
-        return expected_adhoc_rate(self._adhoc, self._params, now)
+        return self._adhoc
 
     # ------------------------------------------------------------------ tick
 
@@ -296,23 +298,25 @@ class OperatorPolicy:
             self._scale(obs, act)
         return act
 
-    def scale_inputs(self, obs: Observation) -> tuple[list[BridgeState], list[MeetingFacts]]:
-        """The bridges and meeting facts of a scaling pass (for the differential test)."""
-        return self._bridge_states(obs), self.booked_facts(obs.t)
+    def scale_inputs(self, obs: Observation) -> ScaleInputs:
+        """The core's inputs of a scaling pass, through the adapter, as the live operator
+        builds them (the ad-hoc arrivals are the ad-hoc meetings seen: the same rate)."""
+        return scale_inputs(
+            self._params,
+            self._bridge_states(obs),
+            self.booked_facts(obs.t),
+            self._adhoc_arrivals(obs.now),
+            obs.now,
+            metrics_ok=bool(obs.metrics),
+        )
 
     def _scale(self, obs: Observation, act: Actions) -> None:
-        now = obs.now
-        bridges, facts = self.scale_inputs(obs)
-        metrics_ok = bool(obs.metrics)
+        i = self.scale_inputs(obs)
+        bridges, metrics_ok = i.bridges, i.metrics_ok
         plan = decide_scale(
-            self._params,
-            bridges,
-            booked_meetings(facts, self._params, now),
-            self._history,
-            now,
-            self._adhoc_rate(now),
-            metrics_ok=metrics_ok,
+            i.params, i.bridges, i.booked, self._history, i.now, i.adhoc_rate, metrics_ok=metrics_ok
         )
+        now = i.now
         self._history = record(self._history, plan, now)
         if plan.new_bridges:
             act.add = plan.new_bridges
