@@ -129,9 +129,6 @@ class Trace(_Model):
     def duration_seconds(self) -> float:
         return (self.end - self.start).total_seconds()
 
-    def agency_map(self) -> dict[str, AgencySpec]:
-        return {a.name: a for a in self.agencies}
-
 
 def _loc_text(loc: Sequence[int | str], raw: Mapping[str, Any] | None) -> str:
     """`('meetings', 3, 'actual', 'participants')` -> `meetings[3] (giao-ban).actual.participants`
