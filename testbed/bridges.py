@@ -10,8 +10,10 @@ each Running pod with a pod IP (kwok gives loopback IPs, 127.1.0.0/16) it starts
 `python -m meetscale jvb-sim --host <podIP> --port 8080 --name <pod>` (killed with the
 harness, PR_SET_PDEATHSIG), restarts it if it exits while the pod lives (as the kubelet
 would restart the container), stops it when the pod is gone or terminating, and rewrites
-the Prometheus file_sd targets: `<podIP>:8080` with labels pod, namespace and pool. So the
-operator reaches `http://<podIP>:8080` and queries Prometheus exactly as in production.
+the Prometheus file_sd targets: `<podIP>:8080` with the labels the chart's PodMonitor gives
+its series under the Prometheus Operator (namespace, pod, container, endpoint and job; no
+label of the test bed's own). So the operator reaches `http://<podIP>:8080` and queries
+Prometheus exactly as in production.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ POOL_LABEL = "meetscale.io/pool"
 DRAINING_LABEL = "meetscale.io/draining"
 SIM_PORT = 8080
 log = logging.getLogger("testbed.bridges")
+
+
+#: the chart's PodMonitor for the bridges (charts/meetscale/templates/...): the Prometheus
+#: Operator names its job `<namespace>/<name>` and labels each target with its namespace,
+#: pod, container and the port's name (`endpoint`)
+PODMONITOR = "meetscale-bridges"
+
+
+def podmonitor_labels(namespace: str, pod: str) -> dict[str, str]:
+    """The target labels a PodMonitor scrape of a bridge's `colibri` port yields."""
+    return {
+        "job": f"{namespace}/{PODMONITOR}",
+        "namespace": namespace,
+        "pod": pod,
+        "container": "jvb",
+        "endpoint": "colibri",
+    }
 
 
 @dataclass
@@ -193,7 +212,7 @@ class BridgeHarness:
             groups = [
                 {
                     "targets": [b.target],
-                    "labels": {"pod": b.pod, "namespace": self.namespace, "pool": b.pool},
+                    "labels": podmonitor_labels(self.namespace, b.pod),
                 }
                 for b in sorted(self._bridges.values(), key=lambda b: b.pod)
                 if b.up

@@ -197,7 +197,7 @@ def live_scale(world: World, records: list[MeetingRecord]) -> ScaleInputs:
     if not ready:  # the live scaler does not ask Prometheus without a ready bridge
         answers = skipped("NoBridges", "no ready bridge to measure")
     params = pool_params(specs.pool, specs.pre_join_margin)
-    bridges = bridge_states(pods, answers, 0, now)
+    bridges = bridge_states(pods, answers, [], now)
     return live_scale_inputs(params, bridges, records, now, answers.ok)
 
 

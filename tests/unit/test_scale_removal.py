@@ -3,7 +3,7 @@ be removed now (the removal plan, as the live operator and the simulator carry i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,10 +11,10 @@ import pytest
 from meetscale.decide.scale import BridgeState, DrainRules
 from meetscale.decide.scale.removal import (
     DrainingBridge,
-    RemovalGate,
     RemovalPlan,
     awaiting_confirmation,
     choose_drain,
+    choose_replacement,
     drain_complete,
     plan_removal,
 )
@@ -159,7 +159,6 @@ def drained(
     *,
     own: int | None = None,
     in_drain: bool | None = None,
-    marked: bool = False,
 ) -> DrainingBridge:
     state = BridgeState(
         name=name,
@@ -170,14 +169,13 @@ def drained(
         conferences=None if endpoints is None else min(endpoints, 1),
         drain_started_at=NOW - timedelta(minutes=minutes),
     )
-    return DrainingBridge(state, own_endpoints=own, in_drain_mode=in_drain, marked=marked)
+    return DrainingBridge(state, own_endpoints=own, in_drain_mode=in_drain)
 
 
 @dataclass(frozen=True)
 class RemovalCase:
     draining: list[DrainingBridge]
     expected: RemovalPlan
-    gate: RemovalGate = field(default_factory=RemovalGate)
     metrics_ok: bool = True
     growing: bool = False
 
@@ -189,61 +187,57 @@ REMOVAL_CASES = {
     "bridge-says-not-empty-waits": RemovalCase(
         [drained("a", 0, 10, own=2, in_drain=True)], RemovalPlan()
     ),
-    "confirmed-empty-is-marked-first": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True)], RemovalPlan(mark=["a"])
-    ),
-    "marked-and-confirmed-goes": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True, marked=True)], RemovalPlan(remove=["a"])
+    "confirmed-empty-goes": RemovalCase(
+        [drained("a", 0, 10, own=0, in_drain=True)], RemovalPlan(remove=["a"])
     ),
     # it forgot its drain mode (restarted): drain it again, do not remove it yet
     "out-of-drain-mode-is-drained-again": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=False, marked=True)], RemovalPlan(redrain=["a"])
+        [drained("a", 0, 10, own=0, in_drain=False)], RemovalPlan(redrain=["a"])
     ),
     "timed-out-goes-with-its-participants": RemovalCase(
-        [drained("a", 7, 61, marked=True)], RemovalPlan(remove=["a"], timed_out=["a"])
+        [drained("a", 7, 61)], RemovalPlan(remove=["a"], timed_out=["a"])
     ),
-    "timed-out-unmarked-is-marked": RemovalCase(
-        [drained("a", 7, 61)], RemovalPlan(mark=["a"], timed_out=["a"])
+    "unknown-count-never-empty": RemovalCase([drained("a", None, 10)], RemovalPlan()),
+    "only-the-empty-one-of-two": RemovalCase(
+        [drained("a", 0, 10, own=0, in_drain=True), drained("b", 4, 10)],
+        RemovalPlan(remove=["a"]),
     ),
-    "unknown-count-never-empty": RemovalCase([drained("a", None, 10, marked=True)], RemovalPlan()),
     "nothing-without-metrics": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True, marked=True)], RemovalPlan(), metrics_ok=False
+        [drained("a", 0, 10, own=0, in_drain=True)], RemovalPlan(), metrics_ok=False
     ),
     "nothing-while-growing": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True, marked=True)], RemovalPlan(), growing=True
-    ),
-    "deployment-not-settled-waits": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True, marked=True)],
-        RemovalPlan(waiting="the Deployment is not settled"),
-        gate=RemovalGate(settled=False),
-    ),
-    "rollout-waits": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True, marked=True)],
-        RemovalPlan(waiting="a rollout is in progress"),
-        gate=RemovalGate(rollout=True),
-    ),
-    # the ReplicaSet would remove an unready pod first, not the marked one
-    "another-unready-pod-waits": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True, marked=True)],
-        RemovalPlan(waiting="other bridges are not ready yet"),
-        gate=RemovalGate(unready=frozenset({"booting"})),
-    ),
-    "the-unready-one-is-the-removed-one": RemovalCase(
-        [drained("a", 0, 10, own=0, in_drain=True, marked=True)],
-        RemovalPlan(remove=["a"]),
-        gate=RemovalGate(unready=frozenset({"a"})),
+        [drained("a", 0, 10, own=0, in_drain=True)], RemovalPlan(), growing=True
     ),
 }
 
 
 @pytest.mark.parametrize("case", list(REMOVAL_CASES.values()), ids=list(REMOVAL_CASES))
 def test_plan_removal(case: RemovalCase) -> None:
-    got = plan_removal(
-        RULES, case.draining, NOW, case.gate, metrics_ok=case.metrics_ok, growing=case.growing
-    )
+    got = plan_removal(RULES, case.draining, NOW, metrics_ok=case.metrics_ok, growing=case.growing)
     assert got == case.expected
 
 
 def test_only_bridges_prometheus_reports_empty_are_asked() -> None:
     states = [drained(n, e, 10).state for n, e in (("a", 0), ("b", 3), ("c", None))]
     assert awaiting_confirmation(states, NOW, RULES.timeout) == ["a"]
+
+
+def outdated(name: str, endpoints: int | None, **kw: object) -> BridgeState:
+    return replace(bridge(name, endpoints, **kw), outdated=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("bridges", "expected"),
+    [
+        ([bridge("a", 5), bridge("b", 9)], []),
+        ([outdated("a", 5), outdated("b", 9), bridge("c", 1)], ["a"]),
+        ([outdated("a", 5), outdated("b", 9, draining=True)], []),
+        ([outdated("a", 5, ready=False), outdated("b", None)], []),
+        ([outdated("a", 5, held=True), outdated("b", 9)], ["b"]),
+    ],
+    ids=["up-to-date", "least-loaded-first", "one-at-a-time", "needs-a-ready-one", "not-held"],
+)
+def test_rolling_update_replaces_one_outdated_bridge_at_a_time(
+    bridges: list[BridgeState], expected: list[str]
+) -> None:
+    assert choose_replacement(bridges) == expected

@@ -9,7 +9,9 @@ from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
 
 NOW = datetime(2020, 4, 6, 1, 0, tzinfo=UTC)
-POOL = BridgePoolSpec.model_validate({"template": {}, "maxBridges": 10})
+POOL = BridgePoolSpec.model_validate(
+    {"template": {"spec": {"containers": [{"name": "jvb"}]}}, "maxBridges": 10}
+)
 LABELS = {"so-y-te": {"meetscale.io/agency": "so-y-te"}, "orphan": {}}
 QUOTA = QuotaRecord.from_body(
     {

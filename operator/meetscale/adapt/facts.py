@@ -39,3 +39,4 @@ class BridgeFacts:
     stress: float | None = None
     endpoints: float | None = None
     conferences: float | None = None
+    outdated: bool = False

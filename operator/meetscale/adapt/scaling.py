@@ -139,6 +139,7 @@ def bridge_state(b: BridgeFacts) -> BridgeState:
         conferences=None if b.conferences is None else round(b.conferences),
         drain_started_at=b.drain_started,
         held=b.held,
+        outdated=b.outdated,
     )
 
 

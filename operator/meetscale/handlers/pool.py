@@ -18,8 +18,9 @@ import kopf
 
 from meetscale import API_VERSION, GROUP, VERSION
 from meetscale.clients.colibri import Colibri
-from meetscale.clients.kube.pool import POOL_LABEL, OwnerRef, PoolKube
+from meetscale.clients.kube.pool import OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient
+from meetscale.models.labels import POOL_LABEL
 from meetscale.records import MeetingRecord
 from meetscale.runtime import Runtime
 from meetscale.scaling.inputs import PodRecord

@@ -1,7 +1,7 @@
-"""Carrying out the plan on the bridges: drains started and cancelled, bridges held and
-released, drained bridges confirmed empty, marked and removed, drain mode kept in line
-with the marks, and per-bridge Services. Every write is idempotent; a failed one is
-logged and repeated by a later pass."""
+"""Carrying out the plan on the bridges: bridges created (a Pod and its media-port
+Service), drains started and cancelled, bridges held and released, drained bridges
+confirmed empty and removed (exactly their Pods), drain mode kept in line with the marks.
+Every write is idempotent; a failed one is logged and repeated by a later pass."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from typing import Any
 
 from meetscale import metrics
 from meetscale.clients.colibri import Colibri, local_endpoints
-from meetscale.clients.kube.pool import COST_REMOVE, KubeError, PoolKube, media_port
+from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
 from meetscale.decide.scale import BridgeState
 from meetscale.decide.scale.removal import DrainingBridge, awaiting_confirmation
 from meetscale.models import BridgePoolSpec
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord
+from meetscale.scaling.render import bridge_name, bridge_pod, bridge_service
 
 __all__ = ["BridgeActions", "EventSink"]
 
@@ -49,7 +50,6 @@ class BridgeActions:
         self.intents = intents
         self.announced_timeouts: set[str] = set()  # pod uids
         self._services: dict[str, int] | None = None
-        self._taken_ports: set[int] = set()
 
     @staticmethod
     def url(spec: BridgePoolSpec, pod: PodRecord) -> str:
@@ -134,17 +134,13 @@ class BridgeActions:
             pod = by_name[b.name]
             if b.drain_started_at is None:
                 b = replace(b, drain_started_at=now)
-            marked = pod.deletion_cost == COST_REMOVE
             if b.name not in ask or not pod.ip:
-                return DrainingBridge(b, marked=marked)
+                return DrainingBridge(b)
             stats = await self.colibri.stats(self.url(spec, pod))
             if stats is None:
-                return DrainingBridge(b, marked=marked)
+                return DrainingBridge(b)
             return DrainingBridge(
-                b,
-                own_endpoints=local_endpoints(stats),
-                in_drain_mode=stats.get("drain") is True,
-                marked=marked,
+                b, own_endpoints=local_endpoints(stats), in_drain_mode=stats.get("drain") is True
             )
 
         return list(await asyncio.gather(*(one(b) for b in draining)))
@@ -165,7 +161,11 @@ class BridgeActions:
         )
         return True
 
-    def removed(self, pod: PodRecord) -> None:
+    async def remove(self, pod: PodRecord) -> None:
+        """Delete a drained bridge's Pod and its media-port Service."""
+        await self.kube.delete_pod(self.namespace, pod.name)
+        if self._services is not None and self._services.pop(pod.name, None) is not None:
+            await self.kube.delete_service(self.namespace, pod.name)
         timed_out = pod.uid in self.announced_timeouts
         self.announced_timeouts.discard(pod.uid)
         metrics.drains.labels(pool=self.key, outcome="BridgeRemoved").inc()
@@ -198,31 +198,61 @@ class BridgeActions:
         if calls:
             await asyncio.gather(*calls)
 
-    async def ensure_services(self, spec: BridgePoolSpec, pods: Sequence[PodRecord]) -> None:
+    async def services(self) -> dict[str, int]:
+        """Bridge name -> media port of the pool's Services (listed once, then kept)."""
+        if self._services is None:
+            self._services = await self.kube.list_bridge_services(self.namespace, self.pool)
+        return self._services
+
+    async def _port(self, spec: BridgePoolSpec, name: str, owner: OwnerRef) -> int | None:
+        """A media port of its own for bridge ``name``: its NodePort Service, the lowest
+        free port of the pool's range; None when the range is exhausted."""
         cfg = spec.per_bridge_service
-        if self._services is not None and all(p.name in self._services for p in pods):
-            return
-        self._services = await self.kube.list_bridge_services(self.namespace, self.pool)
-        self._taken_ports = set(self._services.values())
-        target_port = media_port(spec)
-        for p in pods:
-            if p.name in self._services:
+        services = await self.services()
+        taken = set(services.values())
+        for port in range(cfg.node_port_min, cfg.node_port_max + 1):
+            if port in taken:
                 continue
-            port = await self.kube.ensure_bridge_service(
-                self.namespace,
-                self.pool,
-                p.name,
-                p.uid,
-                (cfg.node_port_min, cfg.node_port_max),
-                self._taken_ports,
-                target_port,
-            )
+            body = bridge_service(self.pool, self.namespace, name, owner.to_wire(), port)
+            got = await self.kube.create_service(self.namespace, body)
+            if got is not None:
+                services[name] = got
+                return got
+            taken.add(port)  # allocated elsewhere in the cluster
+        self.events(
+            "NodePortsExhausted",
+            f"no free NodePort in {cfg.node_port_min}-{cfg.node_port_max} for a new bridge",
+            True,
+        )
+        return None
+
+    async def create(
+        self, spec: BridgePoolSpec, owner: OwnerRef, suffix: str, now: datetime
+    ) -> str | None:
+        """Create one bridge: its media port first (the stock image reads it at start),
+        then its Pod. The bridge's name, or None when no port is free."""
+        name = bridge_name(self.pool, suffix)
+        port: int | None = None
+        if spec.jitsi is not None or spec.per_bridge_service.enabled:
+            port = await self._port(spec, name, owner)
             if port is None:
-                self.events(
-                    "NodePortsExhausted",
-                    f"no free NodePort in {cfg.node_port_min}-{cfg.node_port_max} for bridge "
-                    f"{p.name}",
-                    True,
-                )
-                continue
-            self._services[p.name] = port
+                return None
+        body = bridge_pod(self.pool, self.namespace, name, spec, owner.to_wire(), port)
+        try:
+            await self.kube.create_pod(self.namespace, body)
+        except KubeError:
+            if port is not None:
+                await self.kube.delete_service(self.namespace, name)
+                (await self.services()).pop(name, None)
+            raise
+        self.intents.created[name] = now
+        return name
+
+    async def sweep_services(self, pods: Sequence[str], starting: Sequence[str]) -> None:
+        """Delete the media-port Services whose bridge is gone."""
+        if self._services is None:
+            return
+        live = set(pods) | set(starting)
+        for name in [n for n in self._services if n not in live]:
+            await self.kube.delete_service(self.namespace, name)
+            del self._services[name]

@@ -1,5 +1,6 @@
 """What one scaling pass gathers: the bridge pods (from the Kopf index), their metrics
-(Prometheus), and the marks this scaler wrote that the index may not show yet."""
+(Prometheus), and the writes of this scaler that the index may not show yet (pods created,
+drain and hold marks)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from meetscale.adapt import BridgeFacts, bridge_state
-from meetscale.clients.kube.pool import (
-    COST_DRAINING,
-    DELETION_COST_ANNOTATION,
+from meetscale.clients.prometheus import PromResult, PromUnavailable, PromValues
+from meetscale.decide.scale import BridgeState
+from meetscale.models.labels import (
     DRAIN_STARTED_ANNOTATION,
     DRAINING_LABEL,
     HELD_LABEL,
     POOL_LABEL,
+    TEMPLATE_HASH_LABEL,
 )
-from meetscale.clients.prometheus import PromResult, PromUnavailable, PromValues
-from meetscale.decide.scale import BridgeState
 from meetscale.times import parse_rfc3339
 
 __all__ = [
+    "CREATE_FORGET",
     "INTENT_FORGET",
-    "PLACEHOLDER_PREFIX",
     "Intents",
     "Metrics",
     "PodRecord",
@@ -31,8 +31,8 @@ __all__ = [
     "skipped",
 ]
 
-PLACEHOLDER_PREFIX: Final = "(starting-"
 INTENT_FORGET: Final = timedelta(seconds=30)
+CREATE_FORGET: Final = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,6 @@ class PodRecord:
     deleting: bool = False
     draining: bool = False
     drain_started: datetime | None = None
-    deletion_cost: int | None = None
     template_hash: str | None = None
     held: bool = False
 
@@ -66,11 +65,6 @@ class PodRecord:
         status = body.get("status") or {}
         conditions = status.get("conditions") or []
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-        cost: int | None
-        try:
-            cost = int(annotations[DELETION_COST_ANNOTATION])
-        except (KeyError, ValueError, TypeError):
-            cost = None
         running = status.get("phase") == "Running"
         ip = status.get("podIP") or None
         return cls(
@@ -85,8 +79,7 @@ class PodRecord:
             deleting=meta.get("deletionTimestamp") is not None,
             draining=labels.get(DRAINING_LABEL) == "true",
             drain_started=parse_rfc3339(annotations.get(DRAIN_STARTED_ANNOTATION)),
-            deletion_cost=cost,
-            template_hash=labels.get("pod-template-hash"),
+            template_hash=labels.get(TEMPLATE_HASH_LABEL),
             held=labels.get(HELD_LABEL) == "true",
         )
 
@@ -129,11 +122,15 @@ class Intents:
     def __init__(self) -> None:
         self.drain: dict[str, tuple[bool, datetime]] = {}
         self.held: dict[str, tuple[bool, datetime]] = {}
+        self.created: dict[str, datetime] = {}  # pods created, not in the index yet
 
-    def forget_gone(self, present: set[str]) -> None:
+    def forget_gone(self, present: set[str], now: datetime) -> None:
         for marks in (self.drain, self.held):
             for name in [n for n in marks if n not in present]:
                 del marks[name]
+        for name, when in list(self.created.items()):
+            if name in present or now - when > CREATE_FORGET:
+                del self.created[name]
 
     @staticmethod
     def _pending(
@@ -157,15 +154,20 @@ class Intents:
             return pod
         draining, when = mark
         if draining:
-            return replace(pod, draining=True, drain_started=when, deletion_cost=COST_DRAINING)
-        return replace(pod, draining=False, drain_started=None, deletion_cost=None)
+            return replace(pod, draining=True, drain_started=when)
+        return replace(pod, draining=False, drain_started=None)
 
 
 def bridge_states(
-    pods: Sequence[PodRecord], metrics: Metrics, missing: int, now: datetime
+    pods: Sequence[PodRecord],
+    metrics: Metrics,
+    starting: Sequence[str],
+    now: datetime,
+    template: str | None = None,
 ) -> list[BridgeState]:
-    """The core's view of the pods, through the adapter, plus ``missing`` placeholders for
-    pods the ReplicaSet has yet to create (unready, counted as in service)."""
+    """The core's view of the pods, through the adapter, plus the pods this scaler created
+    that the index does not show yet (``starting``: unready, in service). A pod made from
+    another template than ``template`` is outdated."""
     out = [
         bridge_state(
             BridgeFacts(
@@ -178,14 +180,11 @@ def bridge_states(
                 stress=Metrics.value(metrics.stress, p.name),
                 endpoints=Metrics.value(metrics.endpoints, p.name),
                 conferences=Metrics.value(metrics.conferences, p.name),
+                outdated=template is not None and p.template_hash != template,
             )
         )
         for p in pods
     ]
-    for i in range(missing):
-        out.append(
-            BridgeState(
-                name=f"{PLACEHOLDER_PREFIX}{i})", ready=False, draining=False, created_at=now
-            )
-        )
+    for name in starting:
+        out.append(BridgeState(name=name, ready=False, draining=False, created_at=now))
     return out

@@ -2,20 +2,19 @@
 
 One pass (:meth:`PoolScaler.reconcile`):
 
-1. ensure the owned Deployment `<pool>-jvb` (create it, or update its pod template);
+1. check what the pool refers to (the `jitsi` section's Secret);
 2. read the bridges' stress, local endpoints, conferences and drain mode from Prometheus
-   (per pod, the pool's PromQL with `$namespace`/`$pool` substituted);
+   (per pod, the pool's PromQL with `$namespace`, `$pool` and `$pods` substituted);
 3. through the adapter, :func:`~meetscale.decide.scale.decide_scale` over every bridge pod
-   (draining ones included, pods the Deployment still has to create as unready
-   placeholders), the pool's admitted and running meetings and the scale history;
+   (draining ones included, pods created but not yet seen as unready ones), the pool's
+   admitted and running meetings and the scale history;
 4. carry it out: cancel drains (`/colibri/drain/disable`, unlabel) before starting any new
-   bridge; raise replicas for new bridges; start drains (label `meetscale.io/draining`,
-   pod-deletion-cost, `/colibri/drain/enable`);
+   bridge; create new bridges (a media-port Service, then the Pod: the operator owns its
+   bridge Pods); start drains (label `meetscale.io/draining`, `/colibri/drain/enable`),
+   including the outdated bridge a rolling update replaces;
 5. removals, as :func:`~meetscale.decide.scale.removal.plan_removal` decides: a drained
    bridge that Prometheus *and the bridge itself* (`/colibri/stats`, no scrape lag) report
-   empty while in drain mode, or whose drain timed out, is first marked with the lowest
-   pod-deletion-cost, then, when the Deployment is settled, no rollout runs and every
-   other pod is ready, replicas are lowered by exactly the number of such pods;
+   empty while in drain mode, or whose drain timed out, is deleted: exactly that Pod;
 6. status, events and metrics, with the same CamelCase reason words.
 
 Without usable Prometheus answers nothing is removed: no drain starts, none completes; the
@@ -29,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ from typing import Any, Final
 from meetscale import metrics
 from meetscale.adapt import ScaleInputs, arrival, pool_params, scale_inputs
 from meetscale.clients.colibri import Colibri
-from meetscale.clients.kube.pool import DeploymentView, KubeError, OwnerRef, PoolKube
+from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient, PromResult, substitute
 from meetscale.decide.scale import (
     BridgeState,
@@ -48,18 +48,18 @@ from meetscale.decide.scale import (
     decide_scale,
     record,
 )
-from meetscale.decide.scale.removal import RemovalGate, RemovalPlan, plan_removal
+from meetscale.decide.scale.removal import RemovalPlan, plan_removal
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord
 from meetscale.scaling.drains import BridgeActions, EventSink
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
+from meetscale.scaling.render import template_hash
 from meetscale.scaling.status import (
     LastScale,
     PassChanges,
     export,
     forget,
     pool_status,
-    status_on_error,
 )
 
 __all__ = ["PassResult", "PoolScaler", "StatusSink", "live_scale_inputs"]
@@ -76,8 +76,8 @@ class PassResult:
     """What one pass saw, decided and did (for logs, tests and the benchmark)."""
 
     plan: ScalePlan | None
-    replicas_before: int
-    replicas_after: int
+    bridges_before: int
+    bridges_after: int
     metrics_ok: bool
     actions: list[str] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
@@ -91,7 +91,6 @@ class _Seen:
 
     now: datetime
     params: PoolParams
-    dep: DeploymentView
     kept: list[PodRecord]
     by_name: dict[str, PodRecord]
     answers: Metrics
@@ -150,21 +149,22 @@ class PoolScaler:
         )
         self._last_status: dict[str, Any] | None = None
         self._last_scale: LastScale | None = None
-        self._deployment_error: str | None = None
+        self._problem: tuple[str, str] | None = None  # what keeps bridges from being created
 
     # ------------------------------------------------------------------ inputs
 
-    async def _query_metrics(self, spec: BridgePoolSpec, have_ready: bool) -> Metrics:
+    async def _query_metrics(self, spec: BridgePoolSpec, pods: Sequence[PodRecord]) -> Metrics:
         source = spec.prometheus
         if source is None:
             return skipped("NotConfigured", "spec.prometheus is not set")
-        if not have_ready:
+        if not any(p.ready for p in pods):
             return skipped("NoBridges", "no ready bridge to measure")
+        names = [p.name for p in pods]  # the pool's pods, whatever labels the scrape adds
 
         def q(expr: str) -> Awaitable[PromResult]:
             return self.prom.query(
                 source.url,
-                substitute(expr, self.namespace, self.name),
+                substitute(expr, self.namespace, self.name, names),
                 timeout_s=source.timeout_seconds,
                 pool=self.key,
             )
@@ -178,26 +178,21 @@ class PoolScaler:
         return Metrics(stress, endpoints, conferences, drain)
 
     async def _gather(
-        self, spec: BridgePoolSpec, dep: DeploymentView, pods: Sequence[PodRecord], now: datetime
+        self, spec: BridgePoolSpec, pods: Sequence[PodRecord], now: datetime
     ) -> _Seen:
         live = [p for p in pods if not p.deleting and p.uid]
         present = {p.name for p in live}
         for name, since in list(self.removing.items()):
             if name not in present or now - since > REMOVAL_FORGET:
                 del self.removing[name]
-        if dep.settled and len(live) == dep.replicas:
-            # Every removal asked for has happened. A pod still listed as being removed was
-            # spared (the ReplicaSet took another pod of the same deletion cost): it is an
-            # ordinary drained bridge again, removed in a later pass.
-            self.removing.clear()
-        self.intents.forget_gone(present)
+        self.intents.forget_gone(present, now)
         kept = [self.intents.overlay(p, now) for p in live if p.name not in self.removing]
-        answers = await self._query_metrics(spec, any(p.ready for p in kept))
-        bridges = bridge_states(kept, answers, max(0, dep.replicas - len(kept)), now)
+        answers = await self._query_metrics(spec, kept)
+        starting = sorted(self.intents.created)
+        bridges = bridge_states(kept, answers, starting, now, template_hash(spec))
         return _Seen(
             now,
             pool_params(spec, self.early_join),
-            dep,
             kept,
             {p.name: p for p in kept},
             answers,
@@ -233,25 +228,12 @@ class PoolScaler:
     ) -> PassResult:
         t0 = time.perf_counter()
         now = self.clock()
-        try:
-            dep = await self.kube.ensure_deployment(
-                self.namespace, self.name, spec, owner, initial_replicas=spec.min_bridges
-            )
-        except KubeError as exc:
-            if self._deployment_error != exc.message:
-                self.events(exc.reason, exc.message, True)
-                log.warning("pool %s: %s", self.key, exc.message)
-            self._deployment_error = exc.message
-            old = self._last_status if self._last_status is not None else stored_status or {}
-            status = status_on_error(exc.reason, exc.message, old, now, generation)
-            written = await self._write(status)
-            return PassResult(None, 0, 0, False, [], status, written, time.perf_counter() - t0)
-        self._deployment_error = None
-
-        seen = await self._gather(spec, dep, pods, now)
+        seen = await self._gather(spec, pods, now)
         plan = self._decide(seen, meetings)
-        result = PassResult(plan, dep.replicas, dep.replicas, seen.answers.ok)
-        changes = await self._carry_out(spec, seen, plan, result)
+        before = len(seen.kept) + len(self.intents.created)
+        result = PassResult(plan, before, before, seen.answers.ok)
+        await self._check_refs(spec)
+        changes = await self._carry_out(spec, owner, seen, plan, result)
         self._record(plan, seen, changes)
         old = self._last_status if self._last_status is not None else stored_status or {}
         status = pool_status(
@@ -264,6 +246,7 @@ class PoolScaler:
             changes,
             self._last_scale,
             spec.max_bridges,
+            self._problem,
         )
         result.status = status
         result.status_written = await self._write(status)
@@ -272,8 +255,45 @@ class PoolScaler:
         metrics.pool_reconcile_seconds.labels(pool=self.key).observe(result.seconds)
         return result
 
+    async def _check_refs(self, spec: BridgePoolSpec) -> None:
+        """The Secret the `jitsi` section names must exist with the JVB account's keys;
+        without it no bridge is created (they could not log in), and the status says so."""
+        problem: tuple[str, str] | None = None
+        if spec.jitsi is not None:
+            name = spec.jitsi.auth_secret
+            try:
+                keys = await self.kube.secret_keys(self.namespace, name)
+            except KubeError as exc:
+                keys, problem = set(), (exc.reason, exc.message)
+            if problem is None and keys is None:
+                problem = (
+                    "SecretNotFound",
+                    f"spec.jitsi.authSecret: Secret {self.namespace}/{name} does not exist "
+                    "(it holds the bridges' XMPP account: JVB_AUTH_USER, JVB_AUTH_PASSWORD)",
+                )
+            elif problem is None and keys is not None:
+                missing = {"JVB_AUTH_USER", "JVB_AUTH_PASSWORD"} - keys
+                if missing:
+                    problem = (
+                        "SecretKeyMissing",
+                        f"spec.jitsi.authSecret: Secret {self.namespace}/{name} has no "
+                        f"{', '.join(sorted(missing))}",
+                    )
+        self._set_problem(problem)
+
+    def _set_problem(self, problem: tuple[str, str] | None) -> None:
+        if problem is not None and problem != self._problem:
+            self.events(problem[0], problem[1], True)
+            log.warning("pool %s: %s", self.key, problem[1])
+        self._problem = problem
+
     async def _carry_out(
-        self, spec: BridgePoolSpec, seen: _Seen, plan: ScalePlan, result: PassResult
+        self,
+        spec: BridgePoolSpec,
+        owner: OwnerRef,
+        seen: _Seen,
+        plan: ScalePlan,
+        result: PassResult,
     ) -> PassChanges:
         """Drains cancelled, holds, new bridges, drains started, removals, drain modes."""
         now, by_name, act = seen.now, seen.by_name, self.act
@@ -290,8 +310,9 @@ class PoolScaler:
             shielded = name in plan.shield
             if pod is not None and await act.guard(act.hold(spec, pod, held, now, shielded)):
                 result.actions.append(f"{'BridgeHeld' if held else 'BridgeReleased'} {name}")
+        await self._create(spec, owner, plan.new_bridges, now, result)
         started = set()
-        for name in plan.drain:
+        for name in plan.drain + plan.replace:
             pod = by_name.get(name)
             state = next((b for b in seen.bridges if b.name == name), None)
             if pod is None or state is None:
@@ -299,18 +320,36 @@ class PoolScaler:
             if await act.guard(act.start_drain(spec, pod, state, now)):
                 started.add(name)
                 result.actions.append(f"DrainStarted {name}")
-        # Replicas move relative to the Deployment's own count, never to the pods seen (a
-        # rollout's surge pod must not become permanent).
         removal = await self._plan_removal(spec, seen, plan, cancelled | started)
-        gone = await self._remove(seen, removal, plan.new_bridges, result)
+        gone = await self._remove(seen, removal, result)
         if seen.answers.ok:
             await act.reconcile_drain_mode(
                 spec, seen.kept, seen.answers, cancelled | started, removal.redrain
             )
-        if spec.per_bridge_service.enabled:
-            await act.guard(act.ensure_services(spec, seen.kept))
+        await act.guard(act.sweep_services([p.name for p in seen.kept], list(self.intents.created)))
         held_now = {b.name for b in seen.bridges if b.held} | set(plan.hold)
         return PassChanges(started, cancelled, gone, held_now - set(plan.release))
+
+    async def _create(
+        self, spec: BridgePoolSpec, owner: OwnerRef, count: int, now: datetime, result: PassResult
+    ) -> None:
+        """Create ``count`` bridges, unless what they need is missing (a Secret); what the
+        apiserver refuses (an invalid template) is reported as it says it."""
+        if count <= 0 or (self._problem is not None and self._problem[0].startswith("Secret")):
+            return
+        problem: tuple[str, str] | None = None
+        for _ in range(count):
+            try:
+                name = await self.act.create(spec, owner, secrets.token_hex(3), now)
+            except KubeError as exc:
+                problem = (exc.reason, exc.message)
+                break
+            if name is None:
+                problem = ("NodePortsExhausted", "no free media port for a new bridge")
+                break
+            result.bridges_after += 1
+            result.actions.append(f"BridgeCreated {name}")
+        self._set_problem(problem)
 
     async def _plan_removal(
         self, spec: BridgePoolSpec, seen: _Seen, plan: ScalePlan, skip: set[str]
@@ -319,49 +358,25 @@ class PoolScaler:
         if not seen.answers.ok or growing:
             return RemovalPlan()
         draining = await self.act.draining_bridges(spec, seen.bridges, seen.by_name, skip, seen.now)
-        dep, kept = seen.dep, seen.kept
-        gate = RemovalGate(
-            settled=dep.settled and len(kept) == dep.replicas,
-            rollout=len({p.template_hash for p in kept}) > 1,
-            unready=frozenset(p.name for p in kept if not p.ready),
-        )
-        return plan_removal(
-            seen.params.drain, draining, seen.now, gate, metrics_ok=True, growing=False
-        )
+        return plan_removal(seen.params.drain, draining, seen.now, metrics_ok=True, growing=False)
 
-    async def _remove(
-        self, seen: _Seen, removal: RemovalPlan, new_bridges: int, result: PassResult
-    ) -> set[str]:
-        """Announce timeouts, mark, and lower replicas by exactly the removable pods."""
-        act, by_name, dep = self.act, seen.by_name, seen.dep
+    async def _remove(self, seen: _Seen, removal: RemovalPlan, result: PassResult) -> set[str]:
+        """Announce timeouts and delete exactly the drained bridges' Pods."""
+        act, by_name = self.act, seen.by_name
         timeout_s = int(seen.params.drain.timeout.total_seconds())
         for name in removal.timed_out:
             state = next(b for b in seen.bridges if b.name == name)
             if act.announce_timeout(by_name[name], state.endpoints, timeout_s):
                 result.actions.append(f"DrainTimeout {name}")
-        for name in removal.mark:
-            if await act.guard(self.kube.mark_removable(self.namespace, name)):
-                result.actions.append(f"MarkedForRemoval {name}")
-        if removal.waiting:
-            log.info("pool %s: drained bridges wait for removal: %s", self.key, removal.waiting)
-        removable = [by_name[n] for n in removal.remove]
-        target = dep.replicas + new_bridges - len(removable)
-        for pod in removable:
-            self.removing[pod.name] = seen.now
-        if target != dep.replicas:
-            try:
-                await self.kube.set_replicas(self.namespace, self.name, target)
-                result.replicas_after = target
-                result.actions.append(f"Replicas {dep.replicas}->{target}")
-            except KubeError as exc:
-                log.warning("pool %s: %s", self.key, exc.message)
-                for pod in removable:
-                    self.removing.pop(pod.name, None)
-                removable = []
-        for pod in removable:
-            act.removed(pod)
-            result.actions.append(f"BridgeRemoved {pod.name}")
-        return {p.name for p in removable}
+        gone = set()
+        for name in removal.remove:
+            pod = by_name[name]
+            if await act.guard(act.remove(pod)):
+                self.removing[name] = seen.now
+                gone.add(name)
+                result.bridges_after -= 1
+                result.actions.append(f"BridgeRemoved {name}")
+        return gone
 
     def _record(self, plan: ScalePlan, seen: _Seen, changes: PassChanges) -> None:
         """History and the decision's event."""

@@ -12,10 +12,10 @@ from typing import Any
 from meetscale import metrics
 from meetscale.conditions import condition
 from meetscale.decide.scale import BridgeState, PlanCondition, ScalePlan
-from meetscale.scaling.inputs import PLACEHOLDER_PREFIX, Metrics
+from meetscale.scaling.inputs import Metrics
 from meetscale.times import rfc3339
 
-__all__ = ["LastScale", "PassChanges", "export", "forget", "pool_status", "status_on_error"]
+__all__ = ["LastScale", "PassChanges", "export", "forget", "pool_status"]
 
 _STATES = ("InService", "Ready", "Draining", "Held")
 
@@ -62,16 +62,6 @@ def _stab(able: PlanCondition, direction: str) -> tuple[str, str]:
     return "NotStabilized", f"no scale-{direction.lower()} held back by stabilization"
 
 
-def status_on_error(
-    reason: str, message: str, old: Mapping[str, Any], now: datetime, generation: int | None
-) -> dict[str, Any]:
-    """The old status with ``DeploymentReady`` False for ``reason``."""
-    was = old.get("conditions") or []
-    conds = [c for c in was if c.get("type") != "DeploymentReady"]
-    conds.append(condition("DeploymentReady", False, reason, message, now, was, generation))
-    return {**old, "conditions": conds}
-
-
 def pool_status(
     plan: ScalePlan,
     bridges: Sequence[BridgeState],
@@ -82,10 +72,10 @@ def pool_status(
     changes: PassChanges,
     last_scale: LastScale | None,
     max_bridges: int,
+    problem: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The status after this pass's actions (drains started/cancelled, pods removed)."""
     real = [_after(b, changes) for b in bridges if b.name not in changes.gone]
-    real = [b for b in real if not b.name.startswith(PLACEHOLDER_PREFIX)]
     active = [b for b in real if not b.draining]
     ready = [b for b in active if b.ready]
     draining = sorted(b.name for b in real if b.draining)
@@ -100,7 +90,12 @@ def pool_status(
     able = pc["AbleToScale"]
     at_max = plan.desired >= max_bridges
     conditions = [
-        cond("DeploymentReady", (True, "DeploymentOwned", "the bridge Deployment is up to date")),
+        cond(
+            "BridgesProvisioned",
+            (False, *problem)
+            if problem
+            else (True, "BridgesCreated", "the pool's bridges can be created"),
+        ),
         cond("ScalingActive", pc["ScalingActive"]),
         cond("AbleToScale", able),
         cond("ScaleUpStabilized", (able.reason == "ScaleUpStabilized", *_stab(able, "Up"))),

@@ -27,7 +27,12 @@ from meetscale.decide.scale.booked import BookedResult, booked_term
 from meetscale.decide.scale.holds import holds, shield
 from meetscale.decide.scale.hpa import HpaResult, ScaleHistory, apply_behavior, hpa_replicas
 from meetscale.decide.scale.params import PoolParams
-from meetscale.decide.scale.removal import choose_cancel, choose_drain, rescue
+from meetscale.decide.scale.removal import (
+    choose_cancel,
+    choose_drain,
+    choose_replacement,
+    rescue,
+)
 from meetscale.decide.scale.types import (
     BookedDemand,
     BookedMeeting,
@@ -111,6 +116,7 @@ class _Actions:
     hold: list[str]
     release: list[str]
     shield: list[str]
+    replace: list[str]
 
 
 def _actions(
@@ -142,7 +148,8 @@ def _actions(
     for name in rescue(pool.drain, draining, now):
         if name not in cancel:
             cancel.append(name)
-    return _Actions(drain, cancel, hold, release, shielded)
+    renew = [] if drain else choose_replacement([b for b in bridges if b.name not in hold])
+    return _Actions(drain, cancel, hold, release, shielded, renew)
 
 
 def decide_scale(
@@ -198,6 +205,7 @@ def decide_scale(
         hold=act.hold,
         release=act.release,
         shield=act.shield,
+        replace=act.replace,
     )
 
 
@@ -232,6 +240,8 @@ def _message(
         actions = f"; draining {len(act.drain)}"
     if act.cancel:
         actions += f"; cancelling {len(act.cancel)} drains"
+    if act.replace:
+        actions += f"; replacing outdated {', '.join(act.replace)}"
     lo = pool.bounds.min_bridges
     return (
         f"{current} bridges ({draining} draining); live: {live_text}; booked: "

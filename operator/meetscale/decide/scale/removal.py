@@ -6,8 +6,9 @@ it hosts until they end. :func:`choose_drain` picks the bridges to drain on a
 scale-down, :func:`choose_cancel` the drains to cancel when load comes back,
 :func:`rescue` the drains to cancel before their timeout cuts anyone, and
 :func:`plan_removal` which drained bridges may be removed now (as CloudNativePG's
-``findDeletableInstance`` beside the reconciler that acts). Pure functions: ``now`` is a
-parameter; the shell asks the bridges and the apiserver, then carries the plan out.
+``findDeletableInstance`` beside the reconciler that acts; the operator owns the bridge
+Pods, so it deletes exactly those). Pure functions: ``now`` is a parameter; the shell
+asks the bridges, then carries the plan out.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from meetscale.decide.scale.types import BridgeState
 __all__ = [
     "DrainStatus",
     "DrainingBridge",
-    "RemovalGate",
     "RemovalPlan",
     "choose_cancel",
     "choose_drain",
+    "choose_replacement",
     "drain_complete",
     "drain_order_key",
     "plan_removal",
@@ -163,6 +164,22 @@ def rescue(rules: DrainRules, draining: Sequence[BridgeState], now: datetime) ->
     )
 
 
+def choose_replacement(bridges: Sequence[BridgeState]) -> list[str]:
+    """The outdated bridge to replace now (a rolling update): the least-loaded ready one
+    (:func:`drain_order_key`), and only when no outdated bridge is draining already, so
+    that bridges are replaced one at a time and nobody is cut."""
+    if any(b.outdated and b.draining for b in bridges):
+        return []
+    outdated = [
+        b
+        for b in bridges
+        if b.outdated and not b.draining and not b.held and b.ready and b.endpoints is not None
+    ]
+    if not outdated:
+        return []
+    return [min(outdated, key=drain_order_key).name]
+
+
 @dataclass(frozen=True, slots=True)
 class DrainingBridge:
     """A draining bridge as the shell saw it this pass.
@@ -170,54 +187,25 @@ class DrainingBridge:
     ``state``: as Prometheus reports it (one scrape late). ``own_endpoints`` and
     ``in_drain_mode``: what the bridge itself answered (JVB ``GET /colibri/stats``, no
     scrape lag), None when it was not asked or did not answer; it is asked once Prometheus
-    reports it empty (:func:`awaiting_confirmation`). ``marked``: already marked for
-    removal (the lowest pod-deletion-cost), so lowering replicas removes exactly it.
+    reports it empty (:func:`awaiting_confirmation`).
     """
 
     state: BridgeState
     own_endpoints: int | None = None
     in_drain_mode: bool | None = None
-    marked: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RemovalGate:
-    """The owner's state: bridges are removed by lowering the Deployment's replicas, which
-    removes exactly the marked pods only when the ReplicaSet controller ranks by their
-    deletion cost: the Deployment has seen its latest spec and has as many pods as
-    replicas (``settled``), no rollout is under way, and every pod but those removed is
-    ready (``unready`` names the pods that are not)."""
-
-    settled: bool = True
-    rollout: bool = False
-    unready: frozenset[str] = frozenset()
-
-    def blocked(self, removable: Sequence[str]) -> str | None:
-        """Why ``removable`` may not go now, or None."""
-        if not self.settled:
-            return "the Deployment is not settled"
-        if self.rollout:
-            return "a rollout is in progress"
-        if self.unready - set(removable):
-            return "other bridges are not ready yet"
-        return None
 
 
 @dataclass(frozen=True, slots=True)
 class RemovalPlan:
-    """Which drained bridges go, and what the shell does first.
+    """Which drained bridges go now (the operator deletes exactly these Pods).
 
-    ``remove``: lower replicas by exactly these (marked earlier). ``mark``: mark for
-    removal now, removed in a later pass once the mark is visible. ``timed_out``: past
-    the drain timeout with participants on them (``Remove``): they go anyway (a Warning
-    event). ``redrain``: bridges that answer they are not in drain mode: enable it again.
-    ``waiting``: why the removable ones wait (None when they do not)."""
+    ``remove``: drained and empty, or past the drain timeout. ``timed_out``: those of them
+    still hosting participants (``Remove``): they go anyway, with a Warning event.
+    ``redrain``: bridges that answer they are not in drain mode: enable it again."""
 
     remove: list[str] = field(default_factory=list)
-    mark: list[str] = field(default_factory=list)
     timed_out: list[str] = field(default_factory=list)
     redrain: list[str] = field(default_factory=list)
-    waiting: str | None = None
 
 
 def awaiting_confirmation(
@@ -236,7 +224,6 @@ def plan_removal(
     rules: DrainRules,
     draining: Sequence[DrainingBridge],
     now: datetime,
-    gate: RemovalGate,
     *,
     metrics_ok: bool,
     growing: bool,
@@ -246,15 +233,11 @@ def plan_removal(
     Nothing goes without usable metrics or while the pool grows. A drained bridge may go
     once Prometheus reports it empty *and* the bridge itself answers 0 local endpoints
     while in drain mode, or once its drain timed out (``TimedOut``; under
-    ``ReturnToService`` :func:`rescue` has put it back before that, if it was ready). It is
-    first marked, then removed in a later pass, and only when the ``gate`` is open.
+    ``ReturnToService`` :func:`rescue` has put it back before that, if it was ready).
     """
     if not metrics_ok or growing:
         return RemovalPlan()
-    removable: list[str] = []
-    mark: list[str] = []
-    timed_out: list[str] = []
-    redrain: list[str] = []
+    out = RemovalPlan()
     for d in draining:
         b = d.state
         started = b.drain_started_at or now
@@ -264,18 +247,11 @@ def plan_removal(
         late = now - started >= rules.timeout
         if outcome == "Empty":
             if d.in_drain_mode is False:
-                redrain.append(b.name)
+                out.redrain.append(b.name)
             confirmed = d.own_endpoints == 0 and d.in_drain_mode is True
             if not confirmed and not late:
                 continue
         if late:
-            timed_out.append(b.name)
-        (removable if d.marked else mark).append(b.name)
-    waiting = gate.blocked(removable) if removable else None
-    return RemovalPlan(
-        remove=[] if waiting else removable,
-        mark=mark,
-        timed_out=timed_out,
-        redrain=redrain,
-        waiting=waiting,
-    )
+            out.timed_out.append(b.name)
+        out.remove.append(b.name)
+    return out

@@ -38,7 +38,8 @@ class BridgeState:
     ``participants_by_meeting`` optionally maps a Meeting key to the participants
     of that meeting on this bridge. ``drain_started_at`` is set for a draining
     bridge when known. ``held``: kept out of Jicofo's selection (JVB drain mode) but
-    not draining. Datetimes must be timezone-aware.
+    not draining. ``outdated``: made from an older pod template (replaced one at a time).
+    Datetimes must be timezone-aware.
     """
 
     name: str
@@ -51,6 +52,7 @@ class BridgeState:
     participants_by_meeting: Mapping[str, int] | None = None
     drain_started_at: datetime | None = None
     held: bool = False
+    outdated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,9 @@ class ScalePlan:
     ``hold``/``release``: bridges to take out of Jicofo's selection (JVB drain mode, not
     removed) and to put back; ``shield``: the bridge kept out (newly or still) because
     the starts would pile onto it; other holds are for booked meetings larger than a
-    bridge (see :mod:`meetscale.decide.scale.holds`).
+    bridge (see :mod:`meetscale.decide.scale.holds`). ``replace``: an outdated bridge to
+    drain, with one new bridge started in its place (a rolling update, one at a time;
+    its participants stay until they leave).
     """
 
     desired: int
@@ -133,8 +137,9 @@ class ScalePlan:
     hold: list[str] = field(default_factory=list)
     release: list[str] = field(default_factory=list)
     shield: list[str] = field(default_factory=list)
+    replace: list[str] = field(default_factory=list)
 
     @property
     def new_bridges(self) -> int:
-        """Bridges to create after cancelling drains."""
-        return max(0, self.desired - self.current - len(self.cancel_drain))
+        """Bridges to create after cancelling drains (and one per replaced bridge)."""
+        return max(0, self.desired - self.current - len(self.cancel_drain)) + len(self.replace)

@@ -54,7 +54,7 @@ from meetscale.decide.admit import MeetingRequest, decide_admission
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.decide.scale import BridgeState, ScaleHistory, ScalePlan, decide_scale, record
 from meetscale.decide.scale.adhoc import Arrival
-from meetscale.decide.scale.removal import DrainingBridge, RemovalGate, plan_removal
+from meetscale.decide.scale.removal import DrainingBridge, plan_removal
 from meetscale.models import Phase
 from meetscale.sim.demand import MeetingInfo
 from meetscale.sim.policy import Actions, BridgePod, BridgeSample, Observation, SimContext
@@ -112,7 +112,6 @@ class OperatorPolicy:
         self._window: dict[int, MeetingFacts] = {}  # admitted, near or running, not ended
         self._window_end: list[tuple[float, int]] = []  # (end, m) of the window's meetings
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
-        self._marked: set[str] = set()  # drained bridges marked for removal
         self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -331,28 +330,17 @@ class OperatorPolicy:
     ) -> list[str]:
         """The drained bridges to remove now, as the live operator's removal step decides
         (the bridge's own count, without scrape lag, is ``obs.draining_loads``)."""
-        present = {b.name for b in bridges}
-        self._marked &= present
         skip = set(plan.cancel_drain) | set(plan.drain)
         draining = [
-            DrainingBridge(
-                b,
-                own_endpoints=obs.draining_loads.get(b.name),
-                in_drain_mode=True,
-                marked=b.name in self._marked,
-            )
+            DrainingBridge(b, own_endpoints=obs.draining_loads.get(b.name), in_drain_mode=True)
             for b in bridges
             if b.draining and b.name not in skip
         ]
-        gate = RemovalGate(unready=frozenset(b.name for b in bridges if not b.ready))
         removal = plan_removal(
             self._params.drain,
             draining,
             obs.now,
-            gate,
             metrics_ok=metrics_ok,
             growing=plan.new_bridges > 0,
         )
-        self._marked |= set(removal.mark)
-        self._marked -= set(removal.remove)
         return list(removal.remove)
