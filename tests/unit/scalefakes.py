@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from meetscale.clients.colibri import BridgeDebug, DebugConference
 from meetscale.clients.kube.pool import KubeError
 from meetscale.clients.prometheus import PromUnavailable, PromValues
 from meetscale.models.labels import (
@@ -165,6 +166,7 @@ class FakeColibri:
     loads: dict[str, int] = field(default_factory=dict)  # by pod name
     drain: dict[str, bool] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    rooms: dict[str, dict[str, int]] = field(default_factory=dict)  # pod -> room -> participants
 
     def _pod(self, base_url: str) -> str | None:
         return next((p for p in self.kube.pods if self.kube.url(p) == base_url), None)
@@ -181,6 +183,18 @@ class FakeColibri:
         if pod is None:
             return None
         return {"local_endpoints": self.loads.get(pod, 0), "drain": self.drain.get(pod, True)}
+
+    async def debug(self, base_url: str) -> BridgeDebug | None:
+        pod = self._pod(base_url)
+        if pod is None:
+            return None
+        confs = tuple(
+            DebugConference(
+                f"c{i}", f"{room}@muc.meet.jitsi", None, tuple(f"e{j}" for j in range(n))
+            )
+            for i, (room, n) in enumerate(sorted(self.rooms.get(pod, {}).items()))
+        )
+        return BridgeDebug("RUNNING", self.drain.get(pod, False), confs)
 
     async def close(self) -> None:
         return None

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meetscale.adapt import AdmissionInputs, ScaleInputs, pool_params
+from meetscale.adapt import AdmissionInputs, ConferenceFacts, ScaleInputs, pool_params
 from meetscale.admission.statuses import plan_pool
 from meetscale.clients.prometheus import PromValues
 from meetscale.models import Phase
@@ -121,6 +121,16 @@ def worlds(draw: st.DrawFn) -> World:
                 "conferences": draw(st.integers(0, 8)) if ready else 0,
             }
         )
+    for b in bridges:  # what each ready bridge's GET /debug lists: meeting index -> n
+        n_meetings = len(meetings)
+        b["conferences_of"] = (
+            {
+                draw(st.integers(0, n_meetings - 1)): draw(st.integers(1, 150))
+                for _ in range(draw(st.integers(0, 3)))
+            }
+            if b["ready"]
+            else {}
+        )
     t_scale = t_admit + draw(st.integers(0, 40)) * 15
     return World(trace, bridges, t_admit, t_scale)
 
@@ -198,7 +208,14 @@ def live_scale(world: World, records: list[MeetingRecord]) -> ScaleInputs:
         answers = skipped("NoBridges", "no ready bridge to measure")
     params = pool_params(specs.pool, specs.pre_join_margin)
     bridges = bridge_states(pods, answers, [], now)
-    return live_scale_inputs(params, bridges, records, now, answers.ok)
+    meetings = world.trace["meetings"]
+    seen = {
+        b["name"]: {f"{meetings[m]['agency']}-{meetings[m]['name']}": n for m, n in confs.items()}
+        for b in world.bridges
+        if b["ready"] and (confs := b["conferences_of"]) is not None
+    }
+    debug = ConferenceFacts(seen=seen, asked=frozenset(seen))
+    return live_scale_inputs(params, bridges, records, now, answers.ok, debug)
 
 
 # ----------------------------------------------------------------------------- simulator
@@ -222,6 +239,7 @@ def observation(world: World, t: int, new: list[int]) -> Observation:
         for b in world.bridges
         if b["ready"]
     ]
+    confs = {b["name"]: dict(b["conferences_of"]) for b in world.bridges if b["ready"]}
     return Observation(
         tick=t // 15,
         t=float(t),
@@ -232,6 +250,7 @@ def observation(world: World, t: int, new: list[int]) -> Observation:
         new_meetings=new,
         ended_meetings=(),
         changed=True,
+        conferences=lambda: confs,
     )
 
 

@@ -11,11 +11,33 @@ import pytest
 
 from meetscale.clients.kube.pool import KubeError, OwnerRef
 from meetscale.models import BridgePoolSpec
+from meetscale.records import MeetingRecord
 from meetscale.scaling.scaler import PassResult, PoolScaler
 from tests.unit.scalefakes import T0, FakeColibri, FakeKube, FakeProm
 
 JITSI = {"xmppServer": "jitsi-prosody.jitsi.svc", "authSecret": "jitsi-jvb-secret"}
 OWNER = OwnerRef("meetscale.io/v1alpha1", "BridgePool", "pool", "pool-uid")
+
+
+def meeting(name: str, participants: int, start_min: float, **status: Any) -> MeetingRecord:
+    start = T0 + timedelta(minutes=start_min)
+    body = {
+        "metadata": {
+            "namespace": "so-y-te",
+            "name": name,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "creationTimestamp": (T0 - timedelta(days=1)).isoformat(),
+        },
+        "spec": {
+            "title": name,
+            "start": start.isoformat(),
+            "durationMinutes": 60,
+            "participants": participants,
+        },
+        "status": {"phase": "Admitted", **status},
+    }
+    return MeetingRecord.from_body(body)
 
 
 class World:
@@ -39,7 +61,13 @@ class World:
         self.colibri = FakeColibri(self.kube)
         self.events: list[tuple[str, str, bool]] = []
         self.statuses: list[dict[str, Any]] = []
+        self.meeting_writes: list[tuple[str, dict[str, Any]]] = []
+        self.meetings: list[MeetingRecord] = []
         self.now = T0
+
+        async def write_meeting(ns: str, name: str, status: dict[str, Any]) -> bool:
+            self.meeting_writes.append((f"{ns}/{name}", status))
+            return True
 
         async def write(status: dict[str, Any]) -> bool:
             self.statuses.append(status)
@@ -54,13 +82,13 @@ class World:
             events=lambda r, m, w: self.events.append((r, m, w)),
             write_status=write,
             clock=lambda: self.now,
+            write_meeting=write_meeting,
         )
 
     async def run(self, *, ready: bool = True, seconds: float = 15) -> PassResult:
         self.now += timedelta(seconds=seconds)
-        return await self.scaler.reconcile(
-            self.spec, OWNER, self.kube.records(ready=ready, at=self.now), [], None, 1
-        )
+        pods = self.kube.records(ready=ready, at=self.now)
+        return await self.scaler.reconcile(self.spec, OWNER, pods, self.meetings, None, 1)
 
     def condition(self, ctype: str) -> dict[str, Any]:
         return next(c for c in self.statuses[-1]["conditions"] if c["type"] == ctype)
@@ -198,3 +226,36 @@ async def test_removal_follows_the_bridge_s_own_count(
     await w.run()
     await w.run()
     assert (b not in w.kube.pods) is expected
+
+
+async def test_meeting_status_shows_its_conference_and_unbooked_rooms_are_counted() -> None:
+    w = World(minBridges=2)
+    await w.run(ready=False)
+    a, b = sorted(w.kube.pods)
+    w.meetings = [meeting("giao-ban", 120, -5)]
+    w.prom.loads = {a: 70, b: 60}
+    w.colibri.rooms = {a: {"so-y-te-giao-ban": 50, "hop-rieng": 20}, b: {"so-y-te-giao-ban": 60}}
+    await w.run()
+    key, status = w.meeting_writes[-1]
+    assert key == "so-y-te/giao-ban"
+    assert status["room"] == "so-y-te-giao-ban"
+    conf = status["conference"]
+    assert (conf["participants"], conf["peakParticipants"]) == (110, 110)
+    assert conf["bridges"] == [a, b]
+    assert conf["openedAt"] == (w.now).isoformat().replace("+00:00", "Z")
+    pool = w.statuses[-1]
+    assert (pool["unbookedConferences"], pool["unbookedParticipants"]) == (1, 20)
+
+    # fewer now, the peak stays; then the room empties: closed
+    w.meetings = [meeting("giao-ban", 120, -5, conference=conf)]
+    w.colibri.rooms = {a: {}, b: {"so-y-te-giao-ban": 30}}
+    await w.run(seconds=60)
+    conf2 = w.meeting_writes[-1][1]["conference"]
+    assert (conf2["participants"], conf2["peakParticipants"], conf2["bridges"]) == (30, 110, [b])
+    w.meetings = [meeting("giao-ban", 120, -5, conference=conf2)]
+    w.colibri.rooms = {a: {}, b: {}}
+    await w.run()
+    conf3 = w.meeting_writes[-1][1]["conference"]
+    assert (
+        conf3["participants"] == 0 and conf3["closedAt"] and conf3["openedAt"] == conf["openedAt"]
+    )

@@ -15,6 +15,12 @@ from meetscale.adapt.admission import (
     pool_ceiling,
     quota_view,
 )
+from meetscale.adapt.conferences import (
+    ConferenceFacts,
+    ConferenceView,
+    conference_view,
+    rooms_of,
+)
 from meetscale.adapt.facts import BridgeFacts, MeetingFacts
 from meetscale.adapt.scaling import (
     ScaleInputs,
@@ -30,6 +36,8 @@ from meetscale.adapt.scaling import (
 __all__ = [
     "AdmissionInputs",
     "BridgeFacts",
+    "ConferenceFacts",
+    "ConferenceView",
     "MeetingFacts",
     "ScaleInputs",
     "admission_inputs",
@@ -37,11 +45,13 @@ __all__ = [
     "behavior_rules",
     "booked_meetings",
     "bridge_state",
+    "conference_view",
     "expected_adhoc_rate",
     "involved_quotas",
     "meeting_request",
     "pool_ceiling",
     "pool_params",
     "quota_view",
+    "rooms_of",
     "scale_inputs",
 ]

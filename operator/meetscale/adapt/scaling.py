@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from meetscale.adapt.conferences import (
+    ConferenceFacts,
+    ConferenceView,
+    conference_view,
+    rooms_of,
+)
 from meetscale.adapt.facts import BridgeFacts, MeetingFacts
 from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
 from meetscale.decide.scale.hpa import (
@@ -96,35 +103,55 @@ def pool_params(spec: BridgePoolSpec, pre_join_margin: timedelta) -> PoolParams:
     )
 
 
-def booked_meeting(m: MeetingFacts, now: datetime) -> BookedMeeting:
+def booked_meeting(
+    m: MeetingFacts, now: datetime, view: ConferenceView | None = None
+) -> BookedMeeting:
     spec = m.spec
+    running = m.phase == Phase.RUNNING or spec.start <= now
     return BookedMeeting(
         key=m.key,
         start=spec.start,
         end=spec.end_time,
         participants=spec.participants,
         confidential=spec.confidential,
-        running=m.phase == Phase.RUNNING or spec.start <= now,
+        running=running,
+        observed_participants=view.observed(m.key) if view is not None and running else None,
     )
 
 
 def booked_meetings(
-    meetings: Iterable[MeetingFacts], pool: PoolParams, now: datetime
+    meetings: Iterable[MeetingFacts],
+    pool: PoolParams,
+    now: datetime,
+    view: ConferenceView | None = None,
 ) -> list[BookedMeeting]:
-    """The admitted and running meetings the core looks at now: not cancelled, not ended,
-    and running or opening within the lead time (those beyond it cannot change a decision
-    yet). A meeting past its end is gone: whether its conference still runs is not known
-    here. Ordered by start, then key."""
+    """The admitted and running meetings the core looks at now: not cancelled, running or
+    opening within the lead time (those beyond it cannot change a decision yet), and not
+    ended, unless the bridges still host their conference (an overrun: booked until it
+    closes). A running meeting's observed participants are the bridges' count of its room
+    (unknown without ``view``). Ordered by start, then key."""
     horizon = now + pool.booked.lead_time
     out = []
     for m in meetings:
-        if m.phase not in HOLDING_PHASES or m.spec.cancelled or m.spec.end_time <= now:
+        if m.spec.cancelled or m.phase not in _BOOKED:
             continue
-        b = booked_meeting(m, now)
+        if m.spec.end_time <= now and not (view and view.participants.get(m.key, 0) > 0):
+            continue
+        b = booked_meeting(m, now, view)
         if b.running or opens_at(pool, b) <= horizon:
             out.append(b)
     out.sort(key=lambda b: (b.start, b.key))
     return out
+
+
+_BOOKED = HOLDING_PHASES | {Phase.FINISHED}  # a finished one counts while its conference runs
+
+
+def with_conferences(bridges: list[BridgeState], view: ConferenceView) -> list[BridgeState]:
+    """The bridges with their participants per Meeting, as their conferences show."""
+    if not view.by_bridge:
+        return bridges
+    return [replace(b, participants_by_meeting=view.by_bridge.get(b.name) or None) for b in bridges]
 
 
 def bridge_state(b: BridgeFacts) -> BridgeState:
@@ -165,13 +192,26 @@ def scale_inputs(
     now: datetime,
     *,
     metrics_ok: bool,
+    conferences: ConferenceFacts | None = None,
 ) -> ScaleInputs:
-    """The core's inputs for one scaling pass: the booked meetings it looks at and the
-    ad-hoc rate from the meetings seen (``arrivals``: every Meeting, or the ad-hoc ones)."""
+    """The core's inputs for one scaling pass: the booked meetings it looks at, with what
+    their conferences show (``conferences``: the bridges' answers, None when not asked),
+    and the ad-hoc rate from the meetings seen (``arrivals``: every Meeting, or the ad-hoc
+    ones)."""
+    facts = [m for m in meetings if m.phase in _BOOKED and not m.spec.cancelled]
+    if conferences is None:
+        booked = booked_meetings(facts, params, now)
+        return ScaleInputs(
+            params, bridges, booked, now, expected_adhoc_rate(arrivals, params, now), metrics_ok
+        )
+    rooms = rooms_of(facts)
+    view = conference_view(conferences, rooms)
+    booked = booked_meetings(facts, params, now, view)
+    view = view.booked_only({b.key for b in booked}, rooms)
     return ScaleInputs(
         params,
-        bridges,
-        booked_meetings(meetings, params, now),
+        with_conferences(bridges, view),
+        booked,
         now,
         expected_adhoc_rate(arrivals, params, now),
         metrics_ok,

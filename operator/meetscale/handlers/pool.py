@@ -98,6 +98,7 @@ async def scaling(
         ),
         write_status=write_status,
         early_join=runtime.settings.pre_join_margin,
+        write_meeting=runtime.writer.meeting_status,
     )
     owner = OwnerRef(API_VERSION, "BridgePool", name, uid or "")
     try:

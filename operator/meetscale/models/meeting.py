@@ -100,6 +100,12 @@ class MeetingSpec(CamelModel):
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="BridgePool name; the operator's default pool when unset.",
     )
+    room: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$",
+        description="The Jitsi room's name; <namespace>-<name> when unset.",
+    )
 
     @field_validator("start", "end")
     @classmethod
@@ -135,6 +141,16 @@ class MeetingSpec(CamelModel):
         return self.end_time - self.start
 
 
+class ConferenceStatus(CamelModel):
+    """The Meeting's conference as the pool's bridges report it (JVB `GET /debug`)."""
+
+    participants: int = Field(default=0, ge=0, description="On the bridges now.")
+    peak_participants: int = Field(default=0, ge=0, description="The most at once so far.")
+    bridges: list[str] = Field(default_factory=list, max_length=64)
+    opened_at: datetime | None = Field(default=None, description="When it was first seen.")
+    closed_at: datetime | None = Field(default=None, description="When it was last seen.")
+
+
 class MeetingStatus(CamelModel):
     """Observed state, written by the operator only."""
 
@@ -147,6 +163,8 @@ class MeetingStatus(CamelModel):
     reserved_bridges: int | None = Field(default=None, ge=0)
     queue_position: int | None = Field(default=None, ge=1)
     admitted_at: datetime | None = None
+    room: str | None = Field(default=None, max_length=100, description="The Jitsi room.")
+    conference: ConferenceStatus | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     observed_generation: int | None = Field(default=None, ge=0)
 

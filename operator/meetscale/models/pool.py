@@ -163,6 +163,10 @@ class BridgePoolStatus(CamelModel):
     observed_participants: int | None = Field(default=None, ge=0)
     booked_participants: int | None = Field(default=None, ge=0)
     booked_bridges: int | None = Field(default=None, ge=0)
+    unbooked_conferences: int | None = Field(
+        default=None, ge=0, description="Conferences on the bridges that match no Meeting."
+    )
+    unbooked_participants: int | None = Field(default=None, ge=0)
     last_scale_time: datetime | None = None
     last_scale_direction: Literal["Up", "Down", "None"] | None = None
     last_scale_reason: str | None = Field(default=None, max_length=1024)

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from meetscale import metrics
-from meetscale.adapt import ScaleInputs, arrival, pool_params, scale_inputs
+from meetscale.adapt import ConferenceFacts, ScaleInputs, arrival, pool_params, scale_inputs
 from meetscale.clients.colibri import Colibri
 from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient, PromResult, substitute
@@ -51,12 +51,14 @@ from meetscale.decide.scale import (
 from meetscale.decide.scale.removal import RemovalPlan, plan_removal
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord
+from meetscale.scaling.conferences import ConferenceTracker, MeetingSink, ask_bridges
 from meetscale.scaling.drains import BridgeActions, EventSink
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
 from meetscale.scaling.render import template_hash
 from meetscale.scaling.status import (
     LastScale,
     PassChanges,
+    PassOutcome,
     export,
     forget,
     pool_status,
@@ -95,6 +97,7 @@ class _Seen:
     by_name: dict[str, PodRecord]
     answers: Metrics
     bridges: list[BridgeState]
+    conferences: ConferenceFacts
 
 
 def live_scale_inputs(
@@ -103,12 +106,20 @@ def live_scale_inputs(
     meetings: Sequence[MeetingRecord],
     now: datetime,
     metrics_ok: bool,
+    conferences: ConferenceFacts | None = None,
 ) -> ScaleInputs:
     """The core's inputs of a pass, through the adapter: the pool's Meeting records become
-    facts; every Meeting is an arrival the ad-hoc estimate may count."""
+    facts; every Meeting is an arrival the ad-hoc estimate may count; the bridges'
+    conferences (``conferences``) say who runs where."""
     facts = [f for f in (rec.facts() for rec in meetings) if f is not None]
     return scale_inputs(
-        params, bridges, facts, (arrival(f) for f in facts), now, metrics_ok=metrics_ok
+        params,
+        bridges,
+        facts,
+        (arrival(f) for f in facts),
+        now,
+        metrics_ok=metrics_ok,
+        conferences=conferences,
     )
 
 
@@ -130,6 +141,7 @@ class PoolScaler:
         write_status: StatusSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         early_join: timedelta = timedelta(minutes=10),
+        write_meeting: MeetingSink | None = None,
     ) -> None:
         self.namespace = namespace
         self.name = name
@@ -150,6 +162,8 @@ class PoolScaler:
         self._last_status: dict[str, Any] | None = None
         self._last_scale: LastScale | None = None
         self._problem: tuple[str, str] | None = None  # what keeps bridges from being created
+        self.colibri = colibri
+        self.conferences = ConferenceTracker(write_meeting)
 
     # ------------------------------------------------------------------ inputs
 
@@ -187,7 +201,9 @@ class PoolScaler:
                 del self.removing[name]
         self.intents.forget_gone(present, now)
         kept = [self.intents.overlay(p, now) for p in live if p.name not in self.removing]
-        answers = await self._query_metrics(spec, kept)
+        answers, conferences = await asyncio.gather(
+            self._query_metrics(spec, kept), ask_bridges(self.colibri, kept, spec.colibri_port)
+        )
         starting = sorted(self.intents.created)
         bridges = bridge_states(kept, answers, starting, now, template_hash(spec))
         return _Seen(
@@ -197,6 +213,7 @@ class PoolScaler:
             {p.name: p for p in kept},
             answers,
             bridges,
+            conferences,
         )
 
     def _decide(self, seen: _Seen, meetings: Sequence[MeetingRecord]) -> ScalePlan:
@@ -204,7 +221,9 @@ class PoolScaler:
             active = sum(1 for b in seen.bridges if not b.draining)
             self.history = self.history.add(seen.now, active)
             self._seeded = True
-        i = live_scale_inputs(seen.params, seen.bridges, meetings, seen.now, seen.answers.ok)
+        i = live_scale_inputs(
+            seen.params, seen.bridges, meetings, seen.now, seen.answers.ok, seen.conferences
+        )
         return decide_scale(
             i.params,
             i.bridges,
@@ -235,19 +254,19 @@ class PoolScaler:
         await self._check_refs(spec)
         changes = await self._carry_out(spec, owner, seen, plan, result)
         self._record(plan, seen, changes)
+        view = await self.conferences.publish(meetings, seen.conferences, now)
         old = self._last_status if self._last_status is not None else stored_status or {}
-        status = pool_status(
+        outcome = PassOutcome(
             plan,
             seen.bridges,
             seen.answers,
-            old,
-            now,
-            generation,
             changes,
             self._last_scale,
             spec.max_bridges,
             self._problem,
+            view,
         )
+        status = pool_status(outcome, old, now, generation)
         result.status = status
         result.status_written = await self._write(status)
         export(self.key, plan, status)

@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from meetscale import metrics
+from meetscale.adapt import ConferenceView
 from meetscale.conditions import condition
 from meetscale.decide.scale import BridgeState, PlanCondition, ScalePlan
 from meetscale.scaling.inputs import Metrics
 from meetscale.times import rfc3339
 
-__all__ = ["LastScale", "PassChanges", "export", "forget", "pool_status"]
+__all__ = ["LastScale", "PassChanges", "PassOutcome", "export", "forget", "pool_status"]
 
 _STATES = ("InService", "Ready", "Draining", "Held")
 
@@ -62,65 +63,76 @@ def _stab(able: PlanCondition, direction: str) -> tuple[str, str]:
     return "NotStabilized", f"no scale-{direction.lower()} held back by stabilization"
 
 
-def pool_status(
-    plan: ScalePlan,
-    bridges: Sequence[BridgeState],
-    m: Metrics,
-    old: Mapping[str, Any],
-    now: datetime,
-    generation: int | None,
-    changes: PassChanges,
-    last_scale: LastScale | None,
-    max_bridges: int,
-    problem: tuple[str, str] | None = None,
-) -> dict[str, Any]:
-    """The status after this pass's actions (drains started/cancelled, pods removed)."""
-    real = [_after(b, changes) for b in bridges if b.name not in changes.gone]
-    active = [b for b in real if not b.draining]
-    ready = [b for b in active if b.ready]
-    draining = sorted(b.name for b in real if b.draining)
-    stresses = [b.stress for b in ready if b.stress is not None]
-    endpoints = [b.endpoints for b in real if b.endpoints is not None]
-    was = old.get("conditions")
+@dataclass(frozen=True, slots=True)
+class PassOutcome:
+    """What a pass saw, decided and did: the status is made of it."""
 
-    def cond(ctype: str, c: PlanCondition | tuple[bool, str, str]) -> dict[str, Any]:
-        return condition(ctype, c[0], c[1], c[2], now, was, generation)
+    plan: ScalePlan
+    bridges: Sequence[BridgeState]
+    metrics: Metrics
+    changes: PassChanges
+    last_scale: LastScale | None
+    max_bridges: int
+    problem: tuple[str, str] | None = None  # what keeps bridges from being created
+    conferences: ConferenceView | None = None
 
-    pc = plan.conditions
+
+def _conditions(o: PassOutcome, draining: Sequence[str]) -> list[tuple[str, PlanCondition]]:
+    plan, pc = o.plan, o.plan.conditions
     able = pc["AbleToScale"]
-    at_max = plan.desired >= max_bridges
-    conditions = [
-        cond(
-            "BridgesProvisioned",
-            (False, *problem)
-            if problem
-            else (True, "BridgesCreated", "the pool's bridges can be created"),
+    at_max = plan.desired >= o.max_bridges
+    provisioned = (
+        PlanCondition(False, *o.problem)
+        if o.problem
+        else PlanCondition(True, "BridgesCreated", "the pool's bridges can be created")
+    )
+    return [
+        ("BridgesProvisioned", provisioned),
+        ("ScalingActive", pc["ScalingActive"]),
+        ("AbleToScale", able),
+        (
+            "ScaleUpStabilized",
+            PlanCondition(able.reason == "ScaleUpStabilized", *_stab(able, "Up")),
         ),
-        cond("ScalingActive", pc["ScalingActive"]),
-        cond("AbleToScale", able),
-        cond("ScaleUpStabilized", (able.reason == "ScaleUpStabilized", *_stab(able, "Up"))),
-        cond("ScaleDownStabilized", (able.reason == "ScaleDownStabilized", *_stab(able, "Down"))),
-        cond("ScaleLimited", pc["ScalingLimited"]),
-        cond(
+        (
+            "ScaleDownStabilized",
+            PlanCondition(able.reason == "ScaleDownStabilized", *_stab(able, "Down")),
+        ),
+        ("ScaleLimited", pc["ScalingLimited"]),
+        (
             "AtMaximum",
-            (
+            PlanCondition(
                 at_max,
                 "AtMaximum" if at_max else "BelowMaximum",
-                f"desired {plan.desired} of at most {max_bridges} bridges (live wants "
+                f"desired {plan.desired} of at most {o.max_bridges} bridges (live wants "
                 f"{plan.live_replicas}, bookings {plan.booked_replicas})",
             ),
         ),
-        cond("BookingsCovered", pc["BookingsCovered"]),
-        cond("PrometheusUnavailable", _prom_condition(m)),
-        cond(
+        ("BookingsCovered", pc["BookingsCovered"]),
+        ("PrometheusUnavailable", _prom_condition(o.metrics)),
+        (
             "Draining",
-            (
+            PlanCondition(
                 bool(draining),
                 "DrainInProgress" if draining else "NoDrain",
                 f"draining: {', '.join(draining)}" if draining else "no bridge is draining",
             ),
         ),
     ]
+
+
+def pool_status(
+    o: PassOutcome, old: Mapping[str, Any], now: datetime, generation: int | None
+) -> dict[str, Any]:
+    """The status after this pass's actions (drains started/cancelled, pods removed)."""
+    plan, changes = o.plan, o.changes
+    real = [_after(b, changes) for b in o.bridges if b.name not in changes.gone]
+    active = [b for b in real if not b.draining]
+    ready = [b for b in active if b.ready]
+    draining = sorted(b.name for b in real if b.draining)
+    stresses = [b.stress for b in ready if b.stress is not None]
+    endpoints = [b.endpoints for b in real if b.endpoints is not None]
+    was = old.get("conditions")
     status: dict[str, Any] = {
         "desired": plan.desired,
         "current": plan.current,
@@ -128,15 +140,21 @@ def pool_status(
         "draining": len(draining),
         "held": len(changes.held),
         "observedStress": round(sum(stresses) / len(stresses), 3) if stresses else None,
-        "observedParticipants": sum(endpoints) if m.ok else None,
+        "observedParticipants": sum(endpoints) if o.metrics.ok else None,
         "bookedParticipants": plan.booked.participants,
         "bookedBridges": plan.booked_replicas,
-        "conditions": conditions,
+        "conditions": [
+            condition(ctype, c.status, c.reason, c.message, now, was, generation)
+            for ctype, c in _conditions(o, draining)
+        ],
     }
-    if last_scale is not None:
-        status["lastScaleTime"] = rfc3339(last_scale.at)
-        status["lastScaleDirection"] = last_scale.direction
-        status["lastScaleReason"] = last_scale.reason
+    if o.conferences is not None and o.conferences.complete:
+        status["unbookedConferences"] = len(o.conferences.unbooked)
+        status["unbookedParticipants"] = sum(o.conferences.unbooked.values())
+    if o.last_scale is not None:
+        status["lastScaleTime"] = rfc3339(o.last_scale.at)
+        status["lastScaleDirection"] = o.last_scale.direction
+        status["lastScaleReason"] = o.last_scale.reason
     if generation is not None:
         status["observedGeneration"] = generation
     return status

@@ -219,6 +219,7 @@ class _Run:
             ended_meetings=self.ended,
             changed=world.changed,
             draining_loads={b.name: b.load for b in world.draining},
+            conferences=world.conferences,
         )
         world.changed = False
         return obs

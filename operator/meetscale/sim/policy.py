@@ -8,7 +8,7 @@ is the one exception: it is given the actual attendance, by design.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -75,6 +75,9 @@ class Observation:
     changed: bool  # the pool's bridges changed since the last tick (added, ready, removed)
     # participants on each draining bridge now, as the bridge itself answers (no scrape lag)
     draining_loads: Mapping[str, int] = field(default_factory=dict)
+    # each ready bridge's conferences now (meeting index -> participants), as its `GET /debug`
+    # answers; asked for lazily (only a policy that reads it pays for it)
+    conferences: Callable[[], Mapping[str, Mapping[int, int]]] = lambda: {}
 
 
 @dataclass(slots=True)

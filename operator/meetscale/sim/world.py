@@ -327,6 +327,11 @@ class World:
             total += c
         return total
 
+    def conferences(self) -> dict[str, dict[int, int]]:
+        """Each ready bridge's conferences (meeting -> participants here), as the bridges'
+        `GET /debug` lists them."""
+        return {b.name: dict(b.confs) for b in self.bridges.values() if b.ready}
+
     def samples(self) -> list[BridgeSample]:
         """What a Prometheus scrape of the ready bridges returns now."""
         out = []

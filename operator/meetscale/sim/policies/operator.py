@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from meetscale.adapt import (
     AdmissionInputs,
     BridgeFacts,
+    ConferenceFacts,
     MeetingFacts,
     ScaleInputs,
     admission_inputs,
@@ -51,6 +52,7 @@ from meetscale.adapt import (
     scale_inputs,
 )
 from meetscale.decide.admit import MeetingRequest, decide_admission
+from meetscale.decide.admit.rooms import room_of
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.decide.scale import BridgeState, ScaleHistory, ScalePlan, decide_scale, record
 from meetscale.decide.scale.adhoc import Arrival
@@ -97,6 +99,10 @@ class OperatorPolicy:
         self._lead = self._params.booked.lead_time.total_seconds()
         self._margin_s = specs.pre_join_margin.total_seconds()
         self._agency = [m.agency for m in trace.meetings]
+        self._room = [
+            room_of(m.agency, m.name, spec.room)
+            for m, spec in zip(trace.meetings, specs.meetings, strict=True)
+        ]
         self._created = [m.created_at for m in trace.meetings]
         n = len(self._infos)
         self._phase: list[str | None] = [None] * n
@@ -111,6 +117,7 @@ class OperatorPolicy:
         self._upcoming: list[tuple[float, int]] = []  # (opens - lead, m) admitted, not near
         self._window: dict[int, MeetingFacts] = {}  # admitted, near or running, not ended
         self._window_end: list[tuple[float, int]] = []  # (end, m) of the window's meetings
+        self._overrun: set[int] = set()  # in the window past their end (room still open)
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
         self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
 
@@ -243,17 +250,21 @@ class OperatorPolicy:
                 del cache[name]
         return out
 
-    def booked_facts(self, t: float) -> list[MeetingFacts]:
+    def booked_facts(self, t: float, rooms_open: set[str]) -> list[MeetingFacts]:
         """The admitted meetings near enough to matter (a superset of what the adapter
-        keeps: it drops those that ended or open beyond the lead time)."""
+        keeps: it drops those that open beyond the lead time, and those past their end
+        whose conference is closed). A meeting past its end stays while its room is open."""
         while self._upcoming and self._upcoming[0][0] <= t + 1e-9:
             _, m = heapq.heappop(self._upcoming)
-            if self._infos[m].end <= t:
+            if self._infos[m].end <= t and self._room[m] not in rooms_open:
                 continue
             self._window[m] = self._facts(m, Phase.ADMITTED)
             heapq.heappush(self._window_end, (self._infos[m].end, m))
         while self._window_end and self._window_end[0][0] <= t:
             _, m = heapq.heappop(self._window_end)
+            self._overrun.add(m)
+        for m in [m for m in self._overrun if self._room[m] not in rooms_open]:
+            self._overrun.discard(m)
             self._window.pop(m, None)
         return list(self._window.values())
 
@@ -297,16 +308,27 @@ class OperatorPolicy:
             self._scale(obs, act)
         return act
 
+    def conference_facts(self, obs: Observation) -> ConferenceFacts:
+        """What the ready bridges' `GET /debug` lists: each one's conferences by room."""
+        seen = {
+            bridge: {self._room[m]: n for m, n in confs.items()}
+            for bridge, confs in obs.conferences().items()
+        }
+        return ConferenceFacts(seen=seen, asked=frozenset(seen))
+
     def scale_inputs(self, obs: Observation) -> ScaleInputs:
         """The core's inputs of a scaling pass, through the adapter, as the live operator
         builds them (the ad-hoc arrivals are the ad-hoc meetings seen: the same rate)."""
+        conferences = self.conference_facts(obs)
+        rooms_open = {r for confs in conferences.seen.values() for r, n in confs.items() if n}
         return scale_inputs(
             self._params,
             self._bridge_states(obs),
-            self.booked_facts(obs.t),
+            self.booked_facts(obs.t, rooms_open),
             self._adhoc_arrivals(obs.now),
             obs.now,
             metrics_ok=bool(obs.metrics),
+            conferences=conferences,
         )
 
     def _scale(self, obs: Observation, act: Actions) -> None:
