@@ -38,6 +38,7 @@ from .prometheus import _atomic_write
 POOL_LABEL = "meetscale.io/pool"
 DRAINING_LABEL = "meetscale.io/draining"
 SIM_PORT = 8080
+MUC_DOMAIN = "muc.meet.jitsi"  # docker-jitsi-meet's and jitsi-helm's default
 log = logging.getLogger("testbed.bridges")
 
 
@@ -275,13 +276,15 @@ class BridgeHarness:
 
     # ------------------------------------------------------------------ load
 
-    def set_conference(self, pod: str, conference: str, participants: int) -> int:
-        """PUT /sim/conferences/{id}; returns the HTTP status (409: refused, draining)."""
-        status, _ = _request(
-            "PUT",
-            f"{self.url(pod)}/sim/conferences/{conference}",
-            {"participants": participants},
-        )
+    def set_conference(
+        self, pod: str, conference: str, participants: int, room: str | None = None
+    ) -> int:
+        """PUT /sim/conferences/{id}; returns the HTTP status (409: refused, draining).
+        ``room``: the Jitsi room it is (its `/debug` name is `room@muc.meet.jitsi`)."""
+        body: dict[str, Any] = {"participants": participants}
+        if room is not None:
+            body["name"] = f"{room}@{MUC_DOMAIN}"
+        status, _ = _request("PUT", f"{self.url(pod)}/sim/conferences/{conference}", body)
         return status
 
     def state(self, pod: str) -> dict[str, Any]:
@@ -290,7 +293,7 @@ class BridgeHarness:
             raise RuntimeError(f"GET /sim/state of {pod}: HTTP {status}")
         return body
 
-    def place(self, conference: str, participants: int) -> str:
+    def place(self, conference: str, participants: int, room: str | None = None) -> str:
         """Start a conference where Jicofo would: the least-loaded bridge taking new ones."""
         candidates = []
         for pod in self.bridges():
@@ -299,7 +302,7 @@ class BridgeHarness:
                 if st.get("accepts_new_conferences"):
                     candidates.append((st.get("participants", 0), pod))
         for _, pod in sorted(candidates):
-            if self.set_conference(pod, conference, participants) in (200, 201):
+            if self.set_conference(pod, conference, participants, room) in (200, 201):
                 return pod
         raise RuntimeError(f"no bridge accepted conference {conference}")
 

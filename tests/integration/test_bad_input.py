@@ -155,7 +155,7 @@ CASES = [
     # BridgePool (CRD schema)
     C("pool-min-above-max", ("spec.minBridges must be <= spec.maxBridges",)),
     C("edit-pool-min-above-max", ("spec.minBridges must be <= spec.maxBridges",), edit=True),
-    C("pool-missing-template", ("spec.template", "Required value")),
+    C("pool-missing-template", ("spec.template is required without spec.jitsi",)),
     C("pool-max-bridges-zero", ("spec.maxBridges", "greater than or equal to 1")),
     C("pool-negative-min-bridges", ("spec.minBridges", "greater than or equal to 0")),
     C("pool-target-stress-above-one", ("spec.targetStress", "less than or equal to 1")),
@@ -283,6 +283,9 @@ def env(control_plane, tmp_path_factory) -> Iterator[Env]:
             cp.kubectl("create", "namespace", name)
         cp.kubectl("label", "namespace", ns, f"meetscale.io/agency={ns}")
         _apply(cp, quota)
+        account = yaml.safe_load((ROOT / "examples/jvb-account.yaml").read_text())
+        account["metadata"]["namespace"] = ns
+        _apply(cp, account)
         _apply(cp, pool)
         op = start_operator(
             Path(cp.kubeconfig),

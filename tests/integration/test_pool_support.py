@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from testbed.bridges import BridgeHarness
 
 POOL = "pool"
+ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "meetscale.io", "v1alpha1"
 T = TypeVar("T")
 
@@ -177,6 +178,19 @@ def metric(url: str, name: str, labels: dict[str, str]) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 total += float(s.value)
     return total
+
+
+@pytest.fixture
+def agency(control_plane, crds, namespace):
+    """The test namespace made an agency whose quota takes a 300-person meeting."""
+    control_plane.kubectl("label", "namespace", namespace, f"meetscale.io/agency={namespace}")
+    quota = yaml.safe_load((ROOT / "examples/quotas.yaml").read_text().split("---")[-1])
+    quota["metadata"]["name"] = namespace
+    quota["spec"]["namespaceSelector"] = {"matchLabels": {"meetscale.io/agency": namespace}}
+    quota["spec"]["limits"].update(maxConcurrentParticipants=1000, maxMeetingParticipants=500)
+    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(quota))
+    yield namespace
+    control_plane.kubectl("delete", "agencyquota", namespace, "--ignore-not-found", "--wait=false")
 
 
 @pytest.fixture

@@ -99,7 +99,14 @@ class BridgePoolSpec(CamelModel):
                 {
                     "rule": "self.minBridges <= self.maxBridges",
                     "message": "spec.minBridges must be <= spec.maxBridges",
-                }
+                },
+                {
+                    "rule": "has(self.jitsi) || has(self.template)",
+                    "message": (
+                        "spec.template is required without spec.jitsi (give the Jitsi "
+                        "deployment the bridges join, or a whole bridge Pod template)"
+                    ),
+                },
             ]
         }
     }
