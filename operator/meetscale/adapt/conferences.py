@@ -41,11 +41,14 @@ class ConferenceView:
     hosts: dict[str, list[str]] = field(default_factory=dict)  # key -> bridges
     unbooked: dict[str, int] = field(default_factory=dict)  # room -> n
     complete: bool = False
+    on_bridge: dict[str, int] = field(default_factory=dict)  # bridge -> all its participants
 
     def booked_only(self, keys: set[str], rooms: Mapping[str, str]) -> ConferenceView:
         """The view with only these Meetings' conferences matched; the others count as
         unbooked (a Meeting not booked now, e.g. tomorrow's, whose room is open)."""
-        out = ConferenceView(complete=self.complete, unbooked=dict(self.unbooked))
+        out = ConferenceView(
+            complete=self.complete, unbooked=dict(self.unbooked), on_bridge=dict(self.on_bridge)
+        )
         room_of_key = {k: r for r, k in rooms.items()}
         for key, n in self.participants.items():
             if key in keys:
@@ -83,6 +86,7 @@ def conference_view(facts: ConferenceFacts | None, rooms: Mapping[str, str]) -> 
         return ConferenceView()
     view = ConferenceView(complete=facts.complete)
     for bridge in sorted(facts.seen):
+        view.on_bridge[bridge] = sum(max(0, n) for n in facts.seen[bridge].values())
         for room, n in sorted(facts.seen[bridge].items()):
             if n <= 0:
                 continue

@@ -108,6 +108,8 @@ def booked_meeting(
 ) -> BookedMeeting:
     spec = m.spec
     running = m.phase == Phase.RUNNING or spec.start <= now
+    if view is not None and view.participants.get(m.key, 0) > 0:
+        running = True  # its conference is open: early joiners are the meeting's
     return BookedMeeting(
         key=m.key,
         start=spec.start,
@@ -148,10 +150,21 @@ _BOOKED = HOLDING_PHASES | {Phase.FINISHED}  # a finished one counts while its c
 
 
 def with_conferences(bridges: list[BridgeState], view: ConferenceView) -> list[BridgeState]:
-    """The bridges with their participants per Meeting, as their conferences show."""
-    if not view.by_bridge:
-        return bridges
-    return [replace(b, participants_by_meeting=view.by_bridge.get(b.name) or None) for b in bridges]
+    """The bridges with their participants per Meeting, as their conferences show; a
+    bridge's own count (`GET /debug`, now) wins over a scrape that has not seen a
+    conference that just opened on it (Prometheus lags a scrape)."""
+    out = []
+    for b in bridges:
+        by = view.by_bridge.get(b.name) or None
+        now = view.on_bridge.get(b.name)
+        endpoints = b.endpoints
+        if now is not None and (endpoints is None or now > endpoints):
+            endpoints = now
+        if by is None and endpoints == b.endpoints:
+            out.append(b)
+        else:
+            out.append(replace(b, participants_by_meeting=by, endpoints=endpoints))
+    return out
 
 
 def bridge_state(b: BridgeFacts) -> BridgeState:

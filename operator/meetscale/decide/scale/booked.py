@@ -91,16 +91,16 @@ def booked_term(
                     observed = _observed_by_meeting(bridges)
                 obs = observed.get(m.key)
             if obs is None:
-                p = m.participants
-                running_present += m.participants
+                p = m.size
+                running_present += m.size
             else:
-                p = max(obs, m.participants) if now < m.start + pool.booked.join_grace else obs
+                p = running_size(pool, m, obs, now)
                 running_present += obs
             since, until = now, m.end
             if until <= now:  # overrunning its end: there now, for how long is unknown
                 until = now + _INSTANT
         elif (opens := opens_at(pool, m)) <= horizon and m.end > now:
-            p = m.participants
+            p = m.size
             since, until = max(opens, now), m.end
         else:
             continue
@@ -135,6 +135,16 @@ def booked_term(
         unbooked_expected=math.ceil(round(expected, 9)),
     )
     return BookedResult(demand, rp, n_reserved)
+
+
+def running_size(pool: PoolParams, m: BookedMeeting, observed: int, now: datetime) -> int:
+    """What a running meeting with ``observed`` participants on the bridges holds: while
+    people still join (its join grace), the expected count or more; afterwards what is
+    there plus a growth allowance (an empty room keeps only the floor: it can come back)."""
+    if now < m.start + pool.booked.join_grace:
+        return max(observed, m.size)
+    b = pool.booked
+    return observed + max(b.growth_floor, math.ceil(b.growth_share * observed))
 
 
 def _busiest(present: Sequence[_Presence], now: datetime) -> int:

@@ -30,7 +30,7 @@ def reserved(pool: PoolParams, booked: Sequence[BookedMeeting], now: datetime) -
     ppb = pool.participants_per_bridge
     horizon = now + pool.booked.lead_time
     return sum(
-        -(-m.participants // ppb)
+        -(-m.size // ppb)
         for m in booked
         if held_for(pool, m) and now < opens_at(pool, m) <= horizon
     )

@@ -80,10 +80,15 @@ class BookedTerm:
     #: how far ahead booked meetings are provisioned (the time a bridge needs to come up,
     #: with room to spare)
     lead_time: timedelta = timedelta(seconds=600)
-    #: for this long after a running meeting's start its demand is max(declared, observed)
-    #: participants (people are still joining); afterwards the observed count alone
-    #: (no-shows release capacity, overruns keep it)
+    #: for this long after a running meeting's start its demand is max(expected, observed)
+    #: participants (people are still joining); afterwards the observed count plus a growth
+    #: allowance (no-shows release capacity, an empty room most of it, overruns keep it)
     join_grace: timedelta = timedelta(minutes=10)
+    #: the growth allowance of a running meeting past its join grace: this share of who is
+    #: there, and at least ``growth_floor`` participants (latecomers; an empty room can
+    #: come back)
+    growth_share: float = 0.1
+    growth_floor: int = 5
     #: how long a conference takes to fill in the placement replay
     join_ramp: timedelta = timedelta(seconds=300)
     #: how long after its end a running meeting is still assumed on its bridge (the

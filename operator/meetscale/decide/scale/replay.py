@@ -54,7 +54,7 @@ class Release(NamedTuple):
 def opens_at(pool: PoolParams, m: BookedMeeting) -> datetime:
     """When a booked meeting's first participants may come: its start, or ``early_join``
     before it for one larger than a bridge (it grows on one bridge until it spans)."""
-    if m.participants > pool.participants_per_bridge:
+    if m.size > pool.participants_per_bridge:
         return m.start - pool.booked.early_join
     return m.start
 
@@ -66,7 +66,7 @@ def held_for(pool: PoolParams, m: BookedMeeting) -> bool:
         pool.booked.hold_large
         and not m.running
         and not m.confidential
-        and m.participants > pool.participants_per_bridge
+        and m.size > pool.participants_per_bridge
     )
 
 
@@ -359,21 +359,28 @@ def _inputs(
     ends: list[Release] = []
     run_total = growth = 0.0
     unplaced, early = conference_census(pool, booked, bridges, now)
+    grace = pool.booked.join_grace
     for m in booked:
+        if m.running and m.observed_participants == 0 and now < m.start + grace:
+            unplaced = unplaced | {m.key}  # started, nobody there yet: it opens where Jicofo says
         if m.running and m.key not in unplaced:
-            p = m.participants if m.observed_participants is None else m.observed_participants
+            obs = m.observed_participants
+            p = m.size if obs is None else obs
             run_total += p
             since = (now - m.start).total_seconds()
-            if m.observed_participants is None and since < ramp:
+            if obs is None and since < ramp:
                 growth += p - _ramp(p, since, ramp) if since > 0 else p
+            elif obs is not None and now < m.start + grace and m.size > obs:
+                growth += m.size - obs  # still joining, where it is
+                p = m.size
             if m.end > now:
                 ends.append(Release((m.end - now + overrun).total_seconds(), p))
         elif m.key in early:
             # its first participants are on the bridges already: the rest joins there
-            run_total += m.participants
-            growth += m.participants - _ramp(m.participants, 0.0, ramp)
-            ends.append(Release((m.end - now + overrun).total_seconds(), m.participants))
-        elif m.participants > 0 and m.end > now:
+            run_total += m.size
+            growth += m.size - _ramp(m.size, 0.0, ramp)
+            ends.append(Release((m.end - now + overrun).total_seconds(), m.size))
+        elif m.size > 0 and m.end > now:
             start = m.start if m.running else opens_at(pool, m)  # may open early
             if not m.running and start > horizon:
                 continue
@@ -383,7 +390,7 @@ def _inputs(
                 Upcoming(
                     max(0.0, (start - now).total_seconds()),
                     (m.end - now).total_seconds(),
-                    m.participants,
+                    m.size,
                     m.confidential,
                 )
             )

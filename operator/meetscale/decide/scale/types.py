@@ -59,9 +59,12 @@ class BridgeState:
 class BookedMeeting:
     """An admitted meeting of this pool.
 
-    ``participants`` is the declared count; ``observed_participants`` the count
-    seen on the bridges when ``running`` (None: unknown, then the bridges'
-    ``participants_by_meeting`` are summed if any bridge reports this key).
+    ``participants`` is the declared count; ``expected`` what is expected to join (the
+    declaration corrected by the agency's history, see
+    :mod:`~meetscale.decide.scale.calibration`; the declaration when None).
+    ``running``: started, or its conference is open (early joiners); then
+    ``observed_participants`` is the count seen on the bridges (None: unknown, then the
+    bridges' ``participants_by_meeting`` are summed if any bridge reports this key).
     """
 
     key: str
@@ -71,6 +74,12 @@ class BookedMeeting:
     confidential: bool = False
     running: bool = False
     observed_participants: int | None = None
+    expected: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Who is expected to join: the calibrated declaration."""
+        return self.participants if self.expected is None else self.expected
 
 
 @dataclass(frozen=True, slots=True)
