@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from meetscale.models.base import CamelModel, Condition
+from meetscale.models.template import template_problems
+
+__all__ = ["Behavior", "BridgePoolSpec", "BridgePoolStatus", "ScalingRules", "template_problems"]
 
 DEFAULT_LOAD_QUERY = "jitsi_jvb_stress"
 
@@ -124,6 +127,14 @@ class BridgePoolSpec(CamelModel):
     protection_seconds: int = Field(default=300, ge=0, le=86_400)
     colibri_port: int = Field(default=8080, ge=1, le=65535)
     per_bridge_service: PerBridgeService = Field(default_factory=PerBridgeService)
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, template: dict[str, Any]) -> dict[str, Any]:
+        problems = template_problems(template, required=False)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return template
 
     @model_validator(mode="after")
     def _bounds(self) -> BridgePoolSpec:
