@@ -219,6 +219,13 @@ TEMPLATES = [
         ["spec.template.spec.terminationGracePeriodSeconds: must be a whole number >= 0 (got -1"],
     ),
     ("jvb", ["spec.template: must be an object (a pod template) (got 'jvb' (a string))"]),
+    (
+        {"spec": {"containers": [{"name": "jvb", "image": " jitsi/jvb:stable"}]}},
+        [
+            "spec.template.spec.containers[0].image: must not have leading or trailing "
+            "whitespace (got ' jitsi/jvb:stable' (a string)); the Deployment would be accepted"
+        ],
+    ),
 ]
 
 
@@ -234,6 +241,7 @@ TEMPLATES = [
         "labels-list",
         "negative-grace",
         "template-string",
+        "image-whitespace",
     ],
 )
 def test_template_problems_name_field_value_and_limit(template, expected):

@@ -16,7 +16,7 @@ import pytest
 from meetscale.admission.loop import LoopHealth, retry_after, run_orphans, run_pool
 from meetscale.admission.orphans import orphan_changes, pool_problem
 from meetscale.config import Settings
-from meetscale.handlers.admission import admission_health
+from meetscale.handlers.admission import AdmissionState, admission_health
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord
 
@@ -194,7 +194,8 @@ async def test_a_loop_that_keeps_failing_makes_health_fail_and_recovers():
 
     spec = BridgePoolSpec.model_validate({"template": {}})
     memo = kopf.Memo()
-    memo["admission_health"] = health
+    assert await admission_health(memo=memo) == {}  # starting: healthy
+    memo["admission"] = AdmissionState(health=health)
     assert await admission_health(memo=memo) == {}
     task = asyncio.create_task(
         run_pool(

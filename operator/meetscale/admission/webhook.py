@@ -35,6 +35,7 @@ from meetscale.decide.admit.agency import AgencyResolver
 from meetscale.decide.admit.plan import MeetingRequest, PoolCeiling
 from meetscale.decide.admit.validation import validate_meeting
 from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
+from meetscale.models.pool import template_problems
 from meetscale.records import (
     MeetingRecord,
     QuotaRecord,
@@ -180,16 +181,22 @@ async def check_pool(
     namespace: str,
     api: AsyncApi | None,
 ) -> None:
-    """Refuse a BridgePool the operator could not use: its spec fails the model, or the
-    apiserver refuses the Deployment its template becomes (a server-side dry run of the
-    Deployment the operator would create, so every field of the pod template is checked
-    by the apiserver itself; its answer names the field, the value and the rule)."""
+    """Refuse a BridgePool the operator could not use: its spec fails the model, its
+    template lacks containers or has an image its pods would be refused for
+    (template_problems), or the apiserver refuses the Deployment its template becomes (a
+    server-side dry run of the Deployment the operator would create, so the pod template
+    is checked by the apiserver itself; its answer names the field, the value and the
+    rule). A dry run of a Deployment, not of a Pod: the operator may create Deployments,
+    not Pods (charts/meetscale/templates/rbac.yaml)."""
     if old_spec is not None and dict(old_spec) == dict(spec):
         return
     try:
         parsed = BridgePoolSpec.model_validate(dict(spec))
     except ValidationError as exc:
         raise _refuse(validation_message(exc, "spec")) from None
+    problems = template_problems(parsed.template)  # also what a stored pool may lack
+    if problems:
+        raise _refuse("; ".join(problems))
     template = render_template(name, parsed)
     if old_spec is not None:
         with_old = _parsed(old_spec)

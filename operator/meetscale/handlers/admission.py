@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -22,8 +23,26 @@ from meetscale.records import MeetingRecord, QuotaRecord
 from meetscale.runtime import Runtime, pool_key_of
 
 
+@dataclass
+class AdmissionState:
+    """Shared by every handler. Kopf hands each object's handlers a shallow copy of the
+    operator's memo, so what one handler sets in its memo no other handler sees: state
+    lives in this object, put into the operator's memo at start-up (before any copy)."""
+
+    health: LoopHealth = field(default_factory=LoopHealth)
+    indexed: bool = False  # a resource handler ran: Kopf's indexes are filled
+    orphans: asyncio.Task[None] | None = None
+
+
+def state_of(memo: kopf.Memo) -> AdmissionState | None:
+    """None before the start-up handler ran."""
+    state: AdmissionState | None = memo.get("admission")
+    return state
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    memo["admission"] = AdmissionState()
     runtime: Runtime = memo["runtime"]
     runtime.configure_kopf(settings)
     await runtime.start()
@@ -32,17 +51,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    task: asyncio.Task[None] | None = memo.get("orphans_task")
-    if task is not None:
-        task.cancel()
+    state = state_of(memo)
+    if state is not None and state.orphans is not None:
+        state.orphans.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+            await state.orphans
     await runtime.stop()
-
-
-def _health(memo: kopf.Memo) -> LoopHealth:
-    health: LoopHealth = memo.setdefault("admission_health", LoopHealth())
-    return health
 
 
 @kopf.on.probe(id="admission", errors=kopf.ErrorsMode.PERMANENT)
@@ -50,11 +64,13 @@ async def admission_health(memo: kopf.Memo, **_: Any) -> dict[str, int]:
     """Part of /healthz (`meetscale run --liveness`): fails while an admission loop has
     failed LoopHealth.limit passes in a row, so the liveness probe restarts the operator
     instead of reporting it healthy while no Meeting gets decided."""
-    health = _health(memo)
-    problems = health.problems()
+    state = state_of(memo)
+    if state is None:  # still starting
+        return {}
+    problems = state.health.problems()
     if problems:
         raise kopf.PermanentError("; ".join(problems))
-    return health.failing()
+    return state.health.failing()
 
 
 def _usable_pools(pools_by_key: kopf.Index[str, BridgePoolSpec | None]) -> dict[str, bool]:
@@ -65,9 +81,10 @@ def _ensure_orphans(memo: kopf.Memo, indices: Mapping[str, Any]) -> None:
     """Note that the indexes are filled and start the loop of Meetings without a usable
     pool, once. Only from resource handlers: Kopf calls those after every index is
     filled, so a pool is never taken for missing because its watch was not listed yet."""
-    memo["indexed"] = True  # see handlers/webhook.py
-    if memo.get("orphans_task") is not None:
+    state = state_of(memo)
+    if state is None or state.orphans is not None:
         return
+    state.indexed = True  # see handlers/webhook.py
     runtime: Runtime = memo["runtime"]
     meetings: kopf.Index[str, MeetingRecord] = indices["meetings_by_pool"]
     pools_by_key: kopf.Index[str, BridgePoolSpec | None] = indices["pools_by_key"]
@@ -77,7 +94,7 @@ def _ensure_orphans(memo: kopf.Memo, indices: Mapping[str, Any]) -> None:
         orphans = {k: list(store) for k, store in meetings.items() if not pools.get(k)}
         return orphans, pools
 
-    memo["orphans_task"] = asyncio.create_task(
+    state.orphans = asyncio.create_task(
         run_orphans(
             inputs,
             runtime.default_pool_key,
@@ -85,7 +102,7 @@ def _ensure_orphans(memo: kopf.Memo, indices: Mapping[str, Any]) -> None:
             runtime.writer,
             runtime.wakers.event(ORPHANS),
             lambda: False,  # cancelled by the cleanup handler
-            _health(memo),
+            state.health,
         ),
         name="meetscale orphan meetings",
     )
@@ -190,7 +207,7 @@ async def admission(
         lambda: bool(stopped),
         write_quota_status=key == runtime.default_pool_key,
         wants_full=lambda: runtime.wakers.take_full(key),
-        health=_health(memo),
+        health=state.health if (state := state_of(memo)) else None,
     )
     runtime.wakers.forget(key)
     await asyncio.sleep(0)

@@ -3,9 +3,9 @@
 
 The handlers are coroutines on purpose: they read the Kopf indexes, which the event
 loop updates, so they must run on the loop and not in Kopf's worker threads. Kopf serves
-admission requests before its indexes are filled; until then (memo "indexed", set by the
-first resource handler) Meetings are accepted unchecked, as with the webhook down, and
-the admission pass decides them: empty indexes would refuse every Meeting.
+admission requests before its indexes are filled; until then (AdmissionState.indexed,
+set by the first resource handler) Meetings are accepted unchecked, as with the webhook
+down, and the admission pass decides them: empty indexes would refuse every Meeting.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import kopf
 
 from meetscale import GROUP, VERSION
 from meetscale.admission.webhook import check_meeting, check_pool, check_quota
+from meetscale.handlers.admission import state_of
 from meetscale.runtime import Runtime, pool_key_of
 
 
 @kopf.on.validate(GROUP, VERSION, "meetings", operations=["CREATE", "UPDATE"], ignore_failures=True)
 async def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    if not memo.get("indexed"):
+    state = state_of(memo)
+    if state is None or not state.indexed:
         return
     runtime: Runtime = memo["runtime"]
     key = pool_key_of(body.get("spec", {}).get("pool"), runtime.settings)

@@ -51,11 +51,20 @@ def _objects(value: Any, at: str, what: str, problems: list[str]) -> list[Mappin
     return out
 
 
-def _container(c: Mapping[str, Any], at: str, problems: list[str]) -> None:
+def _container(c: Mapping[str, Any], at: str, problems: list[str], required: bool) -> None:
     for key in ("name", "image"):
         value = c.get(key)
         if not isinstance(value, str) or not value:
             problems.append(f"{at}.{key}: must be a non-empty string (got {_show(value)})")
+    image = c.get("image")
+    if required and isinstance(image, str) and image != image.strip():
+        # Pod-only validation (k8s.io/kubernetes v1.36.3 pkg/apis/core/validation/
+        # validation.go validateContainerOnlyForPod): a Deployment takes such an image,
+        # every pod of it is refused.
+        problems.append(
+            f"{at}.image: must not have leading or trailing whitespace (got {_show(image)}); "
+            "the Deployment would be accepted and every pod of it refused"
+        )
     for j, port in enumerate(_objects(c.get("ports"), f"{at}.ports", "ports", problems)):
         number = port.get("containerPort")
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
@@ -107,7 +116,7 @@ def template_problems(template: Any, where: str = WHERE, *, required: bool = Tru
         for i, c in enumerate(containers):
             at = f"{where}.spec.containers[{i}]"
             if isinstance(c, Mapping):
-                _container(c, at, problems)
+                _container(c, at, problems, required)
             else:
                 problems.append(f"{at}: must be an object (a container) (got {_show(c)})")
     elif required or containers not in (None, []):
