@@ -94,6 +94,12 @@ def test_meeting_for_a_missing_pool_is_refused(doc, pools, fragments):
         assert fragment in str(refused.value)
 
 
+def test_cancelling_a_meeting_whose_pool_was_deleted_is_accepted():
+    stored = body(pool="big")
+    cancelled = {**stored, "spec": {**stored["spec"], "cancelled": True}}
+    check(cancelled, POOLS, old=stored)
+
+
 def test_meeting_for_a_pool_with_an_invalid_spec_is_accepted():
     """The pool exists; the admission pass says PoolInvalid until it is fixed."""
     check(body(pool="small"), {**POOLS, "meetscale-system/small": None})

@@ -118,8 +118,8 @@ def check_meeting(
         raise _refuse(validation_message(exc, "spec")) from None
     default_key = f"{settings.pool_namespace}/{settings.default_pool}"
     missing = pool_problem(pool_key, {key: True for key in pools}, default_key)
-    if missing is not None:
-        raise _refuse(missing[1])
+    if missing is not None and not (body.get("spec") or {}).get("cancelled"):
+        raise _refuse(missing[1])  # (cancelling needs no pool: one deleted meanwhile)
     record = MeetingRecord.from_body(body)
     quotas = list(quotas)
     resolver = _resolver(quotas)
