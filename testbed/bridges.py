@@ -6,14 +6,16 @@
         bridges.place("c2", 40)                    # like Jicofo: least-loaded, not draining
 
 A background thread lists the pods labelled `meetscale.io/pool` every `poll` seconds. For
-each Running pod with a pod IP (kwok gives loopback IPs, 127.1.0.0/16) it starts
+each Running pod with a pod IP (kwok gives loopback IPs from the bed's pod CIDR) it starts
 `python -m meetscale jvb-sim --host <podIP> --port 8080 --name <pod>` (killed with the
 harness, PR_SET_PDEATHSIG), restarts it if it exits while the pod lives (as the kubelet
 would restart the container), stops it when the pod is gone or terminating, and rewrites
 the Prometheus file_sd targets: `<podIP>:8080` with the labels the chart's PodMonitor gives
 its series under the Prometheus Operator (namespace, pod, container, endpoint and job; no
 label of the test bed's own). So the operator reaches `http://<podIP>:8080` and queries
-Prometheus exactly as in production.
+Prometheus exactly as in production. Two live pods with one IP (which the test bed's CIDR
+claim rules out) would make the second bridge fail to bind: the harness then starts no
+bridge for the younger pod and says so in `errors`, instead of restarting it forever.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ class BridgeHarness:
             if not status.get("podIP"):
                 continue
             wanted[meta["name"]] = pod
+        self._drop_shared_ips(wanted)
         with self._lock:
             for name in [n for n in self._bridges if n not in wanted]:
                 bridge = self._bridges.pop(name)
@@ -220,6 +223,25 @@ class BridgeHarness:
             ]
         if groups != self._published:
             self._publish(groups)
+
+    def _drop_shared_ips(self, wanted: dict[str, dict[str, Any]]) -> None:
+        """Keep the oldest pod of each IP (the one whose bridge may already run)."""
+        by_ip: dict[str, list[dict[str, Any]]] = {}
+        for pod in wanted.values():
+            by_ip.setdefault(pod["status"]["podIP"], []).append(pod)
+        for ip, pods in by_ip.items():
+            if len(pods) < 2:
+                continue
+            pods.sort(
+                key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"])
+            )
+            for pod in pods[1:]:
+                name = pod["metadata"]["name"]
+                del wanted[name]
+                message = f"pod {name} has IP {ip} of live pod {pods[0]['metadata']['name']}"
+                if message not in self.errors:
+                    self.errors.append(message)
+                    log.error("bridge harness: %s; no bridge started for it", message)
 
     def _spawn(self, bridge: Bridge) -> None:
         argv = [

@@ -17,14 +17,33 @@ from meetscale.decide.admit.types import AgencyQuotaView, MeetingRequest
 from meetscale.models import AgencyQuotaSpec, MeetingSpec
 from meetscale.times import parse_rfc3339
 
+_SHOWN_INPUT = 200  # characters of a refused value quoted back
+
+
+def _where(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """spec + ('matchExpressions', 0, 'values') -> spec.matchExpressions[0].values"""
+    out = prefix
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
+
 
 def validation_message(exc: ValidationError, prefix: str) -> str:
-    """'spec.participants: Input should be less than or equal to 5000 (got 9000)' style."""
+    """'spec.participants: Input should be less than or equal to 5000 (got 9000)' style.
+
+    A validator whose message already starts with the field's path names the field and
+    the value itself; its message is kept as it is."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        where = f"{prefix}.{loc}" if loc else prefix
-        parts.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+        where = _where(prefix, tuple(err["loc"]))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if msg.startswith(where.split("[", 1)[0]):
+            parts.append(msg)
+            continue
+        shown = repr(err.get("input"))
+        if len(shown) > _SHOWN_INPUT:
+            shown = shown[:_SHOWN_INPUT] + "..."
+        parts.append(f"{where}: {msg} (got {shown})")
     return "; ".join(parts)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from meetscale.clients.kube.render import bridge_pod, template_hash
 from meetscale.models import BridgePoolSpec
-from meetscale.scaling.render import bridge_pod, template_hash
 from tests.contract.contract import load
 
 OWNER = {"apiVersion": "meetscale.io/v1alpha1", "kind": "BridgePool", "name": "p", "uid": "u"}

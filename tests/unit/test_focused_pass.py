@@ -96,7 +96,7 @@ def province(seed: int) -> tuple[list[MeetingRecord], list[QuotaRecord], BridgeP
     quotas = [quota(a, rng) for a in AGENCIES]
     pool = BridgePoolSpec.model_validate(
         {
-            "template": {"spec": {"containers": [{"name": "jvb"}]}},
+            "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
             "participantsPerBridge": 300,
             "maxBridges": rng.choice([2, 3, 5]),
         }

@@ -87,7 +87,7 @@ POOL = BridgePoolSpec.model_validate(
     {
         "participantsPerBridge": 300,
         "maxBridges": 10,
-        "template": {"spec": {"containers": [{"name": "jvb"}]}},
+        "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
     }
 )
 LABELS = {NS: {"agency": NS}}

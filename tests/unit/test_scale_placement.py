@@ -324,7 +324,7 @@ def test_drain_timeout_action_from_the_pool_spec(
 ) -> None:
     spec = BridgePoolSpec.model_validate(
         {
-            "template": {"spec": {"containers": [{"name": "jvb"}]}},
+            "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
             "maxBridges": 10,
             "drainTimeoutSeconds": timeout_s,
             "drainTimeoutAction": action,

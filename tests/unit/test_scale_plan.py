@@ -196,7 +196,7 @@ def test_rate_limit_counts_recorded_events() -> None:
 
 def test_pool_params_of_a_spec() -> None:
     spec = BridgePoolSpec(
-        template={"spec": {"containers": [{"name": "jvb"}]}},
+        template={"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
         participants_per_bridge=200,
         min_bridges=2,
         max_bridges=40,
@@ -233,7 +233,9 @@ def test_pool_params_validation(kwargs: dict[str, int]) -> None:
 
 
 def test_production_defaults_are_what_a_default_pool_runs() -> None:
-    spec = BridgePoolSpec.model_validate({"template": {"spec": {"containers": [{"name": "jvb"}]}}})
+    spec = BridgePoolSpec.model_validate(
+        {"template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}}}
+    )
     assert pool_params(spec, timedelta(seconds=600)) == PoolParams()
 
 

@@ -58,7 +58,7 @@ def pools(draw: st.DrawFn) -> PoolParams:
     """What the operator runs for a generated BridgePool spec (and pre-join margin)."""
     lo = draw(st.integers(0, 6))
     spec = BridgePoolSpec(
-        template={"spec": {"containers": [{"name": "jvb"}]}},
+        template={"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
         participants_per_bridge=draw(st.integers(1, 500)),
         min_bridges=lo,
         max_bridges=draw(st.integers(max(lo, 1), 40)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,12 +17,14 @@ from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
     AdmissionPlan,
+    AgencyQuotaView,
+    MeetingRequest,
     decide_admission,
 )
-from meetscale.decide.admit.agency import AgencyResolution, AgencyResolver
+from meetscale.decide.admit.agency import AgencyResolver
 from meetscale.decide.lifecycle import timed_phase
-from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, LabelSelector, Phase
-from meetscale.records import MeetingRecord, QuotaRecord, meeting_request, quota_views
+from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, Phase
+from meetscale.records import MeetingRecord, QuotaRecord, meeting_request
 from meetscale.times import rfc3339
 
 # Fields of status that describe the decision; compared to skip writes that change nothing.
@@ -49,8 +51,12 @@ WARNING_REASONS = frozenset(
         "NoAgencyQuota",
         "AmbiguousAgency",
         "InvalidSpec",
+        "PoolNotFound",
+        "PoolInvalid",
     }
 )
+UNCANCELLED = "un-cancelled (spec.cancelled is false again), so decided again"
+SPEC_FIXED = "spec edited after it was refused as invalid, so decided again"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class PoolPass:
     inputs: AdmissionInputs | None = None  # what the core was given
     next_wakeup: datetime | None = None
     phase_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Meetings this pass could not decide (key -> the error; they got InvalidSpec): the
+    # shell logs them, the pass went on for the others.
+    isolated: dict[str, str] = field(default_factory=dict)
 
 
 def compared_fields(
@@ -124,6 +133,101 @@ def changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return any(old.get(k) != new.get(k) for k in COMPARED)
 
 
+@dataclass
+class _Prepared:
+    """What the first walk over a pool's Meetings found (see `_prepare`)."""
+
+    requests: list[MeetingRequest] = field(default_factory=list)
+    agencies: dict[str, str | None] = field(default_factory=dict)
+    fixed: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # phase, reason, msg
+    reopened: dict[str, str] = field(default_factory=dict)  # key -> why it is decided again
+    boundaries: list[datetime] = field(default_factory=list)
+
+
+def reopened(rec: MeetingRecord) -> str | None:
+    """Why a terminal Meeting is decided again, or None: it was un-cancelled, or its spec
+    was refused as invalid and has been edited since."""
+    if rec.spec is None:
+        return None
+    if rec.phase == "Cancelled" and not rec.spec.cancelled:
+        return UNCANCELLED
+    observed = int(rec.status.get("observedGeneration") or 0)
+    invalid = rec.phase == "Rejected" and rec.status.get("reason") == "InvalidSpec"
+    return SPEC_FIXED if invalid and rec.generation > observed else None
+
+
+def _prepare(
+    meetings: list[MeetingRecord],
+    resolver: AgencyResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    agency_priority: Mapping[str, int],
+    margin: timedelta,
+    now: datetime,
+    out: PoolPass,
+) -> tuple[list[MeetingRecord], _Prepared]:
+    """Sort the Meetings into decided-by-themselves (`fixed`) and requests for the core.
+
+    A Meeting that cannot be prepared (an error of any kind) gets Rejected/InvalidSpec
+    and the others go on: one stored object must not stop admission for its pool."""
+    prep = _Prepared()
+    effective = []
+    for stored in meetings:
+        why = reopened(stored)
+        rec = stored
+        if why is not None:
+            prep.reopened[rec.key] = why
+            rec = replace(stored, status={**stored.status, "phase": "Pending"})
+        effective.append(rec)
+        try:
+            _prepare_one(rec, resolver, namespace_labels, agency_priority, margin, now, prep)
+        except Exception as exc:  # isolate it: the pass goes on for the others
+            prep.fixed[rec.key] = ("Rejected", "InvalidSpec", _undecidable(exc))
+            out.isolated[rec.key] = f"{type(exc).__name__}: {exc}"
+    return effective, prep
+
+
+def _undecidable(exc: Exception) -> str:
+    return f"spec cannot be decided ({type(exc).__name__}: {exc}); fix or delete the Meeting"
+
+
+def _prepare_one(
+    rec: MeetingRecord,
+    resolver: AgencyResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    agency_priority: Mapping[str, int],
+    margin: timedelta,
+    now: datetime,
+    prep: _Prepared,
+) -> None:
+    if rec.spec is None:
+        prep.fixed[rec.key] = ("Rejected", "InvalidSpec", rec.spec_error or "invalid spec")
+        return
+    res = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace))
+    prep.agencies[rec.key] = res.agency
+    if rec.spec.cancelled:
+        prep.fixed[rec.key] = ("Cancelled", "Cancelled", "cancelled by spec.cancelled")
+        return
+    if res.agency is None:
+        if rec.phase not in TERMINAL_PHASES:
+            prep.fixed[rec.key] = ("Pending", res.reason, res.message)
+        return
+    if rec.phase in TERMINAL_PHASES:  # kept as it is (nothing computed from the spec)
+        reason = str(rec.status.get("reason") or rec.phase)
+        prep.fixed[rec.key] = (rec.phase, reason, str(rec.status.get("message") or ""))
+        return
+    start, end = rec.spec.start, rec.spec.end_time
+    phase = timed_phase(rec.phase, start, end, now)
+    if phase in TERMINAL_PHASES:
+        prep.fixed[rec.key] = (phase, phase, f"ended at {rfc3339(end)}")
+        return
+    request = meeting_request(rec, res.agency, agency_priority.get(res.agency, 0))
+    window = [start - margin, start, end]  # computed before anything is recorded
+    if phase == "Running" and rec.phase != "Running":
+        prep.fixed[rec.key] = ("Running", "Started", f"started at {rfc3339(start)}")
+    prep.boundaries += window
+    prep.requests.append(request)
+
+
 def plan_pool(
     pool_name: str,
     pool: BridgePoolSpec,
@@ -141,62 +245,56 @@ def plan_pool(
     and no phase counts, and its next wake-up covers only those Meetings. The loop runs
     focused passes on Meeting events and full ones on a timer, at time boundaries and on
     quota, namespace or pool changes.
+
+    A Meeting the pass cannot prepare for the core (whatever the error) is isolated: it
+    gets Rejected/InvalidSpec saying why and is listed in `isolated`; the others are
+    decided.
     """
     out = PoolPass(full=not focus)
     if focus:
         meetings = focus_subset(meetings, margin, now)
-    selectors: dict[str, LabelSelector] = {
-        q.name: q.spec.namespace_selector for q in quotas if q.spec is not None
-    }
-    resolver = AgencyResolver(selectors)
-    agency_priority = {q.name: q.spec.priority for q in quotas if q.spec is not None}
-    requests = []
-    agencies: dict[str, str | None] = {}
-    fixed: dict[str, tuple[str, str, str]] = {}  # key -> phase, reason, message
-    boundaries: list[datetime] = []
-    resolved: dict[str, AgencyResolution] = {}  # per namespace: many Meetings share one
-    for rec in meetings:
-        if rec.spec is None:
-            fixed[rec.key] = ("Rejected", "InvalidSpec", rec.spec_error or "invalid spec")
-            continue
-        res = resolved.get(rec.namespace)
-        if res is None:
-            res = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace))
-            resolved[rec.namespace] = res
-        agencies[rec.key] = res.agency
-        if rec.spec.cancelled:
-            fixed[rec.key] = ("Cancelled", "Cancelled", "cancelled by spec.cancelled")
-            continue
-        if res.agency is None:
-            if rec.phase not in TERMINAL_PHASES:
-                fixed[rec.key] = ("Pending", res.reason, res.message)
-            continue
-        start, end = rec.spec.start, rec.spec.end_time
-        phase = timed_phase(rec.phase, start, end, now)
-        if phase in TERMINAL_PHASES:
-            same = phase == rec.phase
-            fixed[rec.key] = (
-                phase,
-                str(rec.status.get("reason") or phase) if same else phase,
-                str(rec.status.get("message") or "") if same else f"ended at {rfc3339(end)}",
-            )
-            continue
-        if phase == "Running" and rec.phase != "Running":
-            fixed[rec.key] = ("Running", "Started", f"started at {rfc3339(start)}")
-        boundaries += [start - margin, start, end]
-        requests.append(meeting_request(rec, res.agency, agency_priority.get(res.agency, 0)))
-    inputs = admission_inputs(requests, quota_views(quotas), pool_ceiling(pool, margin), now)
+    views, broken = _quota_views(quotas)
+    usable = [q for q in quotas if q.name in views]
+    resolver = AgencyResolver({q.name: q.spec.namespace_selector for q in usable if q.spec})
+    priority = {q.name: q.spec.priority for q in usable if q.spec is not None}
+    meetings, prep = _prepare(meetings, resolver, namespace_labels, priority, margin, now, out)
+    inputs = admission_inputs(prep.requests, views, pool_ceiling(pool, margin), now)
     out.inputs = inputs
     plan = decide_admission(*inputs)
     out.plan = plan
-    by_key = {r.key: r for r in requests}
+    _meeting_statuses(pool_name, meetings, prep, plan, now, out)
+    future = [b for b in prep.boundaries if b > now]
+    out.next_wakeup = min(future) if future else None
+    if focus:
+        out.phase_counts.clear()
+        return out
+    _quota_statuses(quotas, broken, resolver, namespace_labels, plan, now, out)
+    return out
+
+
+def _quota_views(quotas: list[QuotaRecord]) -> tuple[dict[str, AgencyQuotaView], dict[str, str]]:
+    """The core's view of every valid quota, and the errors of the others."""
+    views = {q.name: q.view() for q in quotas if q.spec is not None}
+    broken = {q.name: q.spec_error or "invalid spec" for q in quotas if q.spec is None}
+    return views, broken
+
+
+def _meeting_statuses(
+    pool_name: str,
+    meetings: list[MeetingRecord],
+    prep: _Prepared,
+    plan: AdmissionPlan,
+    now: datetime,
+    out: PoolPass,
+) -> None:
+    by_key = {r.key: r for r in prep.requests}
     for rec in meetings:
-        agency = agencies.get(rec.key)
+        agency = prep.agencies.get(rec.key)
         decision = plan.decisions.get(rec.key)
         req = by_key.get(rec.key)
         reserved = bridges = qpos = None
-        if rec.key in fixed:
-            phase, reason, message = fixed[rec.key]
+        if rec.key in prep.fixed:
+            phase, reason, message = prep.fixed[rec.key]
             if req is not None and decision is not None:
                 reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             elif req is not None:
@@ -219,6 +317,8 @@ def plan_pool(
         else:
             out.phase_counts[(agency or "", rec.phase)] += 1
             continue
+        if rec.key in prep.reopened:
+            message = f"{prep.reopened[rec.key]}: {message}"
         out.phase_counts[(agency or "", phase)] += 1
         new = compared_fields(
             rec,
@@ -236,25 +336,31 @@ def plan_pool(
             moved = rec.status.get("phase") != phase or rec.status.get("reason") != reason
             event = (reason, message, reason in WARNING_REASONS) if moved else None
             out.changes.append(StatusChange(rec, new, event, agency))
-    future = [b for b in boundaries if b > now]
-    out.next_wakeup = min(future) if future else None
-    if focus:
-        out.phase_counts.clear()
-        return out
+
+
+def _quota_statuses(
+    quotas: list[QuotaRecord],
+    broken: Mapping[str, str],
+    resolver: AgencyResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    plan: AdmissionPlan,
+    now: datetime,
+    out: PoolPass,
+) -> None:
     namespaces_of: dict[str, list[str]] = {}
     for ns, labels in namespace_labels.items():
         agency = resolver.resolve(ns, labels).agency
         if agency is not None:
             namespaces_of.setdefault(agency, []).append(ns)
     for q in quotas:
-        if q.spec is None:
+        if q.name in broken:
             out.quota_status[q.name] = {
                 "conditions": [
                     condition(
                         "Valid",
                         False,
                         "InvalidSpec",
-                        q.spec_error or "",
+                        broken[q.name],
                         now,
                         q.status.get("conditions"),
                     )
@@ -273,7 +379,6 @@ def plan_pool(
             "pendingMeetings": u.pending_meetings if u else 0,
             "observedGeneration": q.generation,
         }
-    return out
 
 
 def _settled(rec: MeetingRecord, now: datetime) -> bool:

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from meetscale.models.base import CamelModel, Condition
 
 MAX_TITLE = 200
 MAX_PARTICIPANTS = 5000  # hard ceiling of one Meeting, whatever the quota says
 MAX_DURATION_MINUTES = 24 * 60
+# Start and end must lie in [EARLIEST, LATEST): far enough from datetime's limits (years 1
+# and 9999) that `start - margin` and `start + duration` always exist, and wide enough for
+# any real booking. The CRD schema (CEL) and the webhook check the same range.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_RANGE = "2000-01-01T00:00:00Z .. 2100-01-01T00:00:00Z (end excluded)"
+
+
+def _time_range_rule(field: str) -> JsonDict:
+    # A static message: the apiserver quotes the refused value itself ("Invalid value:
+    # \"0001-01-01T00:05:00+00:00\": ..."), and a messageExpression converting a timestamp
+    # to a string is over the CRD's CEL cost budget.
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": "self >= timestamp('2000-01-01T00:00:00Z')"
+                " && self < timestamp('2100-01-01T00:00:00Z')",
+                "message": f"spec.{field} is outside the allowed range {_RANGE}",
+            }
+        ]
+    }
 
 
 class PriorityClass(StrEnum):
@@ -76,8 +98,15 @@ class MeetingSpec(CamelModel):
     }
 
     title: str = Field(min_length=1, max_length=MAX_TITLE, description="Human-readable title.")
-    start: datetime = Field(description="Scheduled start (RFC 3339, with a time zone).")
-    end: datetime | None = Field(default=None, description="Scheduled end; or set durationMinutes.")
+    start: datetime = Field(
+        description="Scheduled start (RFC 3339, with a time zone).",
+        json_schema_extra=_time_range_rule("start"),
+    )
+    end: datetime | None = Field(
+        default=None,
+        description="Scheduled end; or set durationMinutes.",
+        json_schema_extra=_time_range_rule("end"),
+    )
     duration_minutes: int | None = Field(
         default=None, ge=1, le=MAX_DURATION_MINUTES, description="Length; or set end."
     )
@@ -109,9 +138,15 @@ class MeetingSpec(CamelModel):
 
     @field_validator("start", "end")
     @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+    def _aware(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("must carry a time zone, e.g. 2020-04-06T08:00:00+07:00")
+        if not EARLIEST <= value < LATEST:
+            raise ValueError(
+                f"spec.{info.field_name} {value.isoformat()} is outside the allowed range {_RANGE}"
+            )
         return value
 
     @model_validator(mode="after")

@@ -9,6 +9,9 @@ from pydantic import Field, model_validator
 
 from meetscale.models.base import CamelModel, Condition
 from meetscale.models.jitsi import JitsiSection
+from meetscale.models.template import template_problems
+
+__all__ = ["Behavior", "BridgePoolSpec", "BridgePoolStatus", "ScalingRules", "template_problems"]
 
 DEFAULT_LOAD_QUERY = "jitsi_jvb_stress"
 
@@ -152,11 +155,9 @@ class BridgePoolSpec(CamelModel):
             raise ValueError(
                 f"spec.minBridges {self.min_bridges} must be <= spec.maxBridges {self.max_bridges}"
             )
-        if self.jitsi is None and not (self.template.get("spec") or {}).get("containers"):
-            raise ValueError(
-                "spec.template.spec.containers is required without spec.jitsi (give the "
-                "Jitsi deployment the bridges join, or a whole bridge Pod template)"
-            )
+        problems = template_problems(self.template, required=False, image=self.jitsi is None)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

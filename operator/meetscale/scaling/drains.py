@@ -15,11 +15,11 @@ from typing import Any
 from meetscale import metrics
 from meetscale.clients.colibri import Colibri, local_endpoints
 from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
+from meetscale.clients.kube.render import bridge_name, bridge_pod, bridge_service
 from meetscale.decide.scale import BridgeState
 from meetscale.decide.scale.removal import DrainingBridge, awaiting_confirmation
 from meetscale.models import BridgePoolSpec
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord
-from meetscale.scaling.render import bridge_name, bridge_pod, bridge_service
 
 __all__ = ["BridgeActions", "EventSink"]
 

@@ -39,6 +39,7 @@ from meetscale import metrics
 from meetscale.adapt import ConferenceFacts, ScaleInputs, arrival, pool_params, scale_inputs
 from meetscale.clients.colibri import Colibri
 from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
+from meetscale.clients.kube.render import template_hash
 from meetscale.clients.prometheus import PromClient, PromResult, substitute
 from meetscale.decide.scale import (
     BridgeState,
@@ -54,7 +55,6 @@ from meetscale.records import MeetingRecord
 from meetscale.scaling.conferences import ConferenceTracker, MeetingSink, ask_bridges
 from meetscale.scaling.drains import BridgeActions, EventSink
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
-from meetscale.scaling.render import template_hash
 from meetscale.scaling.status import (
     LastScale,
     PassChanges,

@@ -3,7 +3,7 @@ hold marks, and reads of the Secrets a pool refers to.
 
 Every write is idempotent (create-or-confirm, merge patches of a few keys, deletes that
 accept 404), so a pass that fails half-way is simply repeated by the next one. Objects are
-rendered by :mod:`meetscale.scaling.render`; each is owned by its BridgePool
+rendered by :mod:`meetscale.clients.kube.render`; each is owned by its BridgePool
 (ownerReference), so deleting the pool removes them.
 """
 

@@ -103,6 +103,7 @@ class OperatorPolicy:
             room_of(m.agency, m.name, spec.room)
             for m, spec in zip(trace.meetings, specs.meetings, strict=True)
         ]
+        self._room_index = {room: m for m, room in enumerate(self._room)}
         self._created = [m.created_at for m in trace.meetings]
         n = len(self._infos)
         self._phase: list[str | None] = [None] * n
@@ -260,6 +261,11 @@ class OperatorPolicy:
                 continue
             self._window[m] = self._facts(m, Phase.ADMITTED)
             heapq.heappush(self._window_end, (self._infos[m].end, m))
+        for room in rooms_open:  # an admitted meeting whose room opened early
+            m = self._room_index.get(room, -1)
+            if m in self._holding and m not in self._window:
+                self._window[m] = self._facts(m, Phase.ADMITTED)
+                heapq.heappush(self._window_end, (self._infos[m].end, m))
         while self._window_end and self._window_end[0][0] <= t:
             _, m = heapq.heappop(self._window_end)
             self._overrun.add(m)
