@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
+from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
     AdmissionPlan,
@@ -36,6 +37,7 @@ COMPARED = (
     "reservedBridges",
     "queuePosition",
     "observedGeneration",
+    "room",
 )
 WARNING_REASONS = frozenset(
     {
@@ -49,6 +51,7 @@ WARNING_REASONS = frozenset(
         "NoAgencyQuota",
         "AmbiguousAgency",
         "InvalidSpec",
+        "RoomTaken",
     }
 )
 
@@ -99,6 +102,7 @@ def compared_fields(
         "reservedBridges": bridges if holds else 0,
         "queuePosition": queue_position if phase == "Queued" else None,
         "observedGeneration": record.generation,
+        "room": record_room(record),
     }
 
 
@@ -185,10 +189,12 @@ def plan_pool(
             fixed[rec.key] = ("Running", "Started", f"started at {rfc3339(start)}")
         boundaries += [start - margin, start, end]
         requests.append(meeting_request(rec, res.agency, agency_priority.get(res.agency, 0)))
+    requests = rooms_before_plan(meetings, requests, fixed)
     inputs = admission_inputs(requests, quota_views(quotas), pool_ceiling(pool, margin), now)
     out.inputs = inputs
     plan = decide_admission(*inputs)
     out.plan = plan
+    rooms_after_plan(meetings, requests, plan, fixed)
     by_key = {r.key: r for r in requests}
     for rec in meetings:
         agency = agencies.get(rec.key)

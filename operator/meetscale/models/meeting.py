@@ -14,6 +14,10 @@ from meetscale.models.base import CamelModel, Condition
 MAX_TITLE = 200
 MAX_PARTICIPANTS = 5000  # hard ceiling of one Meeting, whatever the quota says
 MAX_DURATION_MINUTES = 24 * 60
+#: a Jitsi room name meetscale books: what the web app keeps of a room name unchanged (lower
+#: case; tests/contract/fixtures/jitsi_jwt.yaml, room_name), and a label-like shape
+ROOM_PATTERN = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$"
+MAX_ROOM = 100
 
 
 class PriorityClass(StrEnum):
@@ -100,6 +104,17 @@ class MeetingSpec(CamelModel):
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="BridgePool name; the operator's default pool when unset.",
     )
+    room: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ROOM,
+        pattern=ROOM_PATTERN,
+        description=(
+            "The Jitsi room of the join link (a-z, 0-9, - and _, lower case); "
+            "<namespace>-<name> when unset. Two admitted Meetings of one pool cannot hold "
+            "the same room at overlapping times."
+        ),
+    )
 
     @field_validator("start", "end")
     @classmethod
@@ -147,6 +162,12 @@ class MeetingStatus(CamelModel):
     reserved_bridges: int | None = Field(default=None, ge=0)
     queue_position: int | None = Field(default=None, ge=1)
     admitted_at: datetime | None = None
+    room: str | None = Field(default=None, max_length=320, description="The Jitsi room booked.")
+    join_secret: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The Secret (in this namespace) holding the join link, while there is one.",
+    )
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     observed_generation: int | None = Field(default=None, ge=0)
 
