@@ -36,30 +36,39 @@ class FakeSecrets:
 
     store: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    made: int = 0
 
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(f"get {namespace}/{name}")
         return self.store.get((namespace, name))
 
-    async def create(self, namespace: str, body: dict[str, Any]) -> bool:
+    async def create(self, namespace: str, body: dict[str, Any]) -> str | None:
         name = body["metadata"]["name"]
         self.calls.append(f"create {namespace}/{name}")
         if (namespace, name) in self.store:
-            return False
-        self.store[(namespace, name)] = body
-        return True
+            return None
+        self.made += 1
+        uid = f"secret-{self.made}"
+        self.store[(namespace, name)] = {**body, "metadata": {**body["metadata"], "uid": uid}}
+        return uid
 
-    async def replace(self, namespace: str, body: dict[str, Any]) -> bool:
+    async def replace(self, namespace: str, body: dict[str, Any]) -> str | None:
         name = body["metadata"]["name"]
         self.calls.append(f"replace {namespace}/{name}")
-        if (namespace, name) not in self.store:
-            return False
-        self.store[(namespace, name)] = body
-        return True
+        old = self.store.get((namespace, name))
+        if old is None:
+            return None
+        uid = old["metadata"].get("uid", "")
+        self.store[(namespace, name)] = {**body, "metadata": {**body["metadata"], "uid": uid}}
+        return str(uid)
 
-    async def delete(self, namespace: str, name: str) -> bool:
+    async def delete(self, namespace: str, name: str, uid: str | None = None) -> bool:
         self.calls.append(f"delete {namespace}/{name}")
-        return self.store.pop((namespace, name), None) is not None
+        old = self.store.get((namespace, name))
+        if old is None or (uid and old["metadata"].get("uid") != uid):
+            return False  # 404, or 409: the precondition names another object
+        del self.store[(namespace, name)]
+        return True
 
     def app_secret(self, value: bytes | None) -> None:
         if value is None:
@@ -369,3 +378,20 @@ def test_secret_name_of_a_long_meeting_is_a_valid_name_of_its_own():
         assert len(got) <= 253 and got.endswith("-join")
         assert not any(label.startswith("-") or label.endswith("-") for label in got.split("."))
     assert secret_name(long_a) != secret_name(long_b)
+
+
+async def test_a_deleted_meeting_loses_its_secret_but_not_a_new_namesakes():
+    bed = new_bed()
+    await bed.run(meeting())
+    await bed.keeper.gone({"uid-giao-ban": ("so-y-te", "giao-ban")})
+    assert bed.secret() is None
+    # The Meeting is deleted and made again (a new uid) before the keeper hears of the
+    # deletion: the new one's Secret stays.
+    await bed.run(meeting("hop"))
+    namesake = dict(bed.secrets.store[("so-y-te", "hop-join")])
+    bed.secrets.store[("so-y-te", "hop-join")] = {
+        **namesake,
+        "metadata": {**namesake["metadata"], "uid": "secret-of-the-new-meeting"},
+    }
+    await bed.keeper.gone({"uid-hop": ("so-y-te", "hop")})
+    assert bed.secret("hop") is not None

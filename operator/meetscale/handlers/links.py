@@ -24,12 +24,20 @@ async def join_links_startup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "meetings")
 async def join_link_event(
-    *, type: str | None, uid: str | None, spec: kopf.Spec, memo: kopf.Memo, **_: Any
+    *,
+    type: str | None,
+    uid: str | None,
+    namespace: str | None,
+    name: str | None,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     runtime: Runtime = memo["runtime"]
     wakers: LinkWakers = memo["join_links"]
     if uid:
-        wakers.touch(pool_key_of(spec.get("pool"), runtime.settings), uid, type == "DELETED")
+        gone = (namespace or "", name or "") if type == "DELETED" else None
+        wakers.touch(pool_key_of(spec.get("pool"), runtime.settings), uid, gone)
 
 
 @kopf.daemon(GROUP, VERSION, "bridgepools", cancellation_timeout=10)

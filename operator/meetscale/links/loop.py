@@ -33,20 +33,24 @@ class LinkWakers:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
         self._dirty: dict[str, set[str]] = {}
-        self._gone: dict[str, set[str]] = {}
+        self._gone: dict[str, dict[str, tuple[str, str]]] = {}
 
     def event(self, pool_key: str) -> asyncio.Event:
         return self._events.setdefault(pool_key, asyncio.Event())
 
-    def touch(self, pool_key: str, uid: str, gone: bool = False) -> None:
+    def touch(self, pool_key: str, uid: str, gone: tuple[str, str] | None = None) -> None:
+        """A Meeting changed, or was deleted (`gone`: its namespace and name)."""
         if pool_key not in self._events:
             return  # no loop for that pool (yet): its first pass is a full one
-        (self._gone if gone else self._dirty).setdefault(pool_key, set()).add(uid)
+        if gone is None:
+            self._dirty.setdefault(pool_key, set()).add(uid)
+        else:
+            self._gone.setdefault(pool_key, {})[uid] = gone
         self._events[pool_key].set()
 
-    def take(self, pool_key: str) -> tuple[set[str], set[str]]:
-        """(changed, deleted) uids since the last call."""
-        return self._dirty.pop(pool_key, set()), self._gone.pop(pool_key, set())
+    def take(self, pool_key: str) -> tuple[set[str], dict[str, tuple[str, str]]]:
+        """(changed uids, deleted uid -> namespace and name) since the last call."""
+        return self._dirty.pop(pool_key, set()), self._gone.pop(pool_key, {})
 
     def forget(self, pool_key: str) -> None:
         self._events.pop(pool_key, None)
@@ -74,7 +78,8 @@ async def run_links(
         wake.clear()
         spec = get_spec()
         changed, gone = wakers.take(key)
-        keeper.forget(gone)
+        if gone:
+            await keeper.gone(gone)
         if spec is not None:
             full = time.monotonic() >= full_at or spec != last_spec
             try:

@@ -136,6 +136,7 @@ class LinkKeeper:
         self.key: bytes | None = None
         self.problem: tuple[str, str] | None = None
         self._known: dict[str, str | None] = {}  # uid -> digest of its Secret (None: none)
+        self._secret_uids: dict[str, str] = {}  # Meeting uid -> its Secret's uid
         self._seen: dict[str, tuple[Any, ...]] = {}  # uid -> inputs it was put in line for
         self._told: set[str] = set()  # uids told about the current problem
 
@@ -210,7 +211,24 @@ class LinkKeeper:
         for uid in uids:
             self._known.pop(uid, None)
             self._seen.pop(uid, None)
+            self._secret_uids.pop(uid, None)
             self._told.discard(uid)
+
+    async def gone(self, meetings: Mapping[str, tuple[str, str]]) -> None:
+        """Deleted Meetings (uid -> namespace, name): their Secrets go at once (only the very
+        Secret the keeper wrote: a new Meeting of that name may have its own by now). The
+        garbage collector would remove them too (ownerReference), when it gets to it."""
+        for uid, (ns, name) in meetings.items():
+            secret_uid = self._secret_uids.get(uid)
+            try:
+                if secret_uid and await self.secrets.delete(ns, secret_name(name), secret_uid):
+                    m.join_links.labels(pool=self.pool_key, event=REVOKED).inc()
+                    log.info(
+                        "meeting %s/%s deleted: Secret %s deleted", ns, name, secret_name(name)
+                    )
+            except KubeError as exc:
+                log.warning("meeting %s/%s deleted: %s", ns, name, exc.message)
+        self.forget(meetings)
 
     async def reconcile(
         self,
@@ -273,23 +291,26 @@ class LinkKeeper:
         known = self._known.get(rec.uid, _UNKNOWN)
         if known == _UNKNOWN:
             doc = await self.secrets.get(ns, name)
-            if doc is not None and not _owned_by(doc, rec.uid):
-                self._tell(rec, f"Secret {ns}/{name} exists and is not this Meeting's")
+            if doc is not None and not self._adopt(rec, doc):
                 return False
             annotations = ((doc or {}).get("metadata") or {}).get("annotations") or {}
             known = annotations.get(JOIN_DIGEST_ANNOTATION, "") if doc is not None else None
         if known != digest:
             link = mint(req, settings, self.margin, key)
             body = render_secret(rec, link)
-            if known is None and not await self.secrets.create(ns, body):
+            verb = "issued" if known is None else "re-issued"
+            secret_uid = await self.secrets.create(ns, body) if known is None else None
+            if known is None and secret_uid is None:
                 doc = await self.secrets.get(ns, name)  # made meanwhile: whose?
-                if doc is not None and not _owned_by(doc, rec.uid):
-                    self._tell(rec, f"Secret {ns}/{name} exists and is not this Meeting's")
+                if doc is not None and not self._adopt(rec, doc):
                     return False
                 known = ""
-            if known is not None and not await self.secrets.replace(ns, body):
-                await self.secrets.create(ns, body)  # deleted meanwhile
-            verb = "issued" if known is None else "re-issued"
+            if known is not None:
+                secret_uid = await self.secrets.replace(ns, body)
+                if secret_uid is None:  # deleted meanwhile
+                    secret_uid = await self.secrets.create(ns, body)
+            if secret_uid:
+                self._secret_uids[rec.uid] = secret_uid
             message = (
                 f"join link {verb} in Secret {name}: room {req.room}, valid "
                 f"{rfc3339(link.valid_from)} .. {rfc3339(link.valid_until)}"
@@ -300,6 +321,19 @@ class LinkKeeper:
         self._known[rec.uid] = digest
         if rec.status.get("joinSecret") != name:
             return await self.writer.meeting_status(ns, rec.name, {"joinSecret": name})
+        return True
+
+    def _adopt(self, rec: MeetingRecord, doc: Mapping[str, Any]) -> bool:
+        """Whether the Secret found is this Meeting's (its uid is noted); a foreign one is
+        told about once and left alone."""
+        meta = doc.get("metadata") or {}
+        if not _owned_by(doc, rec.uid):
+            self._tell(
+                rec, f"Secret {rec.namespace}/{meta.get('name')} exists and is not this Meeting's"
+            )
+            return False
+        if meta.get("uid"):
+            self._secret_uids[rec.uid] = str(meta["uid"])
         return True
 
     async def _remove(self, rec: MeetingRecord, why: str) -> bool:
@@ -313,6 +347,7 @@ class LinkKeeper:
             m.join_links.labels(pool=self.pool_key, event=REVOKED).inc()
             log.info("meeting %s: %s", rec.key, message)
         self._known[rec.uid] = None
+        self._secret_uids.pop(rec.uid, None)
         if listed:
             return await self.writer.meeting_status(ns, rec.name, {"joinSecret": None})
         return True

@@ -40,32 +40,36 @@ class Secrets:
             raise self._error(f"reading Secret {namespace}/{name}", status, doc)
         return doc
 
-    async def create(self, namespace: str, body: Mapping[str, Any]) -> bool:
-        """Create it; False when a Secret of that name exists already."""
+    async def create(self, namespace: str, body: Mapping[str, Any]) -> str | None:
+        """Create it: its uid; None when a Secret of that name exists already."""
         name = body["metadata"]["name"]
         status, doc = await self._api.call("POST", _path(namespace), body)
-        if status in (200, 201):
-            return True
+        if status in (200, 201) and isinstance(doc, dict):
+            return str((doc.get("metadata") or {}).get("uid") or "")
         if status == 409:
-            return False
+            return None
         raise self._error(f"creating Secret {namespace}/{name}", status, doc)
 
-    async def replace(self, namespace: str, body: Mapping[str, Any]) -> bool:
-        """Replace it (an unconditional update: no resourceVersion); False when it does not
-        exist."""
+    async def replace(self, namespace: str, body: Mapping[str, Any]) -> str | None:
+        """Replace it (an unconditional update: no resourceVersion): its uid; None when it
+        does not exist."""
         name = body["metadata"]["name"]
         status, doc = await self._api.call("PUT", _path(namespace, name), body)
-        if status == 200:
-            return True
+        if status == 200 and isinstance(doc, dict):
+            return str((doc.get("metadata") or {}).get("uid") or "")
         if status == 404:
-            return False
+            return None
         raise self._error(f"replacing Secret {namespace}/{name}", status, doc)
 
-    async def delete(self, namespace: str, name: str) -> bool:
-        """Delete it; False when it was not there."""
-        status, doc = await self._api.call("DELETE", _path(namespace, name))
+    async def delete(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete it (only the object of that uid, when given); False when it was not there
+        (or another object has the name now)."""
+        body = None
+        if uid:
+            body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
+        status, doc = await self._api.call("DELETE", _path(namespace, name), body)
         if status in (200, 202):
             return True
-        if status == 404:
+        if status == 404 or (uid and status == 409):
             return False
         raise self._error(f"deleting Secret {namespace}/{name}", status, doc)
