@@ -110,7 +110,14 @@ pool_reconcile_seconds = Histogram(
 )
 kube_write_errors = Counter(
     "meetscale_kube_write_errors_total",
-    "Failed writes of pool objects (Deployment, Pod, Service; retried next pass).",
+    "Failed writes of pool objects and join-link Secrets (retried next pass).",
     ["kind"],
+    registry=REGISTRY,
+)
+join_links = Counter(
+    "meetscale_join_links_total",
+    "Join links written and removed, by pool and event (JoinLinkIssued: a Secret created or"
+    " re-minted; JoinLinkRevoked: a Secret deleted).",
+    ["pool", "event"],
     registry=REGISTRY,
 )

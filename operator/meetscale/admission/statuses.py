@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
+from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
     AdmissionPlan,
@@ -38,6 +39,7 @@ COMPARED = (
     "reservedBridges",
     "queuePosition",
     "observedGeneration",
+    "room",
 )
 WARNING_REASONS = frozenset(
     {
@@ -53,6 +55,7 @@ WARNING_REASONS = frozenset(
         "InvalidSpec",
         "PoolNotFound",
         "PoolInvalid",
+        "RoomTaken",
     }
 )
 UNCANCELLED = "un-cancelled (spec.cancelled is false again), so decided again"
@@ -108,6 +111,7 @@ def compared_fields(
         "reservedBridges": bridges if holds else 0,
         "queuePosition": queue_position if phase == "Queued" else None,
         "observedGeneration": record.generation,
+        "room": record_room(record),
     }
 
 
@@ -258,9 +262,11 @@ def plan_pool(
     resolver = AgencyResolver({q.name: q.spec.namespace_selector for q in usable if q.spec})
     priority = {q.name: q.spec.priority for q in usable if q.spec is not None}
     meetings, prep = _prepare(meetings, resolver, namespace_labels, priority, margin, now, out)
+    prep.requests = rooms_before_plan(meetings, prep.requests, prep.fixed)
     inputs = admission_inputs(prep.requests, views, pool_ceiling(pool, margin), now)
     out.inputs = inputs
     plan = decide_admission(*inputs)
+    rooms_after_plan(meetings, prep.requests, plan, prep.fixed)
     out.plan = plan
     _meeting_statuses(pool_name, meetings, prep, plan, now, out)
     future = [b for b in prep.boundaries if b > now]

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from meetscale.adapt import pool_ceiling
 from meetscale.admission.orphans import pool_problem
+from meetscale.admission.rooms import room_refusal
 from meetscale.clients.kube.aio import AsyncApi
 from meetscale.clients.kube.certs import self_signed
 from meetscale.clients.kube.render import bridge_name, bridge_pod, template_hash
@@ -137,11 +138,14 @@ def check_meeting(
     views = quota_views(quotas)
     prio = views[res.agency].priority if res.agency in views else 0
     new_req = meeting_request(record, res.agency, prio)
-    old_req = None
+    old_req = old_record = None
     if old is not None and old.get("spec"):
         old_record = MeetingRecord.from_body(old)
         if old_record.spec is not None:
             old_req = meeting_request(old_record, res.agency, prio)
+    taken = room_refusal(record, old_record, meetings)
+    if taken:
+        raise _refuse(taken)
 
     def others() -> list[MeetingRequest]:
         found = []

@@ -9,6 +9,7 @@ __all__ = [
     "DRAINING_LABEL",
     "DRAIN_STARTED_ANNOTATION",
     "HELD_LABEL",
+    "JOIN_DIGEST_ANNOTATION",
     "MEETING_LABEL",
     "POOL_LABEL",
     "TEMPLATE_HASH_LABEL",
@@ -28,3 +29,6 @@ TEMPLATE_HASH_LABEL: Final = "meetscale.io/template-hash"
 DRAIN_STARTED_ANNOTATION: Final = "meetscale.io/drain-started-at"
 #: on a join-link Secret: the Meeting it was minted for
 MEETING_LABEL: Final = "meetscale.io/meeting"
+#: on a join-link Secret: a digest of what its token was minted from (claims, header, address,
+#: key); a Meeting whose digest differs gets a new token, an equal one is left alone
+JOIN_DIGEST_ANNOTATION: Final = "meetscale.io/join-link-digest"

@@ -38,6 +38,12 @@ def _time_range_rule(field: str) -> JsonDict:
     }
 
 
+#: a Jitsi room name meetscale books: what the web app keeps of a room name unchanged (lower
+#: case; tests/contract/fixtures/jitsi_jwt.yaml, room_name), and a label-like shape
+ROOM_PATTERN = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$"
+MAX_ROOM = 100
+
+
 class PriorityClass(StrEnum):
     """Meeting priority classes, highest first."""
 
@@ -131,9 +137,14 @@ class MeetingSpec(CamelModel):
     )
     room: str | None = Field(
         default=None,
-        max_length=100,
-        pattern=r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$",
-        description="The Jitsi room's name; <namespace>-<name> when unset.",
+        min_length=1,
+        max_length=MAX_ROOM,
+        pattern=ROOM_PATTERN,
+        description=(
+            "The Jitsi room of the join link (a-z, 0-9, - and _, lower case); "
+            "<namespace>-<name> when unset. Two admitted Meetings of one pool cannot hold "
+            "the same room at overlapping times."
+        ),
     )
 
     @field_validator("start", "end")
@@ -198,8 +209,13 @@ class MeetingStatus(CamelModel):
     reserved_bridges: int | None = Field(default=None, ge=0)
     queue_position: int | None = Field(default=None, ge=1)
     admitted_at: datetime | None = None
-    room: str | None = Field(default=None, max_length=100, description="The Jitsi room.")
+    room: str | None = Field(default=None, max_length=320, description="The Jitsi room booked.")
     conference: ConferenceStatus | None = None
+    join_secret: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The Secret (in this namespace) holding the join link, while there is one.",
+    )
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     observed_generation: int | None = Field(default=None, ge=0)
 

@@ -2,7 +2,8 @@
 
 Rooms: ``types`` (what it is told and what it answers), ``checks`` (what can never be
 admitted), ``plan`` (the pass), ``tree`` (its interval trees), ``agency`` (which quota a
-namespace belongs to), ``validation`` (the webhook's checks).
+namespace belongs to), ``validation`` (the webhook's checks), ``rooms`` (which Jitsi room a
+Meeting books and which bookings clash).
 
 `decide_admission(meetings, quotas, pool, now)` takes plain frozen dataclasses (the
 shell converts the CRDs) and returns an `AdmissionPlan`: a `Decision` for every

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     START_IN_PAST = "StartInPast"
     PRIORITY_NOT_ALLOWED = "PriorityNotAllowed"
     NO_QUOTA = "NoQuota"
+    ROOM_TAKEN = "RoomTaken"  # the room is booked by another Meeting at that time (rooms.py)
 
 
 DecisionPhase = Literal[Phase.ADMITTED, Phase.QUEUED, Phase.REJECTED]

@@ -28,6 +28,7 @@ FIELD_OF_REASON: dict[str, str] = {
     Reason.START_IN_PAST: "spec.start",
     Reason.PRIORITY_NOT_ALLOWED: "spec.priorityClass",
     Reason.NO_QUOTA: "metadata.namespace",
+    Reason.ROOM_TAKEN: "spec.room",
 }
 
 
