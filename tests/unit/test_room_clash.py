@@ -20,7 +20,10 @@ from meetscale.records import MeetingRecord, QuotaRecord
 NOW = datetime(2020, 4, 6, 1, 0, tzinfo=UTC)  # 08:00 in Vietnam
 LABELS = {ns: {"meetscale.io/agency": ns} for ns in ("so-y-te", "so-noi-vu")}
 POOL = BridgePoolSpec.model_validate(
-    {"template": {"spec": {"containers": [{"name": "jvb"}]}}, "maxBridges": 10}
+    {
+        "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
+        "maxBridges": 10,
+    }
 )
 
 

@@ -17,11 +17,11 @@ def timed_phase(phase: str, start: datetime, end: datetime, now: datetime) -> st
 
     >>> from datetime import datetime, timezone
     >>> t = lambda h: datetime(2020, 4, 6, h, tzinfo=timezone.utc)
-    >>> timed_phase("Admitted", t(8), t(10), t(9))
+    >>> str(timed_phase("Admitted", t(8), t(10), t(9)))
     'Running'
-    >>> timed_phase("Running", t(8), t(10), t(10))
+    >>> str(timed_phase("Running", t(8), t(10), t(10)))
     'Finished'
-    >>> timed_phase("Queued", t(8), t(10), t(9))
+    >>> str(timed_phase("Queued", t(8), t(10), t(9)))
     'Queued'
     """
     if phase in TERMINAL_PHASES:
