@@ -67,10 +67,21 @@ class MeetingRecord:
         return str(self.status.get("phase") or "Pending")
 
     def facts(self) -> MeetingFacts | None:
-        """What the adapter needs of this Meeting (None when its spec is invalid)."""
+        """What the adapter needs of this Meeting (None when its spec is invalid): its
+        agency as admission found it, and its conference's peak once that closed."""
         if self.spec is None:
             return None
-        return MeetingFacts(self.key, self.spec, self.phase, self.created)
+        conference = self.status.get("conference") or {}
+        peak = conference.get("peakParticipants") if conference.get("closedAt") else None
+        agency = self.status.get("agency")
+        return MeetingFacts(
+            self.key,
+            self.spec,
+            self.phase,
+            self.created,
+            agency=str(agency) if agency else None,
+            peak=int(peak) if isinstance(peak, int) else None,
+        )
 
     @property
     def ref(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from meetscale.adapt import pool_params
 from meetscale.decide.scale import (
-    DECLARATION_MARGIN,
+    DECLARATION_SIGMAS,
     BookedMeeting,
     BridgeState,
     PoolParams,
@@ -145,8 +145,8 @@ def test_margin_applies_to_shared_bridges_only(bridges: list[BridgeState], expec
     assert placement_need(PLACED, full, bridges, NOW) == expected
 
 
-FLAT = PLACED.evolve(declaration_margin=0.0)
-assert PLACED.booked.declaration_margin == DECLARATION_MARGIN
+FLAT = PLACED.evolve(declaration_sigmas=0.0)
+assert PLACED.booked.declaration_sigmas == DECLARATION_SIGMAS
 
 
 @pytest.mark.parametrize(

@@ -17,12 +17,16 @@ __all__ = ["BridgeFacts", "MeetingFacts"]
 
 @dataclass(frozen=True, slots=True)
 class MeetingFacts:
-    """One Meeting: its key (``namespace/name``), spec, phase and creation time."""
+    """One Meeting: its key (``namespace/name``), spec, phase and creation time; its
+    agency when known, and the most participants its conference had at once once that
+    conference has closed (``peak``: what it drew, for the agency's calibration)."""
 
     key: str
     spec: MeetingSpec
     phase: str
     created: datetime
+    agency: str | None = None
+    peak: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

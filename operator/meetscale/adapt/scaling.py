@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -15,6 +15,7 @@ from meetscale.adapt.conferences import (
 )
 from meetscale.adapt.facts import BridgeFacts, MeetingFacts
 from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
+from meetscale.decide.scale.calibration import PRIOR, Attendance, Calibration, calibrate
 from meetscale.decide.scale.hpa import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
@@ -104,7 +105,10 @@ def pool_params(spec: BridgePoolSpec, pre_join_margin: timedelta) -> PoolParams:
 
 
 def booked_meeting(
-    m: MeetingFacts, now: datetime, view: ConferenceView | None = None
+    m: MeetingFacts,
+    now: datetime,
+    view: ConferenceView | None = None,
+    calibration: Calibration = PRIOR,
 ) -> BookedMeeting:
     spec = m.spec
     running = m.phase == Phase.RUNNING or spec.start <= now
@@ -118,6 +122,8 @@ def booked_meeting(
         confidential=spec.confidential,
         running=running,
         observed_participants=view.observed(m.key) if view is not None and running else None,
+        expected=calibration.expected(spec.participants) if calibration.samples else None,
+        spread=calibration.spread if calibration.samples else None,
     )
 
 
@@ -126,6 +132,7 @@ def booked_meetings(
     pool: PoolParams,
     now: datetime,
     view: ConferenceView | None = None,
+    calibrations: Mapping[str, Calibration] | None = None,
 ) -> list[BookedMeeting]:
     """The admitted and running meetings the core looks at now: not cancelled, running or
     opening within the lead time (those beyond it cannot change a decision yet), and not
@@ -139,7 +146,8 @@ def booked_meetings(
             continue
         if m.spec.end_time <= now and not (view and view.participants.get(m.key, 0) > 0):
             continue
-        b = booked_meeting(m, now, view)
+        cal = (calibrations or {}).get(m.agency or "", PRIOR)
+        b = booked_meeting(m, now, view, cal)
         if b.running or opens_at(pool, b) <= horizon:
             out.append(b)
     out.sort(key=lambda b: (b.start, b.key))
@@ -197,6 +205,20 @@ def bridge_states(bridges: Sequence[BridgeFacts]) -> list[BridgeState]:
     return [bridge_state(b) for b in bridges]
 
 
+def calibrations(history: Mapping[str, Sequence[Attendance]]) -> dict[str, Calibration]:
+    """Each agency's correction of its declarations, from its past Meetings."""
+    return {agency: calibrate(samples) for agency, samples in history.items() if samples}
+
+
+def attendance(meetings: Iterable[MeetingFacts]) -> dict[str, list[Attendance]]:
+    """The past Meetings whose conference closed, by agency: what each declared and drew."""
+    out: dict[str, list[Attendance]] = {}
+    for m in meetings:
+        if m.agency is not None and m.peak is not None:
+            out.setdefault(m.agency, []).append(Attendance(m.spec.participants, m.peak))
+    return out
+
+
 def scale_inputs(
     params: PoolParams,
     bridges: list[BridgeState],
@@ -206,20 +228,22 @@ def scale_inputs(
     *,
     metrics_ok: bool,
     conferences: ConferenceFacts | None = None,
+    history: Mapping[str, Sequence[Attendance]] | None = None,
 ) -> ScaleInputs:
     """The core's inputs for one scaling pass: the booked meetings it looks at, with what
     their conferences show (``conferences``: the bridges' answers, None when not asked),
     and the ad-hoc rate from the meetings seen (``arrivals``: every Meeting, or the ad-hoc
     ones)."""
     facts = [m for m in meetings if m.phase in _BOOKED and not m.spec.cancelled]
+    cals = calibrations(history or {})
     if conferences is None:
-        booked = booked_meetings(facts, params, now)
+        booked = booked_meetings(facts, params, now, None, cals)
         return ScaleInputs(
             params, bridges, booked, now, expected_adhoc_rate(arrivals, params, now), metrics_ok
         )
     rooms = rooms_of(facts)
     view = conference_view(conferences, rooms)
-    booked = booked_meetings(facts, params, now, view)
+    booked = booked_meetings(facts, params, now, view, cals)
     view = view.booked_only({b.key for b in booked}, rooms)
     return ScaleInputs(
         params,

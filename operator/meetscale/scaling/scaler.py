@@ -36,7 +36,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from meetscale import metrics
-from meetscale.adapt import ConferenceFacts, ScaleInputs, arrival, pool_params, scale_inputs
+from meetscale.adapt import (
+    ConferenceFacts,
+    ScaleInputs,
+    arrival,
+    attendance,
+    pool_params,
+    scale_inputs,
+)
 from meetscale.clients.colibri import Colibri
 from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
 from meetscale.clients.kube.render import template_hash
@@ -120,6 +127,7 @@ def live_scale_inputs(
         now,
         metrics_ok=metrics_ok,
         conferences=conferences,
+        history=attendance(facts),
     )
 
 

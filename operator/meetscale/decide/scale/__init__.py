@@ -10,7 +10,7 @@ term: the Kubernetes HPA's algorithm), ``removal`` (drains and removals), ``adho
 from meetscale.decide.scale.booked import booked_demand
 from meetscale.decide.scale.history import Recommendation, ScaleEvent, ScaleHistory
 from meetscale.decide.scale.params import (
-    DECLARATION_MARGIN,
+    DECLARATION_SIGMAS,
     BookedTerm,
     Bounds,
     DrainRules,
@@ -29,7 +29,7 @@ from meetscale.decide.scale.types import (
 )
 
 __all__ = [
-    "DECLARATION_MARGIN",
+    "DECLARATION_SIGMAS",
     "BookedDemand",
     "BookedMeeting",
     "BookedTerm",

@@ -18,7 +18,7 @@ from typing import Any
 from meetscale.decide.scale.hpa import BehaviorRules
 
 __all__ = [
-    "DECLARATION_MARGIN",
+    "DECLARATION_SIGMAS",
     "BookedTerm",
     "Bounds",
     "DrainRules",
@@ -26,13 +26,13 @@ __all__ = [
     "PoolParams",
 ]
 
-#: the margin a bridge that conferences share keeps free, per participant of spread: three
-#: standard deviations of a declaration error of 10 %. Meetings draw about their declared
-#: count, give or take a tenth each, independently: the conferences a bridge shares add up
-#: to a total whose spread is 0.1 x sqrt(sum of their squared sizes), so a 200 beside a 45
-#: needs 61 free (a flat tenth of a 300 bridge, 30, lets it overflow when the 200 draws
-#: 248), six classes of 45 need 33
-DECLARATION_MARGIN = 0.3
+#: the margin a bridge that conferences share keeps free, in standard deviations of what
+#: they draw. Meetings draw about what is expected of them, give or take their agency's
+#: spread each (a tenth when nothing is known), independently: the conferences a bridge
+#: shares add up to a total whose standard deviation is sqrt(sum of (spread x size)^2), so
+#: with a tenth a 200 beside a 45 needs 61 free (a flat tenth of a 300 bridge, 30, lets it
+#: overflow when the 200 draws 248), six classes of 45 need 33
+DECLARATION_SIGMAS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +98,10 @@ class BookedTerm:
     #: operator's pre-join margin): a meeting larger than a bridge grows on one bridge
     #: until it spans, so it is placed, and its bridges held, from then
     early_join: timedelta = timedelta(seconds=600)
-    #: a bridge that conferences share keeps ``declaration_margin x sqrt(sum of their
-    #: squared declared sizes)`` free below ``participants_per_bridge`` (0: fill to it)
-    declaration_margin: float = DECLARATION_MARGIN
+    #: a bridge that conferences share keeps ``declaration_sigmas x sqrt(sum of (spread x
+    #: size)^2)`` free below ``participants_per_bridge`` (0: fill it), where each size is a
+    #: conference's expected one and spread its agency's (see ``calibration``)
+    declaration_sigmas: float = DECLARATION_SIGMAS
     #: unbooked (ad-hoc) arrivals are averaged over this window for the headroom term
     adhoc_window: timedelta = timedelta(minutes=30)
     #: the bridges of a booked meeting larger than a bridge are held empty, out of

@@ -31,7 +31,6 @@ from meetscale.decide.scale.removal import (
     choose_cancel,
     choose_drain,
     choose_replacement,
-    empties_at,
     rescue,
 )
 from meetscale.decide.scale.types import (
@@ -123,7 +122,6 @@ class _Actions:
 def _actions(
     pool: PoolParams,
     bridges: Sequence[BridgeState],
-    booked: Sequence[BookedMeeting],
     desired: int,
     term: BookedResult,
     now: datetime,
@@ -146,11 +144,7 @@ def _actions(
             replace(b, held=b.name in hold) if b.name in hold or b.name in release else b
             for b in active
         ]
-        ends = {m.key: m.end for m in booked}
-        soonest = (
-            empties_at(after, ends, now) if any(b.participants_by_meeting for b in after) else None
-        )
-        drain = choose_drain(after, current - desired, now, pool.drain.protection, soonest)
+        drain = choose_drain(after, current - desired, now, pool.drain.protection)
     for name in rescue(pool.drain, draining, now):
         if name not in cancel:
             cancel.append(name)
@@ -192,7 +186,7 @@ def decide_scale(
     term = booked_term(pool, booked, bridges, now, adhoc_rate)
     need = term.demand.replicas
     size = _size(pool, current, live, need, history, now, metrics_ok)
-    act = _actions(pool, bridges, booked, size.desired, term, now)
+    act = _actions(pool, bridges, size.desired, term, now)
     draining = len(bridges) - current
     return ScalePlan(
         desired=size.desired,

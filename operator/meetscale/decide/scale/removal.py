@@ -14,7 +14,7 @@ asks the bridges, then carries the plan out.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -31,7 +31,6 @@ __all__ = [
     "choose_replacement",
     "drain_complete",
     "drain_order_key",
-    "empties_at",
     "plan_removal",
     "rescue",
 ]
@@ -39,26 +38,17 @@ __all__ = [
 DrainStatus = Literal["Empty", "TimedOut", "Waiting"]
 
 
-DrainKey = tuple[float, float, float, float, float, str]
-
-
-def drain_order_key(
-    bridge: BridgeState, empties_at: Mapping[str, datetime] | None = None
-) -> DrainKey:
+def drain_order_key(bridge: BridgeState) -> tuple[float, float, float, float, str]:
     """Sort key, first = best to drain.
 
-    First the bridge that empties soonest, when ``empties_at`` says when each bridge's
-    conferences end (a drained bridge keeps them, and its cost, until then); then the
-    fewest endpoints (participants disturbed by the drain: they stay until their
+    Fewest endpoints (participants disturbed by the drain: they stay until their
     conference ends, but no new ones arrive), then lowest stress, then fewest
     conferences, then the *newest* bridge (latest ``created_at``; as a
     ReplicaSet prefers deleting newer pods and CloudNativePG's scale-down removes
     the highest-serial instance: long-lived bridges are warmed up and proven),
     then name for determinism. Unknown values sort last.
     """
-    when = empties_at.get(bridge.name) if empties_at is not None else None
     return (
-        0.0 if empties_at is None else (math.inf if when is None else when.timestamp()),
         math.inf if bridge.endpoints is None else float(bridge.endpoints),
         math.inf if bridge.stress is None else bridge.stress,
         math.inf if bridge.conferences is None else float(bridge.conferences),
@@ -72,7 +62,6 @@ def choose_drain(
     count: int,
     now: datetime,
     protection: timedelta,
-    empties_at: Mapping[str, datetime] | None = None,
 ) -> list[str]:
     """Names of at most ``count`` bridges to drain, best first (see :func:`drain_order_key`).
 
@@ -80,62 +69,42 @@ def choose_drain(
     their protection time (``now - created_at >= protection``: a new bridge is
     not drained before it had a chance to take load).
 
-    Invariant: no chosen bridge comes after a bridge it keeps in the drain order (it
-    would empty later, or host more participants): a kept bridge that is ineligible
-    (protected or unready) is a barrier, and once one is met in that order nothing after
-    it is chosen, so fewer than ``count`` may be returned. A bridge still booting (not
-    ready) or still protected whose count is not known yet is a barrier before every
-    loaded bridge: it hosts nobody (or hardly anyone) yet, so while new bridges come up no
-    loaded bridge is drained in their place. Other bridges with an unknown endpoint count
-    are neither chosen nor barriers.
+    Invariant: no chosen bridge hosts more participants than a bridge it keeps
+    (among non-draining bridges with a known count). A kept bridge that is
+    ineligible (protected or unready) with few participants is a barrier: once
+    one is met in load order, only eligible bridges with exactly as many
+    participants may still be chosen, so fewer than ``count`` may be returned.
+    A bridge still booting (not ready) or still protected whose count is not
+    known yet is a barrier at 0: it hosts nobody (or hardly anyone) yet, so
+    while new bridges come up no loaded bridge is drained in their place (a
+    drained bridge keeps its conferences, and its cost, until they end). Other
+    bridges with an unknown endpoint count are neither chosen nor barriers.
     """
     if count <= 0:
         return []
-    active: list[tuple[DrainKey, BridgeState]] = []
-    barrier: DrainKey | None = None
+    active: list[BridgeState] = []
+    barrier = math.inf
     for b in bridges:
         if b.draining or b.held:
             continue
         if b.endpoints is not None:
-            active.append((drain_order_key(b, empties_at), b))
+            active.append(b)
         elif not b.ready or now - b.created_at < protection:
-            empty = BridgeState(b.name, True, False, b.created_at, endpoints=0, conferences=0)
-            at = None if empties_at is None else {b.name: now}
-            key = drain_order_key(empty, at)
-            barrier = key if barrier is None else min(barrier, key)
-    active.sort(key=lambda kb: kb[0])
+            barrier = 0
+    active.sort(key=drain_order_key)
     chosen: list[str] = []
-    for key, bridge in active:
+    for bridge in active:
+        assert bridge.endpoints is not None
         eligible = bridge.ready and now - bridge.created_at >= protection
         if not eligible:
-            barrier = key if barrier is None else min(barrier, key)
+            barrier = min(barrier, bridge.endpoints)
             continue
-        if barrier is not None and key[:2] > barrier[:2]:
+        if bridge.endpoints > barrier:
             break
         chosen.append(bridge.name)
         if len(chosen) == count:
             break
     return chosen
-
-
-def empties_at(
-    bridges: Iterable[BridgeState], ends: Mapping[str, datetime], now: datetime
-) -> dict[str, datetime]:
-    """When each bridge would be empty if drained now: when the last of its booked
-    meetings (``ends``: Meeting key -> end) leaves; a bridge with participants of no booked
-    meeting has an unknown end (left out). Empty bridges empty now."""
-    out: dict[str, datetime] = {}
-    for b in bridges:
-        if b.endpoints == 0:
-            out[b.name] = now
-            continue
-        by = b.participants_by_meeting
-        if not by or b.endpoints is None or sum(by.values()) < b.endpoints:
-            continue
-        known = [ends[k] for k in by if k in ends]
-        if len(known) == len(by):
-            out[b.name] = max(now, *known)
-    return out
 
 
 def drain_complete(

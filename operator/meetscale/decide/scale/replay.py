@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from meetscale.decide.scale.calibration import DEFAULT_SPREAD
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
@@ -36,12 +37,14 @@ _FIRST_JOIN_S = 15.0  # a conference's load when it is placed: its share of one 
 
 
 class Upcoming(NamedTuple):
-    """A conference the replay places: seconds from now, declared participants."""
+    """A conference the replay places: seconds from now, expected participants, and the
+    relative spread of what it draws."""
 
     start: float
     end: float
     participants: int
     confidential: bool
+    spread: float = DEFAULT_SPREAD
 
 
 class Release(NamedTuple):
@@ -85,10 +88,11 @@ class _Bridges:
         self.loads = loads
         self.ramp = ramp
         self.first = _FIRST_JOIN_S / ramp if ramp > 0 else 1.0
-        # per bridge: conferences still filling (from, until, p), filled ones (until, p)
-        # and their sum; all placed ones present sum to ``full``, their squares to ``squares``
-        self.filling: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]
-        self.filled: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+        # per bridge: conferences still filling (from, until, p, w), filled ones (until, p, w)
+        # and their sum; all placed ones present sum to ``full``, their variances w = (spread
+        # x p)^2 to ``squares``
+        self.filling: list[list[tuple[float, float, float, float]]] = [[] for _ in range(n)]
+        self.filled: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]
         self.filled_sum = [0.0] * n
         self.squares = [0.0] * n
         self.exclusive = [False] * n
@@ -102,25 +106,25 @@ class _Bridges:
             if self.exclusive[b]:
                 continue
             filled = self.filled[b]
-            if filled and any(e <= start for e, _ in filled):
-                self.squares[b] -= sum(q * q for e, q in filled if e <= start)
-                self.filled[b] = filled = [(e, q) for e, q in filled if e > start]
-                self.filled_sum[b] = sum(q for _, q in filled)
+            if filled and any(e <= start for e, _, _ in filled):
+                self.squares[b] -= sum(w for e, _, w in filled if e <= start)
+                self.filled[b] = filled = [f for f in filled if f[0] > start]
+                self.filled_sum[b] = sum(q for _, q, _ in filled)
             now_load = self.loads[b] * kept + self.filled_sum[b]
             full = now_load
             if self.filling[b]:
                 still = []
-                for a, e, q in self.filling[b]:
+                for a, e, q, w in self.filling[b]:
                     if e <= start:
-                        self.squares[b] -= q * q
+                        self.squares[b] -= w
                         continue
                     since = start - a
                     if ramp <= 0 or since >= ramp:
-                        filled.append((e, q))
+                        filled.append((e, q, w))
                         self.filled_sum[b] += q
                         now_load += q
                     else:
-                        still.append((a, e, q))
+                        still.append((a, e, q, w))
                         now_load += q * (since / ramp if since > _FIRST_JOIN_S else first)
                     full += q
                 self.filling[b] = still
@@ -135,7 +139,7 @@ def placement_fits(
     upcoming: Sequence[Upcoming],
     ppb: int,
     ramp: float,
-    margin: float = 0.0,
+    sigmas: float = 0.0,
 ) -> bool:
     """Whether Jicofo's placement of ``upcoming`` on bridges with ``loads`` keeps every
     bridge that takes one of them within capacity.
@@ -149,7 +153,7 @@ def placement_fits(
     its own.
 
     A conference alone on its bridge may fill it to ``ppb``. A bridge that already has
-    load keeps ``margin x sqrt(sum of q^2)`` free below ``ppb``, where q are the
+    load keeps ``sigmas x sqrt(sum of (spread x q)^2)`` free below ``ppb``, where q are the
     participants of the conferences this replay put on it (the load already there is
     observed, not declared).
     """
@@ -158,7 +162,7 @@ def placement_fits(
     kept = 1.0
     heap: list[tuple[float, int, float]] = []
     at: float | None = None
-    for start, end, p, conf in upcoming:
+    for start, end, p, conf, spread in upcoming:
         if start != at:  # the loads only move with time: recomputed once per distinct start
             at = start
             while ri < len(releases) and releases[ri].at <= start:
@@ -185,12 +189,13 @@ def placement_fits(
         share = p / k
         # placed now, it weighs its first scrape's share until the loads are recomputed
         weight = share * state.first
+        variance = (spread * share) ** 2
         for load, b, full in chosen:
-            state.filling[b].append((start, end, share))
-            state.squares[b] += share * share
+            state.filling[b].append((start, end, share, variance))
+            state.squares[b] += variance
             # alone on its bridge a conference is only too large above ppb: the margin
             # below ppb is for meetings that share a bridge
-            bound = ppb if full <= 1e-9 else ppb - margin * math.sqrt(max(0.0, state.squares[b]))
+            bound = ppb if full <= 1e-9 else ppb - sigmas * math.sqrt(max(0.0, state.squares[b]))
             if full + share > bound + 1e-9:
                 return False
             heapq.heappush(heap, (load + weight, b, full + share))
@@ -204,9 +209,9 @@ def _placement_fits_cached(
     upcoming: tuple[Upcoming, ...],
     ppb: int,
     ramp: float,
-    margin: float,
+    sigmas: float,
 ) -> bool:
-    return placement_fits(loads, releases, upcoming, ppb, ramp, margin)
+    return placement_fits(loads, releases, upcoming, ppb, ramp, sigmas)
 
 
 def clear_replay_cache() -> None:
@@ -392,6 +397,7 @@ def _inputs(
                     (m.end - now).total_seconds(),
                     m.size,
                     m.confidential,
+                    DEFAULT_SPREAD if m.spread is None else m.spread,
                 )
             )
     ups.sort(key=lambda u: u.start)
@@ -436,9 +442,9 @@ def replay(
 
     # times from the first start: the same situation seen 15 s later is the same key
     shift = ups[0].start
-    ups_key = tuple(Upcoming(a - shift, e - shift, p, c) for a, e, p, c in ups)
+    ups_key = tuple(u._replace(start=u.start - shift, end=u.end - shift) for u in ups)
     rel_key = tuple(Release(t - shift, f) for t, f in releases)
-    margin = pool.booked.declaration_margin
+    sigmas = pool.booked.declaration_sigmas
 
     def loads_for(n: int) -> tuple[float, ...]:
         if n <= len(active):
@@ -447,7 +453,7 @@ def replay(
         return tuple(raw) + (0.0,) * (n - len(active))
 
     def fits_loads(loads: tuple[float, ...]) -> bool:
-        return _placement_fits_cached(loads, rel_key, ups_key, ppb, ramp, margin)
+        return _placement_fits_cached(loads, rel_key, ups_key, ppb, ramp, sigmas)
 
     return Replay(
         fits=lambda n: fits_loads(loads_for(n)),

@@ -61,7 +61,9 @@ class BookedMeeting:
 
     ``participants`` is the declared count; ``expected`` what is expected to join (the
     declaration corrected by the agency's history, see
-    :mod:`~meetscale.decide.scale.calibration`; the declaration when None).
+    :mod:`~meetscale.decide.scale.calibration`; the declaration when None), and
+    ``spread`` how far a meeting of that agency strays from it (relative; the default
+    of the calibration when None).
     ``running``: started, or its conference is open (early joiners); then
     ``observed_participants`` is the count seen on the bridges (None: unknown, then the
     bridges' ``participants_by_meeting`` are summed if any bridge reports this key).
@@ -75,6 +77,7 @@ class BookedMeeting:
     running: bool = False
     observed_participants: int | None = None
     expected: int | None = None
+    spread: float | None = None
 
     @property
     def size(self) -> int:

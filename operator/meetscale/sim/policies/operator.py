@@ -56,6 +56,7 @@ from meetscale.decide.admit.rooms import room_of
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.decide.scale import BridgeState, ScaleHistory, ScalePlan, decide_scale, record
 from meetscale.decide.scale.adhoc import Arrival
+from meetscale.decide.scale.calibration import Attendance
 from meetscale.decide.scale.removal import DrainingBridge, plan_removal
 from meetscale.models import Phase
 from meetscale.sim.demand import MeetingInfo
@@ -119,6 +120,8 @@ class OperatorPolicy:
         self._window: dict[int, MeetingFacts] = {}  # admitted, near or running, not ended
         self._window_end: list[tuple[float, int]] = []  # (end, m) of the window's meetings
         self._overrun: set[int] = set()  # in the window past their end (room still open)
+        self._peak: dict[int, int] = {}  # the most seen in each admitted meeting's room
+        self._attended: dict[str, list[Attendance]] = {}  # closed conferences by agency
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
         self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
 
@@ -128,7 +131,9 @@ class OperatorPolicy:
         return self._t0 + timedelta(seconds=seconds)
 
     def _facts(self, m: int, phase: str) -> MeetingFacts:
-        return MeetingFacts(self._keys[m], self._specs[m], phase, self._created[m])
+        return MeetingFacts(
+            self._keys[m], self._specs[m], phase, self._created[m], agency=self._agency[m]
+        )
 
     def _request(self, m: int, phase: str) -> MeetingRequest:
         agency = self._agency[m]
@@ -272,6 +277,10 @@ class OperatorPolicy:
         for m in [m for m in self._overrun if self._room[m] not in rooms_open]:
             self._overrun.discard(m)
             self._window.pop(m, None)
+            peak = self._peak.pop(m, 0)
+            if peak > 0:  # its conference closed: what it drew teaches its agency
+                attended = Attendance(self._specs[m].participants, peak)
+                self._attended.setdefault(self._agency[m], []).append(attended)
         return list(self._window.values())
 
     def _adhoc_arrivals(self, now: datetime) -> deque[Arrival]:
@@ -326,7 +335,16 @@ class OperatorPolicy:
         """The core's inputs of a scaling pass, through the adapter, as the live operator
         builds them (the ad-hoc arrivals are the ad-hoc meetings seen: the same rate)."""
         conferences = self.conference_facts(obs)
-        rooms_open = {r for confs in conferences.seen.values() for r, n in confs.items() if n}
+        now_open: dict[str, int] = {}
+        for confs in conferences.seen.values():
+            for r, n in confs.items():
+                if n:
+                    now_open[r] = now_open.get(r, 0) + n
+        for room, n in now_open.items():
+            m = self._room_index.get(room)
+            if m is not None and n > self._peak.get(m, 0):
+                self._peak[m] = n
+        rooms_open = set(now_open)
         return scale_inputs(
             self._params,
             self._bridge_states(obs),
@@ -335,6 +353,7 @@ class OperatorPolicy:
             obs.now,
             metrics_ok=bool(obs.metrics),
             conferences=conferences,
+            history=self._attended,
         )
 
     def _scale(self, obs: Observation, act: Actions) -> None:
