@@ -81,6 +81,7 @@ class MeetingRecord:
             self.created,
             agency=str(agency) if agency else None,
             peak=int(peak) if isinstance(peak, int) else None,
+            at_the_door=self.phase == "Queued" and self.status.get("reason") == "PoolFull",
         )
 
     @property

@@ -21,6 +21,7 @@ from meetscale.clients.kube.aio import AsyncApi
 from meetscale.clients.kube.client import load_api_client, load_configuration
 from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
+from meetscale.decide.door import PoolNow
 from meetscale.metrics import REGISTRY
 from meetscale.models import BridgePoolSpec
 from meetscale.records import validation_message
@@ -37,6 +38,9 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.wakers = Wakers()
+        # each pool as its scaling pass last saw it (pool key -> PoolNow), for admission's
+        # check of short-notice Meetings at the door
+        self.pool_now: dict[str, PoolNow] = {}
         self._writer: StatusWriter | None = None
         self._api: AsyncApi | None = None
         self._metrics_server: Any = None

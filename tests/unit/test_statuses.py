@@ -32,7 +32,9 @@ QUOTA = QuotaRecord.from_body(
 )
 
 
-def meeting(name, *, ns="so-y-te", start_h=1.0, participants=100, status=None, **spec):
+def meeting(
+    name, *, ns="so-y-te", start_h=1.0, participants=100, status=None, created=None, **spec
+):
     start = NOW + timedelta(hours=start_h)
     return MeetingRecord.from_body(
         {
@@ -41,7 +43,7 @@ def meeting(name, *, ns="so-y-te", start_h=1.0, participants=100, status=None, *
                 "namespace": ns,
                 "uid": f"uid-{name}",
                 "generation": 1,
-                "creationTimestamp": "2020-04-05T00:00:00Z",
+                "creationTimestamp": (created or "2020-04-05T00:00:00Z"),
             },
             "spec": {
                 "title": name,
@@ -235,3 +237,21 @@ def test_invalid_spec_fixed_by_an_edit_is_decided_again():
     changes, _ = run(meeting("unfixed", status=rejected))
     assert "unfixed" not in changes or changes["unfixed"].status["phase"] == "Rejected"
     assert "unfixed" not in changes or changes["unfixed"].event is None
+
+
+def test_a_short_notice_meeting_the_pool_cannot_take_waits_at_the_door():
+    from meetscale.decide.door import PoolNow
+    from meetscale.decide.scale import PoolParams
+    from tests.unit.scalekit import br
+
+    adhoc = meeting("adhoc", start_h=0.0, participants=100, created=NOW.isoformat())
+    busy = PoolNow(PoolParams(), [br("x", 0.9, 280)], [])
+    result = plan_pool("default", POOL, [adhoc], [QUOTA], LABELS, timedelta(0), NOW, pool_now=busy)
+    status = result.changes[0].status
+    assert (status["phase"], status["reason"]) == ("Queued", "PoolFull")
+    assert "100 more participants" in status["message"]
+    assert result.changes[0].event is not None
+
+    idle = PoolNow(PoolParams(), [br("x", 0.1, 20)], [])
+    result = plan_pool("default", POOL, [adhoc], [QUOTA], LABELS, timedelta(0), NOW, pool_now=idle)
+    assert result.changes[0].status["phase"] == "Admitted"

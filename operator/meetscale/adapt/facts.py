@@ -27,6 +27,7 @@ class MeetingFacts:
     created: datetime
     agency: str | None = None
     peak: int | None = None
+    at_the_door: bool = False  # Queued PoolFull: the pool grows for it, then admits it
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,7 @@ def booked_meetings(
     horizon = now + pool.booked.lead_time
     out = []
     for m in meetings:
-        if m.spec.cancelled or m.phase not in _BOOKED:
+        if m.spec.cancelled or not (m.phase in _BOOKED or m.at_the_door):
             continue
         if m.spec.end_time <= now and not (view and view.participants.get(m.key, 0) > 0):
             continue
@@ -234,7 +234,7 @@ def scale_inputs(
     their conferences show (``conferences``: the bridges' answers, None when not asked),
     and the ad-hoc rate from the meetings seen (``arrivals``: every Meeting, or the ad-hoc
     ones)."""
-    facts = [m for m in meetings if m.phase in _BOOKED and not m.spec.cancelled]
+    facts = [m for m in meetings if (m.phase in _BOOKED or m.at_the_door) and not m.spec.cancelled]
     cals = calibrations(history or {})
     if conferences is None:
         booked = booked_meetings(facts, params, now, None, cals)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -18,6 +19,7 @@ from meetscale.admission.orphans import orphan_changes
 from meetscale.admission.statuses import COMPARED, PoolPass, StatusChange, plan_pool
 from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
+from meetscale.decide.door import PoolNow
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
 
@@ -254,23 +256,28 @@ async def _pass(
     settings: Settings,
     clock: Callable[[], datetime],
     full: bool,
+    pool_now: Callable[[], PoolNow | None] = lambda: None,
 ) -> tuple[PoolPass, list[QuotaRecord], datetime]:
     records, quotas, ns_labels = inputs()
+    seen = pool_now()
     meetings = pool.writes.overlay(records)
     now = clock()
     t0 = time.perf_counter()
     # CPU work on a snapshot of the indexes: off the event loop, so that watches, the
     # webhook and /healthz stay responsive meanwhile.
     result = await asyncio.to_thread(
-        plan_pool,
-        pool.name,
-        spec,
-        meetings,
-        quotas,
-        ns_labels,
-        settings.pre_join_margin,
-        now,
-        not full,
+        functools.partial(
+            plan_pool,
+            pool.name,
+            spec,
+            meetings,
+            quotas,
+            ns_labels,
+            settings.pre_join_margin,
+            now,
+            not full,
+            pool_now=seen,
+        )
     )
     kind = "full" if full else "focused"
     m.admission_pass_seconds.labels(pool=pool.key, kind=kind).observe(time.perf_counter() - t0)
@@ -318,6 +325,7 @@ async def run_pool(
     wants_full: Callable[[], bool] = lambda: False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     health: LoopHealth | None = None,
+    pool_now: Callable[[], PoolNow | None] = lambda: None,
 ) -> None:
     """Loop until `stopped()`: a pass, start its writes, then wait for a wake-up, the next
     start or end of a Meeting, or the next report, whichever comes first.
@@ -342,7 +350,9 @@ async def run_pool(
             timeout = settings.admission_resync_seconds
             if spec is not None:
                 try:
-                    timeout = await _decide(pool, spec, inputs, settings, clock, wants_full, wake)
+                    timeout = await _decide(
+                        pool, spec, inputs, settings, clock, wants_full, wake, pool_now
+                    )
                     health.ok(pool.key)
                 except Exception as exc:  # the loop goes on; /healthz tells if it keeps failing
                     count = health.failed(pool.key, exc)
@@ -375,13 +385,14 @@ async def _decide(
     clock: Callable[[], datetime],
     wants_full: Callable[[], bool],
     wake: asyncio.Event,
+    pool_now: Callable[[], PoolNow | None] = lambda: None,
 ) -> float:
     """One decision pass, its writes, maybe a report; the seconds until the next pass."""
     full = wants_full() or spec != pool.last_spec
     at_boundary = time.monotonic() >= pool.boundary_at
     if at_boundary:
         pool.boundary_at = math.inf  # this pass serves it; a report finds the next
-    result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full)
+    result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full, pool_now)
     for change in result.changes:
         pool.writes.meeting(change)
     pool.note_boundary(result, now)

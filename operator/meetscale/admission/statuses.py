@@ -23,6 +23,7 @@ from meetscale.decide.admit import (
     decide_admission,
 )
 from meetscale.decide.admit.agency import AgencyResolver
+from meetscale.decide.door import PoolNow, at_the_door
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, Phase
 from meetscale.records import MeetingRecord, QuotaRecord, meeting_request
@@ -241,6 +242,8 @@ def plan_pool(
     margin: timedelta,
     now: datetime,
     focus: bool = False,
+    *,
+    pool_now: PoolNow | None = None,
 ) -> PoolPass:
     """One admission pass over a pool: desired statuses, quota usage, next time to look.
 
@@ -252,7 +255,8 @@ def plan_pool(
 
     A Meeting the pass cannot prepare for the core (whatever the error) is isolated: it
     gets Rejected/InvalidSpec saying why and is listed in `isolated`; the others are
-    decided.
+    decided. `pool_now`: the pool as its scaling pass last saw it; a short-notice Meeting
+    that would overflow it is Queued `PoolFull` (see `meetscale.decide.door`).
     """
     out = PoolPass(full=not focus)
     if focus:
@@ -265,7 +269,7 @@ def plan_pool(
     prep.requests = rooms_before_plan(meetings, prep.requests, prep.fixed)
     inputs = admission_inputs(prep.requests, views, pool_ceiling(pool, margin), now)
     out.inputs = inputs
-    plan = decide_admission(*inputs)
+    plan = at_the_door(decide_admission(*inputs), prep.requests, pool_now, now)
     rooms_after_plan(meetings, prep.requests, plan, prep.fixed)
     out.plan = plan
     _meeting_statuses(pool_name, meetings, prep, plan, now, out)

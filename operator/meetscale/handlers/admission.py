@@ -208,6 +208,7 @@ async def admission(
         write_quota_status=key == runtime.default_pool_key,
         wants_full=lambda: runtime.wakers.take_full(key),
         health=state.health if (state := state_of(memo)) else None,
+        pool_now=lambda: runtime.pool_now.get(key),
     )
     runtime.wakers.forget(key)
     await asyncio.sleep(0)

@@ -108,7 +108,7 @@ async def scaling(
             period = float(pool_spec.sync_period_seconds) if pool_spec else DEFAULT_PERIOD
             if pool_spec is not None:
                 try:
-                    await scaler.reconcile(
+                    result = await scaler.reconcile(
                         pool_spec,
                         owner,
                         list(pods_index.get(key, [])),
@@ -116,10 +116,13 @@ async def scaling(
                         dict(body.get("status") or {}),
                         meta.get("generation"),
                     )
+                    if result.pool_now is not None:
+                        runtime.pool_now[key] = result.pool_now
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one bad pass must not end the loop
                     log.exception("pool %s: reconcile failed", key)
             await stopped.wait(max(period - (time.monotonic() - started), 0.05))
     finally:
+        runtime.pool_now.pop(key, None)
         scaler.forget_metrics()

@@ -48,6 +48,7 @@ from meetscale.clients.colibri import Colibri
 from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
 from meetscale.clients.kube.render import template_hash
 from meetscale.clients.prometheus import PromClient, PromResult, substitute
+from meetscale.decide.door import PoolNow
 from meetscale.decide.scale import (
     BridgeState,
     PoolParams,
@@ -92,6 +93,7 @@ class PassResult:
     status: dict[str, Any] = field(default_factory=dict)
     status_written: bool = False
     seconds: float = 0.0
+    pool_now: PoolNow | None = None  # the pool as this pass saw it, for admission's door
 
 
 @dataclass
@@ -172,6 +174,7 @@ class PoolScaler:
         self._problem: tuple[str, str] | None = None  # what keeps bridges from being created
         self.colibri = colibri
         self.conferences = ConferenceTracker(write_meeting)
+        self.pool_now: PoolNow | None = None
 
     # ------------------------------------------------------------------ inputs
 
@@ -232,6 +235,7 @@ class PoolScaler:
         i = live_scale_inputs(
             seen.params, seen.bridges, meetings, seen.now, seen.answers.ok, seen.conferences
         )
+        self.pool_now = PoolNow(i.params, i.bridges, i.booked)
         return decide_scale(
             i.params,
             i.bridges,
@@ -258,7 +262,7 @@ class PoolScaler:
         seen = await self._gather(spec, pods, now)
         plan = self._decide(seen, meetings)
         before = len(seen.kept) + len(self.intents.created)
-        result = PassResult(plan, before, before, seen.answers.ok)
+        result = PassResult(plan, before, before, seen.answers.ok, pool_now=self.pool_now)
         await self._check_refs(spec)
         changes = await self._carry_out(spec, owner, seen, plan, result)
         self._record(plan, seen, changes)

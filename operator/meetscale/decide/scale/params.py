@@ -102,6 +102,9 @@ class BookedTerm:
     #: size)^2)`` free below ``participants_per_bridge`` (0: fill it), where each size is a
     #: conference's expected one and spread its agency's (see ``calibration``)
     declaration_sigmas: float = DECLARATION_SIGMAS
+    #: how long a new bridge takes to take conferences: a short-notice meeting opening
+    #: sooner must fit on the bridges there are (see ``meetscale.decide.door``)
+    bridge_startup: timedelta = timedelta(seconds=120)
     #: unbooked (ad-hoc) arrivals are averaged over this window for the headroom term
     adhoc_window: timedelta = timedelta(minutes=30)
     #: the bridges of a booked meeting larger than a bridge are held empty, out of

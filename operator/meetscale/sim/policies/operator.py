@@ -51,8 +51,9 @@ from meetscale.adapt import (
     quota_view,
     scale_inputs,
 )
-from meetscale.decide.admit import MeetingRequest, decide_admission
+from meetscale.decide.admit import MeetingRequest, Reason, decide_admission
 from meetscale.decide.admit.rooms import room_of
+from meetscale.decide.door import PoolNow, at_the_door
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.decide.scale import BridgeState, ScaleHistory, ScalePlan, decide_scale, record
 from meetscale.decide.scale.adhoc import Arrival
@@ -122,6 +123,8 @@ class OperatorPolicy:
         self._overrun: set[int] = set()  # in the window past their end (room still open)
         self._peak: dict[int, int] = {}  # the most seen in each admitted meeting's room
         self._attended: dict[str, list[Attendance]] = {}  # closed conferences by agency
+        self._pool_now: PoolNow | None = None  # the last scaling pass's view, for the door
+        self._full: set[int] = set()  # queued PoolFull: decided again at every pass
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
         self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
 
@@ -178,7 +181,8 @@ class OperatorPolicy:
             reqs.append(self._request(m, phase))
         inputs = admission_inputs(reqs, self._quotas, self._ceiling, now)
         self.last_admission = inputs
-        plan = decide_admission(*inputs)
+        plan = at_the_door(decide_admission(*inputs), reqs, self._pool_now, now, explain=False)
+        self._full.clear()
         for m in cands:
             d = plan.decisions.get(self._keys[m])
             if d is None:
@@ -190,6 +194,8 @@ class OperatorPolicy:
                 act.admit.append(m)
                 self._hold(m)
             elif d.phase == Phase.QUEUED:
+                if d.reason == Reason.POOL_FULL:
+                    self._full.add(m)  # decided again at every pass, as the pool frees
                 if m not in self._queued:
                     self._queued.add(m)
                     heapq.heappush(self._starts, (self._infos[m].start, m))
@@ -317,7 +323,8 @@ class OperatorPolicy:
             _, m = heapq.heappop(self._starts)
             if m in self._queued:
                 dirty = True
-        if (dirty or self.opt.resync_every_tick) and self._open:
+        resync = self.opt.resync_every_tick or (self._full and t % SYNC_SECONDS == 0)
+        if (dirty or resync) and self._open:
             self._admission_pass(t, now, act)
         if t % SYNC_SECONDS == 0:
             self._scale(obs, act)
@@ -345,10 +352,17 @@ class OperatorPolicy:
             if m is not None and n > self._peak.get(m, 0):
                 self._peak[m] = n
         rooms_open = set(now_open)
+        waiting = [
+            MeetingFacts(
+                self._keys[m], self._specs[m], Phase.QUEUED, self._created[m],
+                agency=self._agency[m], at_the_door=True,
+            )
+            for m in sorted(self._full)
+        ]  # fmt: skip
         return scale_inputs(
             self._params,
             self._bridge_states(obs),
-            self.booked_facts(obs.t, rooms_open),
+            self.booked_facts(obs.t, rooms_open) + waiting,
             self._adhoc_arrivals(obs.now),
             obs.now,
             metrics_ok=bool(obs.metrics),
@@ -358,6 +372,7 @@ class OperatorPolicy:
 
     def _scale(self, obs: Observation, act: Actions) -> None:
         i = self.scale_inputs(obs)
+        self._pool_now = PoolNow(i.params, i.bridges, i.booked)
         bridges, metrics_ok = i.bridges, i.metrics_ok
         plan = decide_scale(
             i.params, i.bridges, i.booked, self._history, i.now, i.adhoc_rate, metrics_ok=metrics_ok
