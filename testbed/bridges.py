@@ -98,8 +98,11 @@ class BridgeHarness:
         poll: float = 0.5,
         python: str = sys.executable,
         extra_args: Sequence[str] = (),
+        pool: str | None = None,
     ) -> None:
+        """``pool``: only that BridgePool's bridge pods (default: every pool's)."""
         self.kubeconfig = str(kubeconfig)
+        self.selector = f"{POOL_LABEL}={pool}" if pool else POOL_LABEL
         self.namespace = namespace
         self.targets_files = [Path(p) for p in targets_files]
         self.log_dir = Path(log_dir)
@@ -168,7 +171,7 @@ class BridgeHarness:
 
     def _pods(self) -> list[dict[str, Any]]:
         resp = self._api.list_namespaced_pod(
-            self.namespace, label_selector=POOL_LABEL, _preload_content=False
+            self.namespace, label_selector=self.selector, _preload_content=False
         )
         return list(json.loads(resp.data).get("items") or [])
 

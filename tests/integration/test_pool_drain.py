@@ -19,7 +19,7 @@ from tests.integration.test_pool_support import (
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["tests.integration.test_pool_support"]  # fixtures: bridges, kube
-DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+DRAINING = "meetscale.io/draining"  # the label the operator's drain puts on a bridge Pod
 
 
 def start_pool(kube, bridges, prometheus, namespace, n, **spec):
@@ -46,9 +46,8 @@ def test_scale_down_drains_the_emptiest_bridge_and_removes_exactly_it(
     # mean stress 0.317 vs 0.7: 2 bridges are enough; c hosts the fewest participants.
     kube.patch_pool({"minBridges": 1})
     wait_for(lambda: kube.draining() == {c}, timeout=30, what="c draining")
-    pod_c = kube.pods()[c]
-    assert int(pod_c["metadata"]["annotations"][DELETION_COST]) < 0
-    assert DELETION_COST not in (kube.pods()[a]["metadata"].get("annotations") or {})
+    assert kube.pods()[c]["metadata"]["labels"].get(DRAINING) == "true"
+    assert DRAINING not in kube.pods()[a]["metadata"]["labels"]
     wait_for(lambda: bridges.state(c)["drain"], timeout=10, what="c in drain mode")
     assert not bridges.state(a)["drain"] and not bridges.state(b)["drain"]
     # A draining bridge takes no new conference.
@@ -154,8 +153,7 @@ def test_load_returning_during_a_drain_cancels_it(
     assert most == 2
     assert uids(kube) == before
     assert bridges.set_conference(b, "new-conference", 10) == 201
-    pod_b = kube.pods()[b]
-    assert DELETION_COST not in (pod_b["metadata"].get("annotations") or {})
+    assert DRAINING not in kube.pods()[b]["metadata"]["labels"]
     cancelled = kube.events("DrainCancelled")
     assert cancelled and b in cancelled[0]["message"]
     assert kube.status()["lastScaleDirection"] == "Up"

@@ -59,10 +59,18 @@ def pool_doc(namespace: str, prom_url: str, **spec: Any) -> dict[str, Any]:
         "protectionSeconds": 0,
         "drainTimeoutSeconds": 120,
         "behavior": {
+            # the HPA's default scale-up rates, over 1 s instead of 15 s: bringing the pool to
+            # minBridges does not hold back the first scale-up of a test
+            "scaleUp": {
+                "policies": [
+                    {"type": "Percent", "value": 100, "periodSeconds": 1},
+                    {"type": "Pods", "value": 4, "periodSeconds": 1},
+                ]
+            },
             "scaleDown": {
                 "stabilizationWindowSeconds": 3,
                 "policies": [{"type": "Percent", "value": 100, "periodSeconds": 1}],
-            }
+            },
         },
         "prometheus": {"url": prom_url, "timeoutSeconds": 1},
     }
@@ -209,6 +217,7 @@ def bridges(
         [prometheus.targets_file],
         log_dir=tmp_path / "bridges",
         capacity=100,
+        pool=POOL,  # the test's pool (an agency's namespace has the example pool too)
     ) as harness:
         yield harness
 
