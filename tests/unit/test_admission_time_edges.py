@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from meetscale.adapt import meeting_request
 from meetscale.decide.admit.plan import (
     AgencyQuotaView,
     MeetingRequest,
@@ -192,21 +193,40 @@ def test_clock_jumping_forward_past_its_start_admits_what_fits():
     assert timed_phase("Admitted", queued.start, queued.end, now) == "Running"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decide/admit/plan.py _static_rejection re-checks maxBookAheadDays for a Queued "
-    "meeting at every pass: when the host clock jumps back (here one day), a booking that "
-    "was within maxBookAheadDays when it was queued is Rejected as TooFarAhead, which is "
-    "terminal, so correcting the clock does not bring it back",
+BOOK_AHEAD = [
+    # (id, phase, created, now of the pass, verdict); the booking starts NOW + 30 days, the
+    # quota's maxBookAheadDays, and overlaps an admitted blocker
+    ("queued-clock-right", "Queued", NOW - timedelta(hours=1), NOW,
+     ("Queued", "QuotaExceeded")),
+    ("queued-clock-back-a-day", "Queued", NOW - timedelta(hours=1), NOW - timedelta(days=1),
+     ("Queued", "QuotaExceeded")),
+    ("queued-clock-back-a-month", "Queued", NOW - timedelta(hours=1),
+     NOW - timedelta(days=31), ("Queued", "QuotaExceeded")),
+    # not decided yet: judged now, and from its creation when the clock is behind that
+    ("pending-at-the-limit", "Pending", NOW - timedelta(hours=1), NOW,
+     ("Queued", "QuotaExceeded")),
+    ("pending-a-minute-beyond", "Pending", NOW - timedelta(hours=1), NOW - timedelta(minutes=1),
+     ("Rejected", "TooFarAhead")),
+    ("pending-clock-behind-its-creation", "Pending", NOW, NOW - timedelta(days=1),
+     ("Queued", "QuotaExceeded")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "phase", "created", "now", "verdict"), BOOK_AHEAD, ids=[b[0] for b in BOOK_AHEAD]
 )
-def test_clock_jumping_back_does_not_reject_a_queued_booking_as_too_far_ahead():
-    start = NOW + timedelta(days=30)  # exactly at the limit: accepted, then queued
+def test_clock_jumping_back_does_not_reject_a_queued_booking_as_too_far_ahead(
+    name, phase, created, now, verdict
+):
+    """A booking at the maxBookAheadDays limit behind an admitted one is Queued; the host
+    clock then jumps back. It was within the limit when it was decided, so it stays Queued
+    (TooFarAhead is terminal: correcting the clock would not bring it back). A booking not
+    decided yet is judged as before, from the apiserver's creation stamp at the earliest."""
+    start = NOW + timedelta(days=30)
     blocker = request("blocker", start.isoformat(), 60, phase="Admitted")
-    queued = request("queued", start.isoformat(), 60, phase="Queued")
-    decisions, _ = decide(blocker, queued)
-    assert decisions["queued"] == ("Queued", "QuotaExceeded")
-    decisions, _ = decide(blocker, queued, now=NOW - timedelta(days=1))
-    assert decisions["queued"] == ("Queued", "QuotaExceeded")
+    booking = request("booking", start.isoformat(), 60, phase=phase, created=created)
+    decisions, _ = decide(blocker, booking, now=now)
+    assert decisions["booking"] == verdict
 
 
 def test_webhook_judges_the_past_on_instants_whatever_the_offset():
@@ -218,3 +238,29 @@ def test_webhook_judges_the_past_on_instants_whatever_the_offset():
     for written in ("2026-03-02T19:54:00+07:00", "2026-03-02T12:54:00Z"):
         reason = validate_meeting(request("m", written), None, quotas, POOL, [], NOW)
         assert reason is not None and "is in the past" in reason, written
+
+
+@pytest.mark.parametrize(
+    ("edited", "verdict"),
+    [(False, ("Queued", "QuotaExceeded")), (True, ("Rejected", "TooFarAhead"))],
+    ids=["queued-as-it-was", "queued-then-moved-beyond"],
+)
+def test_a_queued_booking_moved_beyond_the_limit_is_judged_again(edited, verdict):
+    """Editing a Queued booking (webhook down) makes it a new booking: moved 40 days ahead
+    it is Rejected TooFarAhead, while an unedited one keeps its place."""
+    start = (NOW + timedelta(days=40)).isoformat()
+    spec = MeetingSpec.model_validate(
+        {"title": "moved", "start": start, "durationMinutes": 60, "participants": 60}
+    )
+    moved = meeting_request(
+        "so-y-te/moved",
+        spec,
+        agency="so-y-te",
+        agency_priority=0,
+        created=NOW - timedelta(days=20),
+        phase="Queued",
+        edited=edited,
+    )
+    blocker = request("blocker", start, 60, phase="Admitted")
+    decisions, _ = decide(blocker, moved)
+    assert decisions["moved"] == verdict

@@ -74,9 +74,9 @@ def meeting_request(
     edited: bool = False,
 ) -> MeetingRequest:
     """The core's view of a Meeting. An ``edited`` meeting (its spec changed since it was
-    decided) that was admitted but has not started is decided again as Pending, so growing
-    it re-checks quota."""
-    if phase == Phase.ADMITTED and edited:
+    decided) that was admitted but has not started, or queued, is decided again as
+    Pending: growing it re-checks quota, moving it re-checks how far ahead it is."""
+    if phase in (Phase.ADMITTED, Phase.QUEUED) and edited:
         phase = Phase.PENDING
     return MeetingRequest(
         key=key,

@@ -36,7 +36,9 @@ Rejected at once (terminal, whatever else is booked): `NoQuota` (no AgencyQuota 
 the agency), `StartInPast` (its end has passed and it was never admitted),
 `PriorityNotAllowed` (priority above the quota's `max_priority`), `MeetingTooLarge`
 (above `max_meeting_participants`, or more pool units than the whole ceiling),
-`MeetingTooLong`, `TooFarAhead` (`start - now > max_book_ahead`), and `QuotaExceeded`
+`MeetingTooLong`, `TooFarAhead` (a Pending meeting whose `start - max(now, created_at)`
+exceeds `max_book_ahead`; a Queued one was within it when decided, and a clock that goes
+back does not reject it), and `QuotaExceeded`
 when the meeting could not fit even with nothing else booked (participants above the
 nominal quota plus everything it could ever borrow, or `max_concurrent_meetings` 0).
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Final, NamedTuple
 
 from meetscale.decide.admit.types import AgencyQuotaView, MeetingRequest, PoolCeiling, Reason
+from meetscale.models.meeting import Phase
 
 __all__ = ["Rejection", "conf_note", "static_rejection"]
 
@@ -80,8 +81,12 @@ def static_rejection(
             f"meeting too long: duration {_minutes(duration)} minutes exceeds "
             f"maxMeetingDurationMinutes {_minutes(quota.max_meeting_duration)} of quota {q}",
         )
-    ahead = req.start - now
-    if ahead > quota.max_book_ahead:
+    # Only a booking not decided yet: a Queued one was within the limit when it was
+    # decided, and its start comes no nearer unless the host clock goes back, which must
+    # not reject it for good. A `now` before its creation (the apiserver's stamp) is such a
+    # clock: the limit counts from then at the latest.
+    ahead = req.start - max(now, req.created_at)
+    if req.phase == Phase.PENDING and ahead > quota.max_book_ahead:
         return Rejection(
             Reason.TOO_FAR_AHEAD,
             f"too far ahead: start {req.start.isoformat()} is {_days(ahead)} days ahead, "
