@@ -11,7 +11,7 @@ from typing import Any
 
 from meetscale.clients.colibri import BridgeDebug, DebugConference
 from meetscale.clients.kube.pool import KubeError
-from meetscale.clients.prometheus import PromUnavailable, PromValues
+from meetscale.clients.prometheus import PromResult, PromUnavailable, PromValues
 from meetscale.models.labels import (
     DRAIN_STARTED_ANNOTATION,
     DRAINING_LABEL,
@@ -142,10 +142,13 @@ class FakeProm:
     loads: dict[str, int] = field(default_factory=dict)
     ppb: int = 100
     down: bool = False
+    answer: PromResult | None = None  # given to every query instead (bad data, say)
 
     async def query(self, base_url: str, expr: str, *, timeout_s: float = 5.0, pool: str = ""):
         if self.down:
             return PromUnavailable("ConnectionError", "connection refused")
+        if self.answer is not None:
+            return self.answer
         if "stress" in expr:
             return PromValues({p: n / self.ppb for p, n in self.loads.items()})
         if "drain" in expr:
@@ -167,6 +170,7 @@ class FakeColibri:
     drain: dict[str, bool] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     rooms: dict[str, dict[str, int]] = field(default_factory=dict)  # pod -> room -> participants
+    debug_api: bool = True  # False: JVB's videobridge.rest.debug.enabled = false (404)
 
     def _pod(self, base_url: str) -> str | None:
         return next((p for p in self.kube.pods if self.kube.url(p) == base_url), None)
@@ -186,7 +190,7 @@ class FakeColibri:
 
     async def debug(self, base_url: str) -> BridgeDebug | None:
         pod = self._pod(base_url)
-        if pod is None:
+        if pod is None or not self.debug_api:
             return None
         confs = tuple(
             DebugConference(

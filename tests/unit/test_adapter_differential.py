@@ -207,7 +207,7 @@ def live_scale(world: World, records: list[MeetingRecord]) -> ScaleInputs:
     if not ready:  # the live scaler does not ask Prometheus without a ready bridge
         answers = skipped("NoBridges", "no ready bridge to measure")
     params = pool_params(specs.pool, specs.pre_join_margin)
-    bridges = bridge_states(pods, answers, [], now)
+    bridges, _ = bridge_states(pods, answers, [], now)
     meetings = world.trace["meetings"]
     seen = {
         b["name"]: {f"{meetings[m]['agency']}-{meetings[m]['name']}": n for m, n in confs.items()}

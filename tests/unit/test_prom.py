@@ -106,22 +106,45 @@ def test_substitute_escapes_for_promql_strings() -> None:
     assert substitute("up", "ns", "p") == "up"
 
 
-async def test_series_of_one_pod_keep_the_largest_and_unlabelled_are_dropped(prom, client):
+GARBAGE = [
+    # (id, series, the values kept, the flaw's reason or None)
+    ("clean", [({"pod": "a"}, "0.2"), ({"pod": "b"}, "0.5")], {"a": 0.2, "b": 0.5}, None),
+    ("unlabelled-dropped", [({"pod": "a"}, "0.2"), ({"job": "x"}, "9")], {"a": 0.2}, None),
+    ("nan", [({"pod": "a"}, "0.2"), ({"pod": "b"}, "NaN")], {"a": 0.2}, "NaNResult"),
+    ("plus-inf", [({"pod": "a"}, "0.2"), ({"pod": "b"}, "+Inf")], {"a": 0.2}, "NaNResult"),
+    ("minus-inf", [({"pod": "a"}, "-Inf"), ({"pod": "b"}, "0.5")], {"b": 0.5}, "NaNResult"),
+    ("negative", [({"pod": "a"}, "-0.3"), ({"pod": "b"}, "0.5")], {"b": 0.5}, "NegativeValue"),
+    ("duplicate-keeps-larger", [({"pod": "a"}, "0.2"), ({"pod": "a"}, "0.7")], {"a": 0.7},
+     "DuplicateSeries"),
+    ("duplicate-equal", [({"pod": "a"}, "0.2"), ({"pod": "a"}, "0.2"), ({"pod": "b"}, "0")],
+     {"a": 0.2, "b": 0.0}, "DuplicateSeries"),
+    ("bad-spoils-its-twin", [({"pod": "a"}, "0.2"), ({"pod": "a"}, "NaN"), ({"pod": "b"}, "1")],
+     {"b": 1.0}, "NaNResult"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "series", "values", "flaw"), GARBAGE, ids=[g[0] for g in GARBAGE])
+async def test_bad_values_are_left_out_and_the_answer_says_why(
+    prom, client, name, series, values, flaw
+) -> None:
+    """A pod's NaN, infinite or negative value is none (one bad series spoils the pod's
+    others); two series of a pod keep the larger; the answer's flaw names the reason and
+    the pods, and is counted as an error of that reason."""
     fake, url = prom
-    fake.script = [
-        ok(
-            vector(
-                ({"pod": "a"}, "0.2"),
-                ({"pod": "a"}, "0.7"),
-                ({"job": "x"}, "9"),
-                ({"pod": "b"}, "NaN"),
-            )
-        )
-    ]
-    res = await client.query(url, "q", pool="t/largest")
+    fake.script = [ok(vector(*series))]
+    pool = f"t/garbage-{name}"
+    before = errors(pool, flaw) if flaw else 0.0
+    res = await client.query(url, "q", pool=pool)
     assert isinstance(res, PromValues)
-    assert res.values == {"a": 0.7}
-    assert res.dropped == 2
+    assert res.values == values
+    if flaw is None:
+        assert res.flaw is None
+    else:
+        assert res.flaw is not None and res.flaw.reason == flaw
+        bad = sorted({s[0]["pod"] for s in series if s[0].get("pod")} - set(values))
+        for pod in bad or list(values):
+            assert pod in res.flaw.message
+        assert errors(pool, flaw) == before + 1
 
 
 @pytest.mark.parametrize(
@@ -129,6 +152,15 @@ async def test_series_of_one_pod_keep_the_largest_and_unlabelled_are_dropped(pro
     [
         (vector(), "EmptyResult"),
         (vector(({"pod": "a"}, "NaN"), ({"pod": "b"}, "+Inf")), "NaNResult"),
+        (vector(({"pod": "a"}, "-1"), ({"pod": "b"}, "-2")), "NegativeValue"),
+        (
+            {"status": "success", "data": {"resultType": "matrix", "result": []}},
+            "BadResponse",
+        ),
+        (
+            {"status": "success", "data": {"resultType": "string", "result": [0, "x"]}},
+            "BadResponse",
+        ),
         (vector(({"instance": "x"}, "1")), "EmptyResult"),
         (
             {"status": "success", "data": {"resultType": "scalar", "result": [0, "1"]}},
@@ -200,25 +232,46 @@ async def test_retries_are_bounded(prom, client) -> None:
     assert errors("t/bounded", "HttpError") == before + 1  # one failed query, one count
 
 
-async def test_timeout(prom) -> None:
+async def test_a_stalled_prometheus_costs_the_query_s_timeout_once(prom) -> None:
+    """A Prometheus that stalls 30 s: the query gives up after its timeout, retries
+    included (a timed-out attempt leaves no time for another), and sends Prometheus the
+    time it has as its `timeout` parameter."""
     fake, url = prom
 
-    async def slow(_r: web.Request) -> web.Response:
-        await asyncio.sleep(1.0)
+    async def stall(_r: web.Request) -> web.Response:
+        await asyncio.sleep(30.0)
         return web.json_response(vector(({"pod": "a"}, "1")))
 
-    fake.script = [slow]
-    c = PromClient(retries=1, backoff_seconds=0.0)
+    fake.script = [stall]
+    c = PromClient(retries=2, backoff_seconds=0.0)
     try:
         t0 = time.monotonic()
-        res = await c.query(url, "q", timeout_s=0.2, pool="t/timeout")
+        res = await c.query(url, "q", timeout_s=0.3, pool="t/timeout")
         elapsed = time.monotonic() - t0
     finally:
         await c.close()
     assert isinstance(res, PromUnavailable)
     assert res.reason == "Timeout"
-    assert len(fake.requests) == 2
-    assert elapsed < 0.9  # two attempts of 0.2 s, not the server's 1 s
+    assert len(fake.requests) == 1
+    assert float(fake.requests[0].query["timeout"]) <= 0.3
+    assert elapsed < 0.6, elapsed
+
+
+async def test_retries_share_the_query_s_time(prom) -> None:
+    """Fast failures are retried while time is left, and not beyond it: with 0.05 s of
+    backoff doubling and 0.2 s in all, three attempts fit, the fourth would not."""
+    fake, url = prom
+    fake.script = [lambda _r: web.Response(status=503, text="overloaded")]
+    c = PromClient(retries=10, backoff_seconds=0.05)
+    try:
+        t0 = time.monotonic()
+        res = await c.query(url, "q", timeout_s=0.2, pool="t/budget")
+        elapsed = time.monotonic() - t0
+    finally:
+        await c.close()
+    assert isinstance(res, PromUnavailable) and res.reason == "HttpError"
+    assert len(fake.requests) == 3  # at 0, 0.05, 0.15 s; the next would start at 0.35 s
+    assert elapsed < 0.3, elapsed
 
 
 async def test_response_size_limit_streamed_and_declared(prom) -> None:

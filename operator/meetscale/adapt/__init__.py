@@ -22,6 +22,7 @@ from meetscale.adapt.conferences import (
     rooms_of,
 )
 from meetscale.adapt.facts import BridgeFacts, MeetingFacts
+from meetscale.adapt.loads import LAST_SEEN_FOR, LastSeen, recall, recall_loads
 from meetscale.adapt.scaling import (
     ScaleInputs,
     arrival,
@@ -36,10 +37,12 @@ from meetscale.adapt.scaling import (
 )
 
 __all__ = [
+    "LAST_SEEN_FOR",
     "AdmissionInputs",
     "BridgeFacts",
     "ConferenceFacts",
     "ConferenceView",
+    "LastSeen",
     "MeetingFacts",
     "ScaleInputs",
     "admission_inputs",
@@ -56,6 +59,8 @@ __all__ = [
     "pool_ceiling",
     "pool_params",
     "quota_view",
+    "recall",
+    "recall_loads",
     "rooms_of",
     "scale_inputs",
 ]

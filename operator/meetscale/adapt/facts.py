@@ -33,7 +33,8 @@ class MeetingFacts:
 @dataclass(frozen=True, slots=True)
 class BridgeFacts:
     """One bridge pod as the API shows it, with its metrics from the last scrape (None:
-    not reported)."""
+    not reported); ``stale``: some of them are the last seen, not now's (see
+    :mod:`meetscale.adapt.loads`)."""
 
     name: str
     ready: bool
@@ -45,3 +46,4 @@ class BridgeFacts:
     endpoints: float | None = None
     conferences: float | None = None
     outdated: bool = False
+    stale: bool = False

@@ -188,6 +188,7 @@ def bridge_state(b: BridgeFacts) -> BridgeState:
         drain_started_at=b.drain_started,
         held=b.held,
         outdated=b.outdated,
+        stale=b.stale,
     )
 
 

@@ -6,9 +6,17 @@ answers are counted in `meetscale_prometheus_errors_total{pool,reason}`. The sca
 an unavailable stress or endpoint answer as "metrics unavailable": no scale-down, booked
 demand as the floor, condition `PrometheusUnavailable`.
 
-Safeguards: a per-attempt timeout (also sent to Prometheus as the `timeout` parameter),
-bounded retries with exponential backoff for transport errors, timeouts, 429 and 5xx (not
-for 4xx: a bad query stays bad), and a response size limit checked while reading.
+Bad data in an answer that is otherwise usable (a NaN or infinite value, a negative one:
+none of the bridges' gauges can be, two series for one pod) makes a :class:`PromValues`
+with a ``flaw``: its good values are kept (of two series, the larger), the pod with a bad
+value has none, and the scaler treats the flaw as it treats an unavailable answer (no
+scale-down, the condition names the reason). Flawed answers are counted as errors too.
+
+Safeguards: the whole query, retries included, within ``timeout_s`` (each attempt gets
+what is left, also sent to Prometheus as its `timeout` parameter: a stalled Prometheus
+costs a pass no more than that); retries with exponential backoff for transport errors,
+429 and 5xx while time is left (not for 4xx: a bad query stays bad); a response size
+limit checked while reading (memory stays bounded whatever the body).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from meetscale import metrics as m
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "Flaw",
     "PromClient",
     "PromResult",
     "PromUnavailable",
@@ -46,17 +55,29 @@ BAD_RESPONSE: Final = "BadResponse"
 TOO_LARGE: Final = "ResponseTooLarge"
 EMPTY_RESULT: Final = "EmptyResult"
 NAN_RESULT: Final = "NaNResult"
+NEGATIVE_VALUE: Final = "NegativeValue"
+DUPLICATE_SERIES: Final = "DuplicateSeries"
+
+
+@dataclass(frozen=True, slots=True)
+class Flaw:
+    """Bad data in an otherwise usable answer: one CamelCase ``reason``, the details."""
+
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
 class PromValues:
-    """A usable answer: pod name -> value (finite; NaN/Inf series are dropped).
+    """A usable answer: pod name -> value (finite, not negative).
 
-    Several series of one pod (e.g. two scrape jobs) keep the largest value. ``dropped``
-    counts series without a `pod` label or with a non-finite value."""
+    ``dropped`` counts series without a `pod` label or with a bad value; ``flaw`` says
+    what was wrong with the data (None: nothing): a pod whose value is NaN, infinite or
+    negative has no value here; several series of one pod keep the largest value."""
 
     values: Mapping[str, float]
     dropped: int = 0
+    flaw: Flaw | None = None
 
     ok: bool = field(default=True, init=False)
 
@@ -142,27 +163,37 @@ class PromClient:
     async def query(
         self, base_url: str, expr: str, *, timeout_s: float = 5.0, pool: str = ""
     ) -> PromResult:
-        """Per-pod values of an instant query; unavailable answers are counted for ``pool``."""
+        """Per-pod values of an instant query within ``timeout_s``, retries included;
+        unavailable and flawed answers are counted for ``pool``."""
         result = await self._query(base_url, expr, timeout_s)
         if isinstance(result, PromUnavailable):
             m.prometheus_errors.labels(pool=pool, reason=result.reason).inc()
+        elif result.flaw is not None:
+            m.prometheus_errors.labels(pool=pool, reason=result.flaw.reason).inc()
         return result
 
     async def _query(self, base_url: str, expr: str, timeout_s: float) -> PromResult:
         url = base_url.rstrip("/") + "/api/v1/query"
-        params = {"query": expr, "timeout": f"{max(timeout_s, 0.001):g}"}  # seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.001)
         delay = self.backoff_seconds
         last = PromUnavailable(CONNECTION_ERROR, "no attempt made")
         for attempt in range(self.retries + 1):
             if attempt:
+                if loop.time() + delay >= deadline:
+                    break  # no time left for another attempt
                 await asyncio.sleep(delay)
                 delay *= 2
+            left = deadline - loop.time()
+            params = {"query": expr, "timeout": f"{max(left, 0.001):.3g}"}  # seconds
             try:
-                return await self._attempt(url, params, timeout_s)
+                return await self._attempt(url, params, left)
             except _Retryable as exc:
                 last = PromUnavailable(
                     exc.reason, f"{exc.message} (attempt {attempt + 1}/{self.retries + 1})"
                 )
+                if exc.reason == TIMEOUT:
+                    break  # the time is spent
         return last
 
     async def _attempt(self, url: str, params: Mapping[str, str], timeout_s: float) -> PromResult:
@@ -190,7 +221,7 @@ class PromClient:
                     chunks.append(chunk)
                 status = resp.status
         except TimeoutError:
-            raise _Retryable(TIMEOUT, f"no answer from {url} within {timeout_s:g}s") from None
+            raise _Retryable(TIMEOUT, f"no answer from {url} within {timeout_s:.3g}s") from None
         except aiohttp.ClientError as exc:
             raise _Retryable(CONNECTION_ERROR, f"{url}: {exc or type(exc).__name__}") from None
         body = b"".join(chunks)
@@ -228,24 +259,47 @@ def parse_response(status: int, body: bytes) -> PromResult:
     if not series:
         return PromUnavailable(EMPTY_RESULT, "the query returned no series")
     values: dict[str, float] = {}
-    dropped = 0
-    nan = 0
+    bad: dict[str, list[str]] = {NAN_RESULT: [], NEGATIVE_VALUE: [], DUPLICATE_SERIES: []}
+    unlabelled = 0
     for s in series:
         try:
             pod = s["metric"].get(POD_LABEL)
             value = float(s["value"][1])
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             return PromUnavailable(BAD_RESPONSE, f"malformed series: {str(s)[:200]}")
-        if not math.isfinite(value):
-            nan += 1
-            dropped += 1
-            continue
         if not isinstance(pod, str) or not pod:
-            dropped += 1
-            continue
-        values[pod] = max(value, values.get(pod, -math.inf))
+            unlabelled += 1
+        elif not math.isfinite(value):
+            bad[NAN_RESULT].append(pod)
+        elif value < 0:
+            bad[NEGATIVE_VALUE].append(pod)
+        else:
+            if pod in values:
+                bad[DUPLICATE_SERIES].append(pod)
+            values[pod] = max(value, values.get(pod, -math.inf))
+    for pod in bad[NAN_RESULT] + bad[NEGATIVE_VALUE]:
+        values.pop(pod, None)  # one bad series of a pod spoils its others
+    dropped = unlabelled + len(bad[NAN_RESULT]) + len(bad[NEGATIVE_VALUE])
+    flaw = _flaw(bad, len(series))
     if not values:
-        if nan:
-            return PromUnavailable(NAN_RESULT, f"all {nan} series are NaN or infinite")
+        if flaw is not None and flaw.reason != DUPLICATE_SERIES:
+            return PromUnavailable(flaw.reason, flaw.message)
         return PromUnavailable(EMPTY_RESULT, f"none of {len(series)} series has a `pod` label")
-    return PromValues(values, dropped)
+    return PromValues(values, dropped, flaw)
+
+
+_FLAWS: Final = {
+    NAN_RESULT: "NaN or infinite",
+    NEGATIVE_VALUE: "negative",
+    DUPLICATE_SERIES: "given by two or more series (the query should aggregate by pod)",
+}
+
+
+def _flaw(bad: Mapping[str, list[str]], total: int) -> Flaw | None:
+    """The first kind of bad data found (NaN, negative, duplicate), naming a few pods."""
+    for reason, words in _FLAWS.items():
+        pods = sorted(set(bad[reason]))
+        if pods:
+            named = ", ".join(pods[:3]) + (f" and {len(pods) - 3} more" if len(pods) > 3 else "")
+            return Flaw(reason, f"the value of {named} is {words} ({total} series)")
+    return None

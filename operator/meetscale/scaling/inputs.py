@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from meetscale.adapt import BridgeFacts, bridge_state
+from meetscale.adapt import BridgeFacts, LastSeen, bridge_state, recall_loads
 from meetscale.clients.prometheus import PromResult, PromUnavailable, PromValues
 from meetscale.decide.scale import BridgeState
 from meetscale.models.labels import (
@@ -95,13 +95,18 @@ class Metrics:
 
     @property
     def ok(self) -> bool:
-        return isinstance(self.stress, PromValues) and isinstance(self.endpoints, PromValues)
+        """Stress and endpoints answered without bad data: the pool may scale down."""
+        return self.problem is None
 
     @property
     def problem(self) -> PromUnavailable | None:
+        """Why the stress or endpoint answer is not to be scaled down on (unavailable, or
+        bad data in it), or None."""
         for r in (self.stress, self.endpoints):
             if isinstance(r, PromUnavailable):
                 return r
+            if r.flaw is not None:
+                return PromUnavailable(r.flaw.reason, r.flaw.message)
         return None
 
     @staticmethod
@@ -164,27 +169,30 @@ def bridge_states(
     starting: Sequence[str],
     now: datetime,
     template: str | None = None,
-) -> list[BridgeState]:
+    memory: Mapping[str, LastSeen] | None = None,
+) -> tuple[list[BridgeState], dict[str, LastSeen]]:
     """The core's view of the pods, through the adapter, plus the pods this scaler created
     that the index does not show yet (``starting``: unready, in service). A pod made from
-    another template than ``template`` is outdated."""
-    out = [
-        bridge_state(
-            BridgeFacts(
-                name=p.name,
-                ready=p.ready,
-                draining=p.draining,
-                created=p.created,
-                drain_started=p.drain_started,
-                held=p.held,
-                stress=Metrics.value(metrics.stress, p.name),
-                endpoints=Metrics.value(metrics.endpoints, p.name),
-                conferences=Metrics.value(metrics.conferences, p.name),
-                outdated=template is not None and p.template_hash != template,
-            )
+    another template than ``template`` is outdated. A metric a pod lacks now is its last
+    seen one from ``memory`` for a while (:func:`~meetscale.adapt.recall_loads`); returns
+    the memory for the next pass as well."""
+    facts = [
+        BridgeFacts(
+            name=p.name,
+            ready=p.ready,
+            draining=p.draining,
+            created=p.created,
+            drain_started=p.drain_started,
+            held=p.held,
+            stress=Metrics.value(metrics.stress, p.name),
+            endpoints=Metrics.value(metrics.endpoints, p.name),
+            conferences=Metrics.value(metrics.conferences, p.name),
+            outdated=template is not None and p.template_hash != template,
         )
         for p in pods
     ]
+    facts, kept = recall_loads(facts, memory or {}, now, metrics_ok=metrics.ok)
+    out = [bridge_state(f) for f in facts]
     for name in starting:
         out.append(BridgeState(name=name, ready=False, draining=False, created_at=now))
-    return out
+    return out, kept

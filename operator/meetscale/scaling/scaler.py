@@ -17,11 +17,14 @@ One pass (:meth:`PoolScaler.reconcile`):
    empty while in drain mode, or whose drain timed out, is deleted: exactly that Pod;
 6. status, events and metrics, with the same CamelCase reason words.
 
-Without usable Prometheus answers nothing is removed: no drain starts, none completes; the
-booked demand is still the floor (the core's rule), and condition `PrometheusUnavailable`
-says why. While metrics are unavailable, and when the scaler starts, the current size is
-recorded as a recommendation, so a scale-down waits one stabilization window after
-Prometheus comes back (no collapse on a partial first scrape).
+Without usable Prometheus answers (unavailable, or bad data in them) nothing is removed:
+no drain starts, none completes; the booked demand is still the floor (the core's rule),
+each bridge's load the last seen of it for a few minutes (never assumed empty:
+:mod:`meetscale.adapt.loads`), and condition `PrometheusUnavailable` says why; events
+`PrometheusUnavailable` and `PrometheusAvailable` mark when that starts and ends. While
+metrics are unavailable, and when the scaler starts, the current size is recorded as a
+recommendation, so a scale-down waits one stabilization window after Prometheus comes back
+(no collapse on a partial first scrape).
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from typing import Any, Final
 
 from meetscale import metrics
 from meetscale.adapt import (
+    LAST_SEEN_FOR,
     ConferenceFacts,
+    LastSeen,
     ScaleInputs,
     arrival,
     attendance,
@@ -175,6 +180,8 @@ class PoolScaler:
         self.colibri = colibri
         self.conferences = ConferenceTracker(write_meeting)
         self.pool_now: PoolNow | None = None
+        self.last_seen: dict[str, LastSeen] = {}  # the bridges' metrics as last reported
+        self._outage: tuple[str, datetime] | None = None  # Prometheus unusable: why, since
 
     # ------------------------------------------------------------------ inputs
 
@@ -216,7 +223,9 @@ class PoolScaler:
             self._query_metrics(spec, kept), ask_bridges(self.colibri, kept, spec.colibri_port)
         )
         starting = sorted(self.intents.created)
-        bridges = bridge_states(kept, answers, starting, now, template_hash(spec))
+        bridges, self.last_seen = bridge_states(
+            kept, answers, starting, now, template_hash(spec), self.last_seen
+        )
         return _Seen(
             now,
             pool_params(spec, self.early_join),
@@ -264,6 +273,7 @@ class PoolScaler:
         before = len(seen.kept) + len(self.intents.created)
         result = PassResult(plan, before, before, seen.answers.ok, pool_now=self.pool_now)
         await self._check_refs(spec)
+        self._watch_prometheus(seen)
         changes = await self._carry_out(spec, owner, seen, plan, result)
         self._record(plan, seen, changes)
         view = await self.conferences.publish(meetings, seen.conferences, now)
@@ -311,6 +321,30 @@ class PoolScaler:
                         f"{', '.join(sorted(missing))}",
                     )
         self._set_problem(problem)
+
+    def _watch_prometheus(self, seen: _Seen) -> None:
+        """An event and a log line when Prometheus stops answering usably, and when it
+        answers again (the condition says so at every pass)."""
+        problem = seen.answers.problem
+        if problem is not None and problem.reason in ("NotConfigured", "NoBridges"):
+            problem = None  # nothing to ask, not an outage
+        if problem is not None and self._outage is None:
+            self._outage = (problem.reason, seen.now)
+            kept = sorted(b.name for b in seen.bridges if b.stale)
+            message = (
+                f"{problem.reason}: {problem.message}; not scaling down, booked demand is the "
+                f"floor, the loads of {len(kept)} bridges are the last seen (for up to "
+                f"{int(LAST_SEEN_FOR.total_seconds())}s)"
+            )
+            self.events("PrometheusUnavailable", message, True)
+            log.warning("pool %s: Prometheus unavailable: %s", self.key, message)
+        elif problem is None and self._outage is not None:
+            reason, since = self._outage
+            self._outage = None
+            lasted = int((seen.now - since).total_seconds())
+            message = f"per-bridge metrics are available again ({reason} for {lasted}s)"
+            self.events("PrometheusAvailable", message, False)
+            log.info("pool %s: %s", self.key, message)
 
     def _set_problem(self, problem: tuple[str, str] | None) -> None:
         if problem is not None and problem != self._problem:

@@ -46,14 +46,18 @@ def _after(b: BridgeState, changes: PassChanges) -> BridgeState:
     return b
 
 
-def _prom_condition(m: Metrics) -> PlanCondition:
+def _prom_condition(m: Metrics, bridges: Sequence[BridgeState]) -> PlanCondition:
     problem = m.problem
     if problem is None:
-        return PlanCondition(False, "QueriesSucceeded", "per-bridge metrics are available")
+        return PlanCondition(False, "PrometheusAvailable", "per-bridge metrics are available")
     if problem.reason == "NoBridges":
         return PlanCondition(False, "NoBridges", problem.message)
+    stale = sorted(b.name for b in bridges if b.stale)
+    kept = f"; the loads of {', '.join(stale)} are the last seen" if stale else ""
     return PlanCondition(
-        True, problem.reason, f"{problem.message}; not scaling down, booked demand is the floor"
+        True,
+        problem.reason,
+        f"{problem.message}; not scaling down, booked demand is the floor{kept}",
     )
 
 
@@ -109,7 +113,7 @@ def _conditions(o: PassOutcome, draining: Sequence[str]) -> list[tuple[str, Plan
             ),
         ),
         ("BookingsCovered", pc["BookingsCovered"]),
-        ("PrometheusUnavailable", _prom_condition(o.metrics)),
+        ("PrometheusUnavailable", _prom_condition(o.metrics, o.bridges)),
         (
             "Draining",
             PlanCondition(

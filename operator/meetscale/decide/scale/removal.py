@@ -78,7 +78,8 @@ def choose_drain(
     known yet is a barrier at 0: it hosts nobody (or hardly anyone) yet, so
     while new bridges come up no loaded bridge is drained in their place (a
     drained bridge keeps its conferences, and its cost, until they end). Other
-    bridges with an unknown endpoint count are neither chosen nor barriers.
+    bridges with an unknown endpoint count, or a ``stale`` one (the last seen), are
+    neither chosen nor barriers.
     """
     if count <= 0:
         return []
@@ -87,9 +88,9 @@ def choose_drain(
     for b in bridges:
         if b.draining or b.held:
             continue
-        if b.endpoints is not None:
+        if b.endpoints is not None and not b.stale:
             active.append(b)
-        elif not b.ready or now - b.created_at < protection:
+        elif b.endpoints is None and (not b.ready or now - b.created_at < protection):
             barrier = 0
     active.sort(key=drain_order_key)
     chosen: list[str] = []
@@ -118,9 +119,10 @@ def drain_complete(
     ``Empty`` when the bridge reports 0 endpoints (and 0 or unknown conferences):
     safe to delete. Otherwise ``TimedOut`` once ``now - started_at >= timeout``
     (the operator deletes it anyway; remaining participants reconnect to another
-    bridge), else ``Waiting``. An unknown endpoint count is never ``Empty``.
+    bridge), else ``Waiting``. An unknown endpoint count, or a ``stale`` one (the last
+    seen), is never ``Empty``.
     """
-    if bridge.endpoints == 0 and not bridge.conferences:
+    if bridge.endpoints == 0 and not bridge.conferences and not bridge.stale:
         return "Empty"
     if now - started_at >= timeout:
         return "TimedOut"
@@ -173,7 +175,12 @@ def choose_replacement(bridges: Sequence[BridgeState]) -> list[str]:
     outdated = [
         b
         for b in bridges
-        if b.outdated and not b.draining and not b.held and b.ready and b.endpoints is not None
+        if b.outdated
+        and not b.draining
+        and not b.held
+        and b.ready
+        and b.endpoints is not None
+        and not b.stale
     ]
     if not outdated:
         return []

@@ -39,7 +39,9 @@ class BridgeState:
     of that meeting on this bridge. ``drain_started_at`` is set for a draining
     bridge when known. ``held``: kept out of Jicofo's selection (JVB drain mode) but
     not draining. ``outdated``: made from an older pod template (replaced one at a time).
-    Datetimes must be timezone-aware.
+    ``stale``: its metrics are the last seen, not now's (Prometheus does not show it now):
+    it counts with that load, but it is never chosen to drain, to be replaced, nor found
+    empty on it. Datetimes must be timezone-aware.
     """
 
     name: str
@@ -53,6 +55,7 @@ class BridgeState:
     drain_started_at: datetime | None = None
     held: bool = False
     outdated: bool = False
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from meetscale.adapt import (
     AdmissionInputs,
     BridgeFacts,
     ConferenceFacts,
+    LastSeen,
     MeetingFacts,
     ScaleInputs,
     admission_inputs,
@@ -49,6 +50,7 @@ from meetscale.adapt import (
     pool_ceiling,
     pool_params,
     quota_view,
+    recall,
     scale_inputs,
 )
 from meetscale.decide.admit import MeetingRequest, Reason, decide_admission
@@ -127,6 +129,7 @@ class OperatorPolicy:
         self._full: set[int] = set()  # queued PoolFull: decided again at every pass
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
         self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
+        self._last_seen: dict[str, LastSeen] = {}  # as the live scaler keeps them
 
     # ------------------------------------------------------------------ helpers
 
@@ -232,16 +235,20 @@ class OperatorPolicy:
     # ------------------------------------------------------------------ scaling
 
     def _bridge_states(self, obs: Observation) -> list[BridgeState]:
+        """Every bridge Pod with its lagged scrape; a metric missing from it is the last
+        seen one for a while, as the live scaler does (:func:`~meetscale.adapt.recall`).
+        A bridge in the scrape is converted once per scrape (cached)."""
         samples = {s.name: s for s in obs.metrics}
-        cache = self._bridge_cache
+        cache, memory = self._bridge_cache, self._last_seen
+        metrics_ok = bool(obs.metrics)
         out = []
         for b in obs.bridges:
             s = samples.get(b.name)
             hit = cache.get(b.name)
-            if hit is not None and hit[0] is b and hit[1] is s:
+            if s is not None and hit is not None and hit[0] is b and hit[1] is s:
                 out.append(hit[2])
                 continue
-            st = bridge_state(
+            facts, seen = recall(
                 BridgeFacts(
                     name=b.name,
                     ready=b.ready,
@@ -252,14 +259,25 @@ class OperatorPolicy:
                     stress=None if s is None else s.stress,
                     endpoints=None if s is None else s.participants,
                     conferences=None if s is None else s.conferences,
-                )
+                ),
+                memory.get(b.name),
+                obs.now,
+                metrics_ok=metrics_ok,
             )
-            cache[b.name] = (b, s, st)
+            if seen is None:
+                memory.pop(b.name, None)
+            else:
+                memory[b.name] = seen
+            st = bridge_state(facts)
+            if s is not None:
+                cache[b.name] = (b, s, st)
             out.append(st)
-        if len(cache) > 2 * len(obs.bridges) + 16:
+        if len(cache) > 2 * len(obs.bridges) + 16 or len(memory) > 2 * len(obs.bridges) + 16:
             live = {b.name for b in obs.bridges}
             for name in [n for n in cache if n not in live]:
                 del cache[name]
+            for name in [n for n in memory if n not in live]:
+                del memory[name]
         return out
 
     def booked_facts(self, t: float, rooms_open: set[str]) -> list[MeetingFacts]:
