@@ -306,3 +306,14 @@ async def test_client_debug_gives_none(
             await colibri.close()
     assert result is None
     assert ("drain: expected true or false" in caplog.text) is logged
+
+
+@pytest.mark.parametrize(("debug_api", "status"), [(True, 200), (False, 404)], ids=["on", "off"])
+async def test_sim_debug_api_can_be_switched_off(debug_api: bool, status: int) -> None:
+    """`jvb-sim --no-debug-api` answers /debug as a JVB with videobridge.rest.debug.enabled
+    = false (jitsi-videobridge jvb/src/main/resources/reference.conf): not found; the rest
+    of its API stays."""
+    app = make_app(SimBridge(name="b"), debug_api=debug_api)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/debug")).status == status
+        assert (await client.get("/colibri/stats")).status == 200

@@ -15,7 +15,7 @@ from meetscale.adapt import LAST_SEEN_FOR, BridgeFacts, LastSeen, pool_params, r
 from meetscale.clients.prometheus import Flaw, PromUnavailable, PromValues
 from meetscale.decide.scale import BridgeState, ScaleHistory, decide_scale
 from meetscale.decide.scale.removal import choose_drain, choose_replacement, drain_complete
-from meetscale.scaling.scaler import live_scale_inputs
+from meetscale.scaling.scaler import OUTAGE_GRACE, live_scale_inputs
 from tests.unit.test_scaler_shell import World, meeting
 
 T = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -207,3 +207,16 @@ async def test_bad_data_scales_nothing_down_and_the_condition_names_it(name, ans
     for _ in range(3):
         drained += [x for x in (await w.run()).actions if x.startswith("DrainStarted")]
     assert drained
+
+
+async def test_a_new_pool_s_first_unscraped_passes_are_no_outage_until_they_last():
+    """Bridges not scraped yet (the query finds no series) when the pool starts: the
+    condition says so at once, an event only once it has lasted OUTAGE_GRACE."""
+    w = World(minBridges=2)
+    w.prom.answer = PromUnavailable("EmptyResult", "the query returned no series")
+    await w.run(ready=False)
+    await w.run(seconds=15)
+    assert w.condition("PrometheusUnavailable")["reason"] == "EmptyResult"
+    assert "PrometheusUnavailable" not in w.reasons()
+    await w.run(seconds=OUTAGE_GRACE.total_seconds())
+    assert w.reasons().count("PrometheusUnavailable") == 1

@@ -320,3 +320,23 @@ def test_parse_non_json_error_page() -> None:
     assert isinstance(res, PromUnavailable) and res.reason == "BadResponse"
     res = parse_response(200, json.dumps(vector(({"pod": "a"}, "1e-3"))).encode())
     assert isinstance(res, PromValues) and math.isclose(res.values["a"], 0.001)
+
+
+SPOILED = [
+    ("nan", "NaNResult"),
+    ("inf", "NaNResult"),
+    ("negative", "NegativeValue"),
+    ("duplicate", "DuplicateSeries"),
+    ("matrix", "BadResponse"),
+]
+
+
+@pytest.mark.parametrize(("mode", "reason"), SPOILED, ids=[s[0] for s in SPOILED])
+def test_the_test_bed_s_garbage_is_what_the_client_names(mode: str, reason: str) -> None:
+    """testbed/promproxy.py spoils real answers; the client names each spoiling."""
+    from testbed.promproxy import spoil
+
+    doc = vector(({"pod": "a"}, "0"), ({"pod": "b"}, "0.5"))
+    res = parse_response(200, json.dumps(spoil(doc, mode)).encode())
+    got = res.reason if isinstance(res, PromUnavailable) else res.flaw and res.flaw.reason
+    assert got == reason

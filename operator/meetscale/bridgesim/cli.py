@@ -110,6 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--drain", action="store_true", help="start in drain mode (JVB initial-drain-mode)"
     )
     parser.add_argument(
+        "--no-debug-api",
+        dest="debug_api",
+        action="store_false",
+        help="serve no /debug (404), as JVB with videobridge.rest.debug.enabled = false",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -151,6 +157,7 @@ async def _serve(args: argparse.Namespace, bridge: SimBridge, scenario: list[Sce
         scenario=scenario,
         shutting_down_delay=args.shutting_down_delay,
         graceful_shutdown_max_duration=args.graceful_shutdown_max_duration,
+        debug_api=args.debug_api,
     )
     runtime = app[RUNTIME]
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)

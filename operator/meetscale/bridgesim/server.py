@@ -193,8 +193,12 @@ def make_app(
     scenario: Sequence[ScenarioStep] = (),
     shutting_down_delay: float = DEFAULT_SHUTTING_DOWN_DELAY,
     graceful_shutdown_max_duration: float = DEFAULT_GRACEFUL_SHUTDOWN_MAX_DURATION,
+    debug_api: bool = True,
 ) -> web.Application:
     """The aiohttp app for one simulated bridge.
+
+    ``debug_api=False`` serves no `/debug` (404), as a JVB with
+    `videobridge.rest.debug.enabled = false` (jvb/src/main/resources/reference.conf).
 
     `on_exit` is called once, and `app[RUNTIME].exit_event` is set, when the bridge has finished
     shutting down (SHUTTING_DOWN plus `shutting_down_delay` seconds), as the real JVB exits then.
@@ -228,9 +232,10 @@ def make_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/colibri/stats", _stats)
-    app.router.add_get("/debug", _debug)
-    app.router.add_get("/debug/{conference}", _debug)
-    app.router.add_get("/debug/{conference}/{endpoint}", _debug)
+    if debug_api:
+        app.router.add_get("/debug", _debug)
+        app.router.add_get("/debug/{conference}", _debug)
+        app.router.add_get("/debug/{conference}/{endpoint}", _debug)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/colibri/drain", _drain_state)
     app.router.add_post("/colibri/drain/enable", _drain_enable)

@@ -84,6 +84,16 @@ log = logging.getLogger("meetscale.scaler")
 StatusSink = Callable[[dict[str, Any]], Awaitable[bool]]
 
 REMOVAL_FORGET: Final = timedelta(seconds=120)
+#: before Prometheus answered usably once (a new pool: its bridges not scraped yet), a
+#: problem is an outage event only once it lasts this long
+OUTAGE_GRACE: Final = timedelta(seconds=30)
+
+
+@dataclass
+class _Outage:
+    reason: str
+    since: datetime
+    announced: bool = False
 
 
 @dataclass
@@ -181,7 +191,8 @@ class PoolScaler:
         self.conferences = ConferenceTracker(write_meeting)
         self.pool_now: PoolNow | None = None
         self.last_seen: dict[str, LastSeen] = {}  # the bridges' metrics as last reported
-        self._outage: tuple[str, datetime] | None = None  # Prometheus unusable: why, since
+        self._outage: _Outage | None = None  # Prometheus not usable: why, since when
+        self._usable_seen = False  # Prometheus answered usably once
 
     # ------------------------------------------------------------------ inputs
 
@@ -324,27 +335,34 @@ class PoolScaler:
 
     def _watch_prometheus(self, seen: _Seen) -> None:
         """An event and a log line when Prometheus stops answering usably, and when it
-        answers again (the condition says so at every pass)."""
+        answers again (the condition says so at every pass). Before its first usable
+        answer, only a problem that lasts :data:`OUTAGE_GRACE` is an outage."""
         problem = seen.answers.problem
         if problem is not None and problem.reason in ("NotConfigured", "NoBridges"):
             problem = None  # nothing to ask, not an outage
-        if problem is not None and self._outage is None:
-            self._outage = (problem.reason, seen.now)
-            kept = sorted(b.name for b in seen.bridges if b.stale)
-            message = (
-                f"{problem.reason}: {problem.message}; not scaling down, booked demand is the "
-                f"floor, the loads of {len(kept)} bridges are the last seen (for up to "
-                f"{int(LAST_SEEN_FOR.total_seconds())}s)"
-            )
-            self.events("PrometheusUnavailable", message, True)
-            log.warning("pool %s: Prometheus unavailable: %s", self.key, message)
-        elif problem is None and self._outage is not None:
-            reason, since = self._outage
+        outage = self._outage
+        if problem is None:
             self._outage = None
-            lasted = int((seen.now - since).total_seconds())
-            message = f"per-bridge metrics are available again ({reason} for {lasted}s)"
-            self.events("PrometheusAvailable", message, False)
-            log.info("pool %s: %s", self.key, message)
+            if outage is not None and outage.announced:
+                lasted = int((seen.now - outage.since).total_seconds())
+                message = f"per-bridge metrics are available again ({outage.reason} for {lasted}s)"
+                self.events("PrometheusAvailable", message, False)
+                log.info("pool %s: %s", self.key, message)
+            self._usable_seen = self._usable_seen or seen.answers.ok
+            return
+        if outage is None:
+            outage = self._outage = _Outage(problem.reason, seen.now)
+        if outage.announced or not (self._usable_seen or seen.now - outage.since >= OUTAGE_GRACE):
+            return
+        outage.announced = True
+        kept = sum(1 for b in seen.bridges if b.stale)
+        message = (
+            f"{problem.reason}: {problem.message}; not scaling down, booked demand is the "
+            f"floor, the loads of {kept} bridges are the last seen (for up to "
+            f"{int(LAST_SEEN_FOR.total_seconds())}s)"
+        )
+        self.events("PrometheusUnavailable", message, True)
+        log.warning("pool %s: Prometheus unavailable: %s", self.key, message)
 
     def _set_problem(self, problem: tuple[str, str] | None) -> None:
         if problem is not None and problem != self._problem:
