@@ -72,6 +72,7 @@ from meetscale.scaling.status import (
     LastScale,
     PassChanges,
     PassOutcome,
+    drain_note,
     export,
     forget,
     pool_status,
@@ -252,6 +253,7 @@ class PoolScaler:
             active = sum(1 for b in seen.bridges if not b.draining)
             self.history = self.history.add(seen.now, active)
             self._seeded = True
+            self._found(seen)
         i = live_scale_inputs(
             seen.params, seen.bridges, meetings, seen.now, seen.answers.ok, seen.conferences
         )
@@ -265,6 +267,26 @@ class PoolScaler:
             i.adhoc_rate,
             metrics_ok=i.metrics_ok,
         )
+
+    def _found(self, seen: _Seen) -> None:
+        """At the first pass (a new pool, or an operator started again): what the pods say,
+        as an event: drains and holds go on from the marks on the pods."""
+        bridges = seen.bridges
+        draining = [b for b in bridges if b.draining]
+        active = [b for b in bridges if not b.draining]
+        ready = sum(1 for b in active if b.ready)
+        held = sum(1 for b in active if b.held)
+        notes = [
+            drain_note(b) + ("" if b.endpoints is None else f": {b.endpoints} participants")
+            for b in sorted(draining, key=lambda b: b.name)
+        ]
+        message = (
+            f"found {len(bridges)} bridge pods: {len(active)} in service ({ready} ready, "
+            f"{held} held), {len(draining)} draining"
+            + (f" ({'; '.join(notes)}), their drains go on" if draining else "")
+        )
+        self.events("ScalingStarted", message, False)
+        log.info("pool %s: %s", self.key, message)
 
     # ------------------------------------------------------------------ the pass
 

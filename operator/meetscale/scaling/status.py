@@ -16,7 +16,15 @@ from meetscale.decide.scale import BridgeState, PlanCondition, ScalePlan
 from meetscale.scaling.inputs import Metrics
 from meetscale.times import rfc3339
 
-__all__ = ["LastScale", "PassChanges", "PassOutcome", "export", "forget", "pool_status"]
+__all__ = [
+    "LastScale",
+    "PassChanges",
+    "PassOutcome",
+    "drain_note",
+    "export",
+    "forget",
+    "pool_status",
+]
 
 _STATES = ("InService", "Ready", "Draining", "Held")
 
@@ -81,7 +89,14 @@ class PassOutcome:
     conferences: ConferenceView | None = None
 
 
-def _conditions(o: PassOutcome, draining: Sequence[str]) -> list[tuple[str, PlanCondition]]:
+def drain_note(b: BridgeState) -> str:
+    """A draining bridge, and since when (its drain mark, which outlives an operator)."""
+    if b.drain_started_at is None:
+        return b.name
+    return f"{b.name} (since {rfc3339(b.drain_started_at)})"
+
+
+def _conditions(o: PassOutcome, draining: Sequence[BridgeState]) -> list[tuple[str, PlanCondition]]:
     plan, pc = o.plan, o.plan.conditions
     able = pc["AbleToScale"]
     at_max = plan.desired >= o.max_bridges
@@ -119,7 +134,11 @@ def _conditions(o: PassOutcome, draining: Sequence[str]) -> list[tuple[str, Plan
             PlanCondition(
                 bool(draining),
                 "DrainInProgress" if draining else "NoDrain",
-                f"draining: {', '.join(draining)}" if draining else "no bridge is draining",
+                (
+                    f"draining: {', '.join(drain_note(b) for b in draining)}"
+                    if draining
+                    else "no bridge is draining"
+                ),
             ),
         ),
     ]
@@ -133,7 +152,7 @@ def pool_status(
     real = [_after(b, changes) for b in o.bridges if b.name not in changes.gone]
     active = [b for b in real if not b.draining]
     ready = [b for b in active if b.ready]
-    draining = sorted(b.name for b in real if b.draining)
+    draining = sorted((b for b in real if b.draining), key=lambda b: b.name)
     stresses = [b.stress for b in ready if b.stress is not None]
     endpoints = [b.endpoints for b in real if b.endpoints is not None]
     was = old.get("conditions")
