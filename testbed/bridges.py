@@ -8,8 +8,11 @@
 A background thread lists the pods labelled `meetscale.io/pool` every `poll` seconds. For
 each Running pod with a pod IP (kwok gives loopback IPs from the bed's pod CIDR) it starts
 `python -m meetscale jvb-sim --host <podIP> --port 8080 --name <pod>` (killed with the
-harness, PR_SET_PDEATHSIG), restarts it if it exits while the pod lives (as the kubelet
-would restart the container), stops it when the pod is gone or terminating, and rewrites
+harness, PR_SET_PDEATHSIG), restarts it if it exits while the pod lives, as the kubelet
+restarts a container, and shows it in the pod's status as the kubelet does (the
+container's `restartCount` up by one, its `lastState.terminated` with the exit code,
+Ready False until the restarted bridge answers `/about/health`; kwok's stages leave a
+Running pod's status alone), stops it when the pod is gone or terminating, and rewrites
 the Prometheus file_sd targets: `<podIP>:8080` with the labels the chart's PodMonitor gives
 its series under the Prometheus Operator (namespace, pod, container, endpoint and job; no
 label of the test bed's own). So the operator reaches `http://<podIP>:8080` and queries
@@ -75,6 +78,7 @@ class Bridge:
     restarts: int = 0
     started_at: float = field(default_factory=time.monotonic)
     draining_label: bool = False
+    unready: bool = False  # the pod's status says Ready False (a restart), until it answers
 
     @property
     def url(self) -> str:
@@ -209,13 +213,19 @@ class BridgeHarness:
                     self._bridges[name] = bridge
                     self._spawn(bridge)
                 bridge.draining_label = labels.get(DRAINING_LABEL) == "true"
-                if bridge.proc.poll() is not None:  # exited: restart, as the kubelet would
+                code = bridge.proc.poll()
+                if code is not None:  # exited: restart, as the kubelet would
                     bridge.up = False
                     if time.monotonic() - bridge.started_at > 1.0:
                         bridge.restarts += 1
+                        self._restarted(pod, code)
+                        bridge.unready = True
                         self._spawn(bridge)
                 elif not bridge.up:
                     bridge.up = _proc.http_get(bridge.url + "/about/health", timeout=0.5)[0] == 200
+                    if bridge.up and bridge.unready:
+                        self._set_ready(pod, True)
+                        bridge.unready = False
             groups = [
                 {
                     "targets": [b.target],
@@ -226,6 +236,57 @@ class BridgeHarness:
             ]
         if groups != self._published:
             self._publish(groups)
+
+    def _restarted(self, pod: dict[str, Any], exit_code: int) -> None:
+        """The pod's status after its container exited and is started again, as the
+        kubelet writes it: restartCount + 1, lastState terminated, not ready."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        statuses = []
+        for was in (pod.get("status") or {}).get("containerStatuses") or []:
+            cs = dict(was)
+            cs["restartCount"] = int(cs.get("restartCount") or 0) + 1
+            cs["lastState"] = {
+                "terminated": {
+                    "exitCode": exit_code if exit_code >= 0 else 128 - exit_code,
+                    "reason": "Error",
+                    "finishedAt": now,
+                }
+            }
+            cs["ready"] = False
+            cs["state"] = {"running": {"startedAt": now}}
+            statuses.append(cs)
+        self._patch_status(pod, {"containerStatuses": statuses}, ready=False)
+
+    def _set_ready(self, pod: dict[str, Any], ready: bool) -> None:
+        fresh = self._api.read_namespaced_pod_status(
+            pod["metadata"]["name"], self.namespace, _preload_content=False
+        )
+        current = json.loads(fresh.data)
+        statuses = [
+            {**cs, "ready": ready}
+            for cs in (current.get("status") or {}).get("containerStatuses") or []
+        ]
+        self._patch_status(current, {"containerStatuses": statuses}, ready=ready)
+
+    def _patch_status(self, pod: dict[str, Any], status: dict[str, Any], *, ready: bool) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        conditions = []
+        for was in (pod.get("status") or {}).get("conditions") or []:
+            c = dict(was)
+            if c.get("type") in ("Ready", "ContainersReady"):
+                c.update(status="True" if ready else "False", lastTransitionTime=now)
+            conditions.append(c)
+        self._api.patch_namespaced_pod_status(
+            pod["metadata"]["name"],
+            self.namespace,
+            {"status": {**status, "conditions": conditions}},
+        )
+
+    def kill(self, pod: str) -> None:
+        """SIGKILL the bridge of ``pod`` (its process dies; the harness restarts it)."""
+        with self._lock:
+            proc = self._bridges[pod].proc
+        proc.kill()
 
     def _drop_shared_ips(self, wanted: dict[str, dict[str, Any]]) -> None:
         """Keep the oldest pod of each IP (the one whose bridge may already run)."""

@@ -35,6 +35,7 @@ class FakeKube:
     refuse_pods: KubeError | None = None  # what the apiserver says to every pod create
     calls: list[str] = field(default_factory=list)
     allocated_elsewhere: set[int] = field(default_factory=set)
+    restarts: dict[str, int] = field(default_factory=dict)  # pod -> its container's restarts
 
     async def create_pod(self, namespace: str, body: Mapping[str, Any]) -> str:
         name = body["metadata"]["name"]
@@ -129,6 +130,17 @@ class FakeKube:
                     "phase": "Running",
                     "podIP": self.ip(name),
                     "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                    "containerStatuses": [
+                        {
+                            "name": "jvb",
+                            "restartCount": self.restarts.get(name, 0),
+                            "lastState": (
+                                {"terminated": {"exitCode": 137, "reason": "Error"}}
+                                if self.restarts.get(name)
+                                else {}
+                            ),
+                        }
+                    ],
                 },
             }
             out.append(PodRecord.from_body(body))

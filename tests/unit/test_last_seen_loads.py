@@ -15,7 +15,8 @@ from meetscale.adapt import LAST_SEEN_FOR, BridgeFacts, LastSeen, pool_params, r
 from meetscale.clients.prometheus import Flaw, PromUnavailable, PromValues
 from meetscale.decide.scale import BridgeState, ScaleHistory, decide_scale
 from meetscale.decide.scale.removal import choose_drain, choose_replacement, drain_complete
-from meetscale.scaling.scaler import OUTAGE_GRACE, live_scale_inputs
+from meetscale.scaling.scaler import live_scale_inputs
+from meetscale.scaling.watch import OUTAGE_GRACE
 from tests.unit.test_scaler_shell import World, meeting
 
 T = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -220,3 +221,33 @@ async def test_a_new_pool_s_first_unscraped_passes_are_no_outage_until_they_last
     assert "PrometheusUnavailable" not in w.reasons()
     await w.run(seconds=OUTAGE_GRACE.total_seconds())
     assert w.reasons().count("PrometheusUnavailable") == 1
+
+
+async def test_a_bridge_lost_or_restarted_while_hosting_is_an_event_and_its_load_is_gone():
+    """A bridge pod deleted by someone else, and a bridge whose container restarted: a
+    Warning each naming the bridge and what it hosted; the restarted one's last seen load
+    no longer counts (it hosts nobody it hosted before); a bridge meetscale removed itself
+    is no loss."""
+    w = World(minBridges=3)
+    await w.run(ready=False)
+    a, b, c = sorted(w.kube.pods)
+    w.prom.loads = {a: 40, b: 30, c: 20}
+    w.colibri.loads = dict(w.prom.loads)
+    w.colibri.debug_api = False
+    await w.run()
+    del w.kube.pods[c]  # kubectl delete pod c
+    w.kube.restarts[b] = 1  # b's bridge died, the kubelet started it again
+    w.prom.loads = {a: 40}  # b not scraped again yet
+    result = await w.run()
+    lost = [m for r, m, warn in w.events if r == "BridgeLost" and warn]
+    assert len(lost) == 1 and lost[0].startswith(f"bridge {c} is gone")
+    assert "while hosting 20 participants in 1 conferences (seen 15s before)" in lost[0]
+    restarted = [m for r, m, warn in w.events if r == "BridgeRestarted" and warn]
+    assert len(restarted) == 1
+    assert restarted[0].startswith(f"bridge {b} restarted (restart 1, exit code 137 (Error))")
+    assert "while hosting 30 participants" in restarted[0]
+    state = {s.name: s for s in result.pool_now.bridges} if result.pool_now else {}
+    assert state[b].endpoints is None and not state[b].stale  # not its old 30
+    assert any(x.startswith("BridgeCreated") for x in result.actions)  # back to minBridges
+    await w.run()
+    assert len([r for r, _, _ in w.events if r in ("BridgeLost", "BridgeRestarted")]) == 2

@@ -166,6 +166,8 @@ async def test_scale_down_drains_the_least_loaded_and_removes_it_when_empty() ->
     assert f"BridgeRemoved {b}" in result.actions
     assert b not in w.kube.pods and b not in w.kube.services
     assert "BridgeRemoved" in w.reasons()
+    await w.run()
+    assert "BridgeLost" not in w.reasons()  # removed by meetscale: no loss
 
 
 async def test_drained_bridge_still_hosting_is_not_removed() -> None:

@@ -52,6 +52,8 @@ class PodRecord:
     drain_started: datetime | None = None
     template_hash: str | None = None
     held: bool = False
+    restarts: int = 0  # its containers' restarts, as the kubelet counts them
+    last_exit: str | None = None  # how its last restarted container ended
 
     @property
     def key(self) -> str:
@@ -67,6 +69,7 @@ class PodRecord:
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
         running = status.get("phase") == "Running"
         ip = status.get("podIP") or None
+        restarts, last_exit = _restarts(status)
         return cls(
             namespace=str(meta.get("namespace", "")),
             name=str(meta.get("name", "")),
@@ -81,7 +84,25 @@ class PodRecord:
             drain_started=parse_rfc3339(annotations.get(DRAIN_STARTED_ANNOTATION)),
             template_hash=labels.get(TEMPLATE_HASH_LABEL),
             held=labels.get(HELD_LABEL) == "true",
+            restarts=restarts,
+            last_exit=last_exit,
         )
+
+
+def _restarts(status: Mapping[str, Any]) -> tuple[int, str | None]:
+    """The containers' restarts, and how the last one that restarted ended
+    (`lastState.terminated`: exit code and reason)."""
+    total, last = 0, None
+    for cs in status.get("containerStatuses") or []:
+        count = cs.get("restartCount")
+        if isinstance(count, int) and count > 0:
+            total += count
+            ended = (cs.get("lastState") or {}).get("terminated") or {}
+            if "exitCode" in ended:
+                last = f"exit code {ended['exitCode']}" + (
+                    f" ({ended['reason']})" if ended.get("reason") else ""
+                )
+    return total, last
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,6 @@ from typing import Any, Final
 
 from meetscale import metrics
 from meetscale.adapt import (
-    LAST_SEEN_FOR,
     ConferenceFacts,
     LastSeen,
     ScaleInputs,
@@ -72,29 +71,19 @@ from meetscale.scaling.status import (
     LastScale,
     PassChanges,
     PassOutcome,
-    drain_note,
     export,
     forget,
     pool_status,
 )
+from meetscale.scaling.watch import OUTAGE_GRACE, Watch
 
-__all__ = ["PassResult", "PoolScaler", "StatusSink", "live_scale_inputs"]
+__all__ = ["OUTAGE_GRACE", "PassResult", "PoolScaler", "StatusSink", "live_scale_inputs"]
 
 log = logging.getLogger("meetscale.scaler")
 
 StatusSink = Callable[[dict[str, Any]], Awaitable[bool]]
 
 REMOVAL_FORGET: Final = timedelta(seconds=120)
-#: before Prometheus answered usably once (a new pool: its bridges not scraped yet), a
-#: problem is an outage event only once it lasts this long
-OUTAGE_GRACE: Final = timedelta(seconds=30)
-
-
-@dataclass
-class _Outage:
-    reason: str
-    since: datetime
-    announced: bool = False
 
 
 @dataclass
@@ -192,8 +181,7 @@ class PoolScaler:
         self.conferences = ConferenceTracker(write_meeting)
         self.pool_now: PoolNow | None = None
         self.last_seen: dict[str, LastSeen] = {}  # the bridges' metrics as last reported
-        self._outage: _Outage | None = None  # Prometheus not usable: why, since when
-        self._usable_seen = False  # Prometheus answered usably once
+        self.watch = Watch(self.key, events)
 
     # ------------------------------------------------------------------ inputs
 
@@ -226,6 +214,8 @@ class PoolScaler:
     ) -> _Seen:
         live = [p for p in pods if not p.deleting and p.uid]
         present = {p.name for p in live}
+        for name in self.watch.bridges(pods, self.removing, self.last_seen, now):
+            self.last_seen.pop(name, None)  # it hosts nobody it hosted before
         for name, since in list(self.removing.items()):
             if name not in present or now - since > REMOVAL_FORGET:
                 del self.removing[name]
@@ -253,7 +243,7 @@ class PoolScaler:
             active = sum(1 for b in seen.bridges if not b.draining)
             self.history = self.history.add(seen.now, active)
             self._seeded = True
-            self._found(seen)
+            self.watch.found(seen.bridges)
         i = live_scale_inputs(
             seen.params, seen.bridges, meetings, seen.now, seen.answers.ok, seen.conferences
         )
@@ -267,26 +257,6 @@ class PoolScaler:
             i.adhoc_rate,
             metrics_ok=i.metrics_ok,
         )
-
-    def _found(self, seen: _Seen) -> None:
-        """At the first pass (a new pool, or an operator started again): what the pods say,
-        as an event: drains and holds go on from the marks on the pods."""
-        bridges = seen.bridges
-        draining = [b for b in bridges if b.draining]
-        active = [b for b in bridges if not b.draining]
-        ready = sum(1 for b in active if b.ready)
-        held = sum(1 for b in active if b.held)
-        notes = [
-            drain_note(b) + ("" if b.endpoints is None else f": {b.endpoints} participants")
-            for b in sorted(draining, key=lambda b: b.name)
-        ]
-        message = (
-            f"found {len(bridges)} bridge pods: {len(active)} in service ({ready} ready, "
-            f"{held} held), {len(draining)} draining"
-            + (f" ({'; '.join(notes)}), their drains go on" if draining else "")
-        )
-        self.events("ScalingStarted", message, False)
-        log.info("pool %s: %s", self.key, message)
 
     # ------------------------------------------------------------------ the pass
 
@@ -306,7 +276,7 @@ class PoolScaler:
         before = len(seen.kept) + len(self.intents.created)
         result = PassResult(plan, before, before, seen.answers.ok, pool_now=self.pool_now)
         await self._check_refs(spec)
-        self._watch_prometheus(seen)
+        self.watch.prometheus(seen.answers, seen.bridges, seen.now)
         changes = await self._carry_out(spec, owner, seen, plan, result)
         self._record(plan, seen, changes)
         view = await self.conferences.publish(meetings, seen.conferences, now)
@@ -354,37 +324,6 @@ class PoolScaler:
                         f"{', '.join(sorted(missing))}",
                     )
         self._set_problem(problem)
-
-    def _watch_prometheus(self, seen: _Seen) -> None:
-        """An event and a log line when Prometheus stops answering usably, and when it
-        answers again (the condition says so at every pass). Before its first usable
-        answer, only a problem that lasts :data:`OUTAGE_GRACE` is an outage."""
-        problem = seen.answers.problem
-        if problem is not None and problem.reason in ("NotConfigured", "NoBridges"):
-            problem = None  # nothing to ask, not an outage
-        outage = self._outage
-        if problem is None:
-            self._outage = None
-            if outage is not None and outage.announced:
-                lasted = int((seen.now - outage.since).total_seconds())
-                message = f"per-bridge metrics are available again ({outage.reason} for {lasted}s)"
-                self.events("PrometheusAvailable", message, False)
-                log.info("pool %s: %s", self.key, message)
-            self._usable_seen = self._usable_seen or seen.answers.ok
-            return
-        if outage is None:
-            outage = self._outage = _Outage(problem.reason, seen.now)
-        if outage.announced or not (self._usable_seen or seen.now - outage.since >= OUTAGE_GRACE):
-            return
-        outage.announced = True
-        kept = sum(1 for b in seen.bridges if b.stale)
-        message = (
-            f"{problem.reason}: {problem.message}; not scaling down, booked demand is the "
-            f"floor, the loads of {kept} bridges are the last seen (for up to "
-            f"{int(LAST_SEEN_FOR.total_seconds())}s)"
-        )
-        self.events("PrometheusUnavailable", message, True)
-        log.warning("pool %s: Prometheus unavailable: %s", self.key, message)
 
     def _set_problem(self, problem: tuple[str, str] | None) -> None:
         if problem is not None and problem != self._problem:
