@@ -255,3 +255,59 @@ def test_a_short_notice_meeting_the_pool_cannot_take_waits_at_the_door():
     idle = PoolNow(PoolParams(), [br("x", 0.1, 20)], [])
     result = plan_pool("default", POOL, [adhoc], [QUOTA], LABELS, timedelta(0), NOW, pool_now=idle)
     assert result.changes[0].status["phase"] == "Admitted"
+
+
+CREATED = NOW - timedelta(minutes=40)  # stored while the webhook was down, decided now
+AT_CREATION = [
+    # (id, hours from NOW to the start, spec changes, the reason the webhook gives)
+    ("in-the-past", -1.0, {}, "StartInPast"),
+    ("too-large", 1.0, {"participants": 450}, "MeetingTooLarge"),
+    ("too-long", 1.0, {"durationMinutes": 300}, "MeetingTooLong"),
+    ("too-far-ahead", 24 * 91, {}, "TooFarAhead"),
+    ("priority", 1.0, {"priorityClass": "provincial"}, "PriorityNotAllowed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "start_h", "changes", "reason"), AT_CREATION, ids=[a[0] for a in AT_CREATION]
+)
+def test_a_meeting_stored_while_the_webhook_was_down_is_rejected_in_its_words(
+    name, start_h, changes, reason
+):
+    """Never decided, and refused by the webhook had it been asked when the Meeting was
+    created: Rejected with exactly the webhook's message, and it holds nothing (the
+    meeting beside it is admitted)."""
+    import kopf
+
+    from meetscale.admission.webhook import check_meeting
+    from meetscale.config import Settings
+
+    stored = meeting(name, start_h=start_h, created=CREATED.isoformat(), **changes)
+    beside = meeting("beside", participants=400, created=CREATED.isoformat())
+    body = {
+        "metadata": {"name": name, "namespace": "so-y-te", "uid": "u",
+                     "creationTimestamp": CREATED.isoformat()},
+        "spec": stored.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }  # fmt: skip
+    with pytest.raises(kopf.AdmissionError) as refused:
+        check_meeting(
+            body=body, old=None, pool_key="meetscale-system/default", meetings=[],
+            quotas=[QUOTA], namespace_labels=LABELS,
+            pools={"meetscale-system/default": POOL}, settings=Settings(), now=CREATED,
+        )  # fmt: skip
+    changes_, _ = run(stored, beside)
+    status = changes_[name].status
+    assert (status["phase"], status["reason"]) == ("Rejected", reason)
+    assert status["message"] == str(refused.value)
+    assert changes_["beside"].status["phase"] == "Admitted"
+
+
+def test_a_decided_meeting_is_not_judged_again_as_at_its_creation():
+    """A Meeting booked 20 minutes after its start: never decided, it is refused as the
+    webhook would have refused it (in the past at creation); once decided (Queued), it is
+    judged as it is now (admitted while it runs)."""
+    late = dict(start_h=-0.5, created=(NOW - timedelta(minutes=10)).isoformat())
+    fresh, _ = run(meeting("m", **late))
+    assert fresh["m"].status["reason"] == "StartInPast"
+    queued, _ = run(meeting("m", status={"phase": "Queued", "reason": "QuotaExceeded"}, **late))
+    assert queued["m"].status["phase"] == "Admitted"

@@ -10,6 +10,7 @@ of :func:`~meetscale.decide.admit.decide_admission` and
 from meetscale.adapt.admission import (
     AdmissionInputs,
     admission_inputs,
+    creation_refusals,
     involved_quotas,
     meeting_request,
     pool_ceiling,
@@ -53,6 +54,7 @@ __all__ = [
     "bridge_state",
     "calibrations",
     "conference_view",
+    "creation_refusals",
     "expected_adhoc_rate",
     "involved_quotas",
     "meeting_request",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from meetscale.decide.admit.types import AgencyQuotaView, MeetingRequest, PoolCeiling
+from meetscale.decide.admit.validation import refused_at_creation
 from meetscale.models import (
     PRIORITY_VALUES,
     AgencyQuotaSpec,
@@ -18,6 +20,7 @@ from meetscale.models import (
 __all__ = [
     "AdmissionInputs",
     "admission_inputs",
+    "creation_refusals",
     "involved_quotas",
     "meeting_request",
     "pool_ceiling",
@@ -113,3 +116,25 @@ def admission_inputs(
     involved."""
     reqs = sorted(requests, key=lambda r: r.key)
     return AdmissionInputs(reqs, involved_quotas(views, reqs), pool, now)
+
+
+def creation_refusals(
+    requests: Sequence[MeetingRequest],
+    undecided: AbstractSet[str],
+    views: Mapping[str, AgencyQuotaView],
+    pool: PoolCeiling,
+) -> tuple[list[MeetingRequest], dict[str, tuple[str, str]]]:
+    """The requests for the core, and the Meetings never decided yet (``undecided``: keys)
+    that the validating webhook would have refused when they were created: key ->
+    (reason, the webhook's message). Such a Meeting was stored while the webhook could not
+    be asked (the operator down); it is Rejected in the webhook's words and, as if it had
+    never been stored, holds nothing."""
+    kept: list[MeetingRequest] = []
+    refused: dict[str, tuple[str, str]] = {}
+    for req in requests:
+        found = refused_at_creation(req, dict(views), pool) if req.key in undecided else None
+        if found is None:
+            kept.append(req)
+        else:
+            refused[req.key] = found
+    return kept, refused

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
+from meetscale.adapt import AdmissionInputs, admission_inputs, creation_refusals, pool_ceiling
 from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
@@ -266,6 +266,12 @@ def plan_pool(
     resolver = AgencyResolver({q.name: q.spec.namespace_selector for q in usable if q.spec})
     priority = {q.name: q.spec.priority for q in usable if q.spec is not None}
     meetings, prep = _prepare(meetings, resolver, namespace_labels, priority, margin, now, out)
+    undecided = {r.key for r in meetings if not r.status.get("phase")}
+    prep.requests, refused = creation_refusals(
+        prep.requests, undecided, views, pool_ceiling(pool, margin)
+    )
+    for key, (reason, message) in refused.items():  # as the webhook would have answered
+        prep.fixed[key] = ("Rejected", reason, message)
     prep.requests = rooms_before_plan(meetings, prep.requests, prep.fixed)
     inputs = admission_inputs(prep.requests, views, pool_ceiling(pool, margin), now)
     out.inputs = inputs

@@ -49,13 +49,40 @@ def validate_meeting(
     `others` are the other meetings of the same pool (any phase), or a function giving
     them (called only for an edit that needs them); `old.phase` is the stored phase.
     """
+    found = refusal(new, old, quotas, pool, others, now)
+    return None if found is None else found[1]
+
+
+def refused_at_creation(
+    new: MeetingRequest, quotas: dict[str, AgencyQuotaView], pool: PoolCeiling
+) -> tuple[str, str] | None:
+    """What the webhook would have answered when this Meeting was created (at its
+    ``created_at``): (reason, message), or None. For a Meeting stored while the webhook
+    could not be asked (the operator down): the admission pass rejects it with the
+    webhook's own words."""
+    return refusal(new, None, quotas, pool, (), new.created_at)
+
+
+def refusal(
+    new: MeetingRequest,
+    old: MeetingRequest | None,
+    quotas: dict[str, AgencyQuotaView],
+    pool: PoolCeiling,
+    others: Sequence[MeetingRequest] | Callable[[], Sequence[MeetingRequest]],
+    now: datetime,
+) -> tuple[str, str] | None:
+    """:func:`validate_meeting`'s refusal with its reason word: (reason, message)."""
     starts_changed = old is None or old.start != new.start
     if starts_changed and new.end <= now:
-        return f"spec.start: meeting {new.start.isoformat()} .. {new.end.isoformat()} is over"
+        return (
+            Reason.START_IN_PAST,
+            f"spec.start: meeting {new.start.isoformat()} .. {new.end.isoformat()} is over",
+        )
     if old is None and new.start < now - START_GRACE:
         return (
+            Reason.START_IN_PAST,
             f"spec.start: {new.start.isoformat()} is in the past (now {now.isoformat()}, "
-            f"at most {int(START_GRACE.total_seconds() // 60)} minutes back)"
+            f"at most {int(START_GRACE.total_seconds() // 60)} minutes back)",
         )
     # Alone, only the meeting's own quota and its cohort (what it could borrow) matter.
     own = quotas.get(new.agency)
@@ -68,7 +95,7 @@ def validate_meeting(
     alone = decide_admission([replace(new, phase=Phase.PENDING)], related, pool, now)
     verdict = alone.decisions.get(new.key)
     if verdict is not None and verdict.phase == Phase.REJECTED:
-        return f"{_field(verdict.reason)}: {verdict.message}"
+        return verdict.reason, f"{_field(verdict.reason)}: {verdict.message}"
     if old is not None and old.phase == Phase.ADMITTED and _grows(old, new):
         listed = others() if callable(others) else others
         rest = [m for m in listed if m.key != new.key]
@@ -76,8 +103,9 @@ def validate_meeting(
         d = plan.decisions.get(new.key)
         if d is not None and d.phase != Phase.ADMITTED:
             return (
+                d.reason,
                 f"{_field(d.reason)}: the edit would break the admitted booking's quota: "
-                f"{d.message}; cancel and re-book, or ask for a smaller change"
+                f"{d.message}; cancel and re-book, or ask for a smaller change",
             )
     return None
 

@@ -46,6 +46,7 @@ from meetscale.adapt import (
     admission_inputs,
     arrival,
     bridge_state,
+    creation_refusals,
     meeting_request,
     pool_ceiling,
     pool_params,
@@ -182,12 +183,19 @@ class OperatorPolicy:
             spec = self._specs[m]
             phase = timed_phase(Phase.ADMITTED, spec.start, spec.end_time, now)
             reqs.append(self._request(m, phase))
+        fresh = {self._keys[m] for m in cands if self._phase[m] in (None, Phase.PENDING)}
+        reqs, refused = creation_refusals(reqs, fresh, self._quotas, self._ceiling)
         inputs = admission_inputs(reqs, self._quotas, self._ceiling, now)
         self.last_admission = inputs
         plan = at_the_door(decide_admission(*inputs), reqs, self._pool_now, now, explain=False)
         self._full.clear()
         for m in cands:
             d = plan.decisions.get(self._keys[m])
+            if self._keys[m] in refused:  # the webhook would have refused it
+                self._phase[m] = Phase.REJECTED
+                self._open.discard(m)
+                act.reject.append(m)
+                continue
             if d is None:
                 continue
             if d.phase == Phase.ADMITTED:
