@@ -15,9 +15,11 @@ a second bed on the same host gets another one, so their pods never share an add
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -202,6 +204,10 @@ class ControlPlane:
 
         Clients go first, then the apiserver, then etcd: an apiserver whose etcd vanished
         hangs in its graceful shutdown (and etcd waits for its clients), ~1 s this way."""
+        for p in self.procs.values():  # a paused component takes no SIGTERM
+            if p.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.kill(p.pid, signal.SIGCONT)
         stages = (
             ("kwok", "kube-scheduler", "kube-controller-manager"),
             ("kube-apiserver",),
@@ -216,6 +222,33 @@ class ControlPlane:
             self._pod_cidr_claim = None
         if not self.keep_workdir and (self.workdir / _MARKER).exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ----------------------------------------------------------------- faults
+    def restart(self, component: str, down_seconds: float = 0.0, timeout: float = 90.0) -> float:
+        """Stop ``component`` (SIGTERM, SIGKILL after 5 s), keep it down ``down_seconds``,
+        start it again with the same arguments (and ports, certs, data), and for the
+        apiserver wait until it serves /readyz. Returns the seconds it was down."""
+        args = {
+            "etcd": self._etcd_args,
+            "kube-apiserver": self._apiserver_args,
+            "kube-controller-manager": self._controller_manager_args,
+            "kube-scheduler": self._scheduler_args,
+        }[component]()
+        t0 = time.monotonic()
+        _proc.terminate([self.procs.pop(component)], grace=5.0)
+        time.sleep(down_seconds)
+        self._spawn(component, args, append=True)
+        if component == "kube-apiserver":
+            self._wait(component, self._apiserver_ready, timeout, "kube-apiserver /readyz")
+        return time.monotonic() - t0
+
+    def pause(self, component: str) -> None:
+        """SIGSTOP ``component``: it holds its connections and answers nothing."""
+        os.kill(self.procs[component].pid, signal.SIGSTOP)
+
+    def resume(self, component: str) -> None:
+        """SIGCONT ``component`` after :meth:`pause`."""
+        os.kill(self.procs[component].pid, signal.SIGCONT)
 
     def dead_components(self) -> dict[str, int]:
         """Components whose process exited, with their exit codes."""
@@ -259,11 +292,14 @@ class ControlPlane:
             return status, text
 
     # ----------------------------------------------------------------- internals
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, append: bool = False
+    ) -> None:
         argv = [str(self.bin_dir / name), *args]
         log = self.log_path(name)
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("# " + " ".join(argv) + "\n")
+        with log.open("a" if append else "w") as f:
+            f.write("# " + " ".join(argv) + "\n")
         self.procs[name] = _proc.spawn(
             argv, log, die_with_parent=self.die_with_parent, env=env, cwd=self.workdir
         )

@@ -108,6 +108,20 @@ pool_reconcile_seconds = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+apiserver_errors = Counter(
+    "meetscale_apiserver_errors_total",
+    "Requests of the operator to the apiserver that got no answer (Unreachable, Timeout) or"
+    " a server error (ServerError: HTTP 5xx; Throttled: 429), by reason. Kopf's own watches"
+    " are not counted (it logs their reconnections).",
+    ["reason"],
+    registry=REGISTRY,
+)
+apiserver_available = Gauge(
+    "meetscale_apiserver_available",
+    "1 while the operator's last request to the apiserver was answered (any status below"
+    " 500 but 429), 0 since one was not.",
+    registry=REGISTRY,
+)
 kube_write_errors = Counter(
     "meetscale_kube_write_errors_total",
     "Failed writes of pool objects and join-link Secrets (retried next pass).",

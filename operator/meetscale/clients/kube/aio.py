@@ -22,6 +22,8 @@ from typing import Any
 import aiohttp
 import kubernetes
 
+from meetscale import metrics
+
 log = logging.getLogger("meetscale.clients.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -65,6 +67,7 @@ class AsyncApi:
         self._sem = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._down_since: float | None = None  # loop time of the first unanswered request
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -107,11 +110,35 @@ class AsyncApi:
                     payload = await resp.read()
                     status = resp.status
             except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = "Timeout" if isinstance(exc, TimeoutError) else "Unreachable"
+                self._note(reason, f"{method} {path}: {type(exc).__name__}: {exc}")
                 return 0, f"{type(exc).__name__}: {exc}"
+        if status >= 500 or status == 429:
+            self._note(
+                "Throttled" if status == 429 else "ServerError", f"{method} {path}: {status}"
+            )
+        else:
+            self._note(None, "")
         try:
             return status, json.loads(payload) if payload else None
         except ValueError:
             return status, payload.decode("utf-8", errors="replace")
+
+    def _note(self, problem: str | None, detail: str) -> None:
+        """Count an unanswered request; log when the apiserver stops and starts answering
+        (the gauge `meetscale_apiserver_available` says which it is now)."""
+        now = asyncio.get_running_loop().time()
+        if problem is not None:
+            metrics.apiserver_errors.labels(reason=problem).inc()
+            metrics.apiserver_available.set(0)
+            if self._down_since is None:
+                self._down_since = now
+                log.warning("apiserver unavailable (%s): %s", problem, detail)
+            return
+        metrics.apiserver_available.set(1)
+        if self._down_since is not None:
+            log.info("apiserver available again after %.1fs", now - self._down_since)
+            self._down_since = None
 
     async def request(
         self, method: str, path: str, body: Mapping[str, Any], content_type: str
