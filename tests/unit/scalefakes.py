@@ -36,6 +36,7 @@ class FakeKube:
     calls: list[str] = field(default_factory=list)
     allocated_elsewhere: set[int] = field(default_factory=set)
     restarts: dict[str, int] = field(default_factory=dict)  # pod -> its container's restarts
+    lose_answers: bool = False  # pods are created, but the answer is lost (a timeout)
 
     async def create_pod(self, namespace: str, body: Mapping[str, Any]) -> str:
         name = body["metadata"]["name"]
@@ -43,7 +44,15 @@ class FakeKube:
         if self.refuse_pods is not None:
             raise self.refuse_pods
         self.pods[name] = {**body, "metadata": {**body["metadata"], "uid": f"uid-{name}"}}
+        if self.lose_answers:
+            raise KubeError("ApiUnreachable", f"creating bridge pod {name}: HTTP 0: timeout", 0)
         return f"uid-{name}"
+
+    async def pod_exists(self, namespace: str, pod: str) -> bool | None:
+        self.calls.append(f"get pod {pod}")
+        if self.refuse_pods is not None and self.refuse_pods.status == 0:
+            return None
+        return pod in self.pods
 
     async def delete_pod(self, namespace: str, pod: str) -> None:
         self.calls.append(f"delete pod {pod}")

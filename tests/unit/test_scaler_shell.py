@@ -261,3 +261,28 @@ async def test_meeting_status_shows_its_conference_and_unbooked_rooms_are_counte
     assert (
         conf3["participants"] == 0 and conf3["closedAt"] and conf3["openedAt"] == conf["openedAt"]
     )
+
+
+@pytest.mark.parametrize("created", [True, False], ids=["created-answer-lost", "not-created"])
+async def test_a_create_without_an_answer_is_not_made_twice(created: bool) -> None:
+    """An etcd that stalls: the Pod create times out, though the apiserver may write it
+    later. The pod counts as starting until the apiserver says whether it exists: the
+    next pass creates no second one in its place; one that does not exist is forgotten
+    and created again once the apiserver answers."""
+    w = World(minBridges=2)
+    await w.run(ready=False)  # two bridges
+    first_two = set(w.kube.pods)
+    w.spec = w.spec.model_copy(update={"min_bridges": 3})
+    if created:
+        w.kube.lose_answers = True
+    else:
+        w.kube.refuse_pods = KubeError("ApiUnreachable", "timeout", 0)
+    await w.run(ready=False)
+    w.kube.lose_answers, w.kube.refuse_pods = False, None
+    assert len(w.kube.pods) == (3 if created else 2)
+    # the next pass: the pods index does not show the third pod yet
+    lagging = [p for p in w.kube.records(ready=False) if p.name in first_two]
+    await w.scaler.reconcile(w.spec, OWNER, lagging, [], None, 1)
+    assert len(w.kube.pods) == 3, sorted(w.kube.pods)
+    await w.run(ready=False)
+    assert len(w.kube.pods) == 3

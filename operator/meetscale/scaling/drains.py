@@ -240,13 +240,30 @@ class BridgeActions:
         body = bridge_pod(self.pool, self.namespace, name, spec, owner.to_wire(), port)
         try:
             await self.kube.create_pod(self.namespace, body)
-        except KubeError:
+        except KubeError as exc:
+            if exc.status == 0 or exc.status >= 500:
+                # No answer, or the apiserver's own trouble (an etcd that stalled): the Pod
+                # may exist all the same. It counts as starting until the apiserver says
+                # (see settle_uncertain), so that the next pass does not create another.
+                self.intents.uncertain[name] = now
+                raise
             if port is not None:
                 await self.kube.delete_service(self.namespace, name)
                 (await self.services()).pop(name, None)
             raise
         self.intents.created[name] = now
         return name
+
+    async def settle_uncertain(self, present: set[str]) -> None:
+        """Pods whose create got no clear answer: shown by the index, or existing, they
+        are created; not found, forgotten (the next pass creates one if it needs)."""
+        for name in list(self.intents.uncertain):
+            found = True if name in present else await self.kube.pod_exists(self.namespace, name)
+            if found is None:
+                continue  # the apiserver still does not say
+            when = self.intents.uncertain.pop(name)
+            if found and name not in present:
+                self.intents.created[name] = when
 
     async def sweep_services(self, pods: Sequence[str], starting: Sequence[str]) -> None:
         """Delete the media-port Services whose bridge is gone."""

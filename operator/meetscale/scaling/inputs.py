@@ -149,6 +149,11 @@ class Intents:
         self.drain: dict[str, tuple[bool, datetime]] = {}
         self.held: dict[str, tuple[bool, datetime]] = {}
         self.created: dict[str, datetime] = {}  # pods created, not in the index yet
+        self.uncertain: dict[str, datetime] = {}  # creates without a clear answer
+
+    def starting(self) -> list[str]:
+        """Pods this scaler created (or may have) that the index does not show yet."""
+        return sorted(set(self.created) | set(self.uncertain))
 
     def forget_gone(self, present: set[str], now: datetime) -> None:
         for marks in (self.drain, self.held):

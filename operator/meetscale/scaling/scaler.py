@@ -224,7 +224,8 @@ class PoolScaler:
         answers, conferences = await asyncio.gather(
             self._query_metrics(spec, kept), ask_bridges(self.colibri, kept, spec.colibri_port)
         )
-        starting = sorted(self.intents.created)
+        await self.act.settle_uncertain(present)
+        starting = self.intents.starting()
         bridges, self.last_seen = bridge_states(
             kept, answers, starting, now, template_hash(spec), self.last_seen
         )
@@ -273,7 +274,7 @@ class PoolScaler:
         now = self.clock()
         seen = await self._gather(spec, pods, now)
         plan = self._decide(seen, meetings)
-        before = len(seen.kept) + len(self.intents.created)
+        before = len(seen.kept) + len(self.intents.starting())
         result = PassResult(plan, before, before, seen.answers.ok, pool_now=self.pool_now)
         await self._check_refs(spec)
         self.watch.prometheus(seen.answers, seen.bridges, seen.now)
@@ -370,7 +371,7 @@ class PoolScaler:
             await act.reconcile_drain_mode(
                 spec, seen.kept, seen.answers, cancelled | started, removal.redrain
             )
-        await act.guard(act.sweep_services([p.name for p in seen.kept], list(self.intents.created)))
+        await act.guard(act.sweep_services([p.name for p in seen.kept], self.intents.starting()))
         held_now = {b.name for b in seen.bridges if b.held} | set(plan.hold)
         return PassChanges(started, cancelled, gone, held_now - set(plan.release))
 

@@ -104,6 +104,13 @@ class PoolKube:
             return str((doc.get("metadata") or {}).get("uid", ""))
         raise self._error("pods", f"creating bridge pod {namespace}/{name}", status, doc)
 
+    async def pod_exists(self, namespace: str, pod: str) -> bool | None:
+        """Whether the Pod exists (None: the apiserver did not say)."""
+        status, _ = await self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}")
+        if status == 200:
+            return True
+        return False if status == 404 else None
+
     async def delete_pod(self, namespace: str, pod: str) -> None:
         """Delete a bridge Pod (its preStop hook shuts the bridge down gracefully)."""
         path = f"/api/v1/namespaces/{namespace}/pods/{pod}"
