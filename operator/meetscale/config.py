@@ -22,6 +22,14 @@ class Settings(BaseModel):
         default_factory=list, description="Namespaces to watch; empty means cluster-wide."
     )
     default_pool: str = Field(default="default", description="BridgePool for Meetings without one.")
+    confidential_pool: str = Field(
+        default="confidential",
+        description="BridgePool for confidential Meetings without one (it must be confidential).",
+    )
+    operator_namespace: str | None = Field(
+        default=None,
+        description="The operator's own namespace (confidential pools' NetworkPolicies admit it).",
+    )
     pool_namespace: str = Field(
         default="meetscale-system", description="Namespace where BridgePools live."
     )

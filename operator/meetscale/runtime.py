@@ -17,11 +17,11 @@ from pydantic import ValidationError
 from meetscale import GROUP
 from meetscale.admission.loop import Wakers
 from meetscale.admission.webhook import webhook_server
+from meetscale.admission.writes import CrossPool
 from meetscale.clients.kube.aio import AsyncApi
 from meetscale.clients.kube.client import load_api_client, load_configuration
 from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
-from meetscale.decide.door import PoolNow
 from meetscale.metrics import REGISTRY
 from meetscale.models import BridgePoolSpec
 from meetscale.records import validation_message
@@ -30,17 +30,23 @@ log = logging.getLogger("meetscale")
 WEBHOOK_CONFIGURATION = "meetscale.io"
 
 
-def pool_key_of(pool: str | None, settings: Settings) -> str:
-    return f"{settings.pool_namespace}/{pool or settings.default_pool}"
+def pool_key_of(spec: Mapping[str, Any] | None, settings: Settings) -> str:
+    """The BridgePool a Meeting's spec names: `spec.pool`, else the confidential pool for a
+    confidential Meeting and the default pool for the others."""
+    spec = spec or {}
+    name = spec.get("pool") or (
+        settings.confidential_pool if spec.get("confidential") else settings.default_pool
+    )
+    return f"{settings.pool_namespace}/{name}"
 
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.wakers = Wakers()
-        # each pool as its scaling pass last saw it (pool key -> PoolNow), for admission's
-        # check of short-notice Meetings at the door
-        self.pool_now: dict[str, PoolNow] = {}
+        # what the pools' admission loops share (the door's view of each pool, every
+        # pool's Meetings for quotas across pools, the turn to decide)
+        self.cross = CrossPool()
         self._writer: StatusWriter | None = None
         self._api: AsyncApi | None = None
         self._metrics_server: Any = None

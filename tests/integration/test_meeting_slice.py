@@ -69,6 +69,7 @@ def test_example_meeting_is_admitted_and_listed(control_plane, agency, operator)
         "PRIORITY",
         "PHASE",
         "REASON",
+        "JOINED",
         "AGE",
     ]
     row = table[1].split()

@@ -35,6 +35,7 @@ class FakeKube:
     refuse_pods: KubeError | None = None  # what the apiserver says to every pod create
     calls: list[str] = field(default_factory=list)
     allocated_elsewhere: set[int] = field(default_factory=set)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # NetworkPolicies
 
     async def create_pod(self, namespace: str, body: Mapping[str, Any]) -> str:
         name = body["metadata"]["name"]
@@ -47,6 +48,15 @@ class FakeKube:
     async def delete_pod(self, namespace: str, pod: str) -> None:
         self.calls.append(f"delete pod {pod}")
         self.pods.pop(pod, None)
+
+    async def apply_network_policy(self, body: Mapping[str, Any]) -> None:
+        self.calls.append(f"apply networkpolicy {body['metadata']['name']}")
+        self.policies[body["metadata"]["name"]] = dict(body)
+
+    async def delete_network_policy(self, namespace: str, name: str) -> None:
+        if name in self.policies:
+            self.calls.append(f"delete networkpolicy {name}")
+        self.policies.pop(name, None)
 
     async def patch_pod(
         self,

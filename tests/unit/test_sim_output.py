@@ -77,6 +77,10 @@ def test_json_schema_is_exactly_the_contract(
     assert [r["policy"] for r in doc["results"]] == ["operator", "hpa", "threshold", "oracle"]
     assert tuple(FIELD_TYPES) == RESULT_KEYS
     for r in doc["results"]:
+        # a trace with a confidential pool adds each pool's own result under "pools"
+        pools = r.pop("pools", {})
+        assert set(pools) <= {"shared", "confidential"}
+        assert all(list(p) == list(RESULT_KEYS) for p in pools.values())
         assert list(r) == list(RESULT_KEYS)
         for key, typ in FIELD_TYPES.items():
             assert isinstance(r[key], typ), (r["policy"], key, r[key])

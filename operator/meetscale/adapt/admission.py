@@ -72,10 +72,12 @@ def meeting_request(
     created: datetime,
     phase: str,
     edited: bool = False,
+    elsewhere: bool = False,
 ) -> MeetingRequest:
     """The core's view of a Meeting. An ``edited`` meeting (its spec changed since it was
     decided) that was admitted but has not started is decided again as Pending, so growing
-    it re-checks quota."""
+    it re-checks quota. ``elsewhere``: a Meeting of another pool (it counts against its
+    agency's quota only)."""
     if phase == Phase.ADMITTED and edited:
         phase = Phase.PENDING
     return MeetingRequest(
@@ -89,6 +91,7 @@ def meeting_request(
         created_at=created,
         phase=phase,
         agency_priority=agency_priority,
+        elsewhere=elsewhere,
     )
 
 

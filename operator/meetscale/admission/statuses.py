@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from meetscale.decide.admit import (
     decide_admission,
 )
 from meetscale.decide.admit.agency import AgencyResolver
+from meetscale.decide.admit.checks import pool_mismatch
 from meetscale.decide.door import PoolNow, at_the_door
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, Phase
@@ -57,6 +58,8 @@ WARNING_REASONS = frozenset(
         "PoolNotFound",
         "PoolInvalid",
         "RoomTaken",
+        "ConfidentialPoolRequired",
+        "PoolIsConfidential",
     }
 )
 UNCANCELLED = "un-cancelled (spec.cancelled is false again), so decided again"
@@ -244,6 +247,7 @@ def plan_pool(
     focus: bool = False,
     *,
     pool_now: PoolNow | None = None,
+    elsewhere: Sequence[MeetingRecord] = (),
 ) -> PoolPass:
     """One admission pass over a pool: desired statuses, quota usage, next time to look.
 
@@ -257,6 +261,8 @@ def plan_pool(
     gets Rejected/InvalidSpec saying why and is listed in `isolated`; the others are
     decided. `pool_now`: the pool as its scaling pass last saw it; a short-notice Meeting
     that would overflow it is Queued `PoolFull` (see `meetscale.decide.door`).
+    `elsewhere`: the Meetings of the other pools; those holding a reservation count
+    against their agency's quota here too (a quota holds across every pool).
     """
     out = PoolPass(full=not focus)
     if focus:
@@ -266,8 +272,15 @@ def plan_pool(
     resolver = AgencyResolver({q.name: q.spec.namespace_selector for q in usable if q.spec})
     priority = {q.name: q.spec.priority for q in usable if q.spec is not None}
     meetings, prep = _prepare(meetings, resolver, namespace_labels, priority, margin, now, out)
+    _keep_to_the_pool(pool_name, pool, prep)
     prep.requests = rooms_before_plan(meetings, prep.requests, prep.fixed)
-    inputs = admission_inputs(prep.requests, views, pool_ceiling(pool, margin), now)
+    mine = {r.key for r in meetings}  # a Meeting moving between pools is decided here
+    held = [
+        r
+        for r in held_elsewhere(elsewhere, resolver, namespace_labels, priority, now)
+        if r.key not in mine
+    ]
+    inputs = admission_inputs([*prep.requests, *held], views, pool_ceiling(pool, margin), now)
     out.inputs = inputs
     plan = at_the_door(decide_admission(*inputs), prep.requests, pool_now, now)
     rooms_after_plan(meetings, prep.requests, plan, prep.fixed)
@@ -279,6 +292,43 @@ def plan_pool(
         out.phase_counts.clear()
         return out
     _quota_statuses(quotas, broken, resolver, namespace_labels, plan, now, out)
+    return out
+
+
+def _keep_to_the_pool(pool_name: str, pool: BridgePoolSpec, prep: _Prepared) -> None:
+    """A Meeting on the wrong kind of pool (confidential or shared) waits, Pending with
+    the reason, instead of being decided; one holding a reservation keeps it."""
+    keep = []
+    for req in prep.requests:
+        wrong = pool_mismatch(req.confidential, pool_name, pool.confidential)
+        if wrong is None or req.phase in HOLDING_PHASES:
+            keep.append(req)
+        else:
+            prep.fixed[req.key] = ("Pending", wrong.reason, wrong.message)
+    prep.requests = keep
+
+
+def held_elsewhere(
+    records: Sequence[MeetingRecord],
+    resolver: AgencyResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    agency_priority: Mapping[str, int],
+    now: datetime,
+) -> list[MeetingRequest]:
+    """The reservations other pools hold, as requests that count against their agencies'
+    quotas only. A record that cannot be read is its own pool's to report."""
+    out = []
+    for rec in records:
+        if rec.spec is None or rec.spec.cancelled or rec.phase not in HOLDING_PHASES:
+            continue
+        if rec.spec.end_time <= now:
+            continue
+        agency = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace)).agency
+        if agency is None:
+            continue
+        phase = timed_phase(rec.phase, rec.spec.start, rec.spec.end_time, now)
+        seen = replace(rec, status={**rec.status, "phase": phase})  # as its own pass sees it
+        out.append(meeting_request(seen, agency, agency_priority.get(agency, 0), elsewhere=True))
     return out
 
 

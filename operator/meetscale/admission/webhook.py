@@ -29,12 +29,14 @@ from pydantic import ValidationError
 from meetscale.adapt import pool_ceiling
 from meetscale.admission.orphans import pool_problem
 from meetscale.admission.rooms import room_refusal
+from meetscale.admission.statuses import held_elsewhere
 from meetscale.clients.kube.aio import AsyncApi
 from meetscale.clients.kube.certs import self_signed
 from meetscale.clients.kube.render import bridge_name, bridge_pod, template_hash
 from meetscale.config import Settings
 from meetscale.decide.admit import MeetingRequest, PoolCeiling
 from meetscale.decide.admit.agency import AgencyResolver
+from meetscale.decide.admit.checks import pool_mismatch
 from meetscale.decide.admit.validation import validate_meeting
 from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
 from meetscale.models.pool import template_problems
@@ -106,10 +108,12 @@ def check_meeting(
     pools: Mapping[str, BridgePoolSpec | None],
     settings: Settings,
     now: datetime | None = None,
+    elsewhere: Iterable[MeetingRecord] = (),
 ) -> None:
     """Raise kopf.AdmissionError naming the field, the value and the limit, or return.
 
-    `pools`: every BridgePool by "namespace/name", None for one whose spec is invalid."""
+    `pools`: every BridgePool by "namespace/name", None for one whose spec is invalid;
+    `elsewhere`: the Meetings of the other pools (a quota holds across every pool)."""
     if _same_spec(body, old):
         return
     now = now or datetime.now(UTC)
@@ -118,16 +122,22 @@ def check_meeting(
     except ValidationError as exc:
         raise _refuse(validation_message(exc, "spec")) from None
     default_key = f"{settings.pool_namespace}/{settings.default_pool}"
-    missing = pool_problem(pool_key, {key: True for key in pools}, default_key)
-    if missing is not None and not (body.get("spec") or {}).get("cancelled"):
+    confidential_key = f"{settings.pool_namespace}/{settings.confidential_pool}"
+    cancelling = bool((body.get("spec") or {}).get("cancelled"))
+    missing = pool_problem(pool_key, {key: True for key in pools}, default_key, confidential_key)
+    if missing is not None and not cancelling:
         raise _refuse(missing[1])  # (cancelling needs no pool: one deleted meanwhile)
+    pool = pools.get(pool_key)
+    confidential = bool((body.get("spec") or {}).get("confidential"))
+    wrong = pool_mismatch(confidential, pool_key, pool.confidential) if pool else None
+    if wrong is not None and not cancelling:
+        raise _refuse(wrong.message)
     record = MeetingRecord.from_body(body)
     quotas = list(quotas)
     resolver = _resolver(quotas)
     res = resolver.resolve(record.namespace, namespace_labels.get(record.namespace))
     if res.agency is None:
         raise _refuse(f"metadata.namespace: {res.message}")
-    pool = pools.get(pool_key)
     # With a pool whose spec is invalid, the per-meeting and quota limits still apply; the
     # pool's ceiling is then checked by the admission pass.
     ceiling = (
@@ -155,7 +165,10 @@ def check_meeting(
             agency = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace)).agency
             if agency is not None:
                 found.append(meeting_request(rec, agency, 0))
-        return found
+        seen = {r.key for r in found} | {record.key}
+        priorities = {name: v.priority for name, v in views.items()}
+        held = held_elsewhere(list(elsewhere), resolver, namespace_labels, priorities, now)
+        return found + [r for r in held if r.key not in seen]
 
     reason = validate_meeting(new_req, old_req, views, ceiling, others, now)
     if reason:
@@ -184,18 +197,23 @@ async def check_pool(
     name: str,
     namespace: str,
     api: AsyncApi | None,
+    pools: Mapping[str, BridgePoolSpec | None] | None = None,
 ) -> None:
     """Refuse a BridgePool the operator could not use: its spec fails the model, its
     template lacks containers or has an image its pods would be refused for
     (template_problems), or the apiserver refuses the bridge Pod it becomes (a server-side
     dry run of the Pod the operator would create, so the apiserver itself checks it; its
-    answer names the field, the value and the rule)."""
+    answer names the field, the value and the rule); or one whose bridges would join
+    another pool's brewery (`pools`: every BridgePool by "namespace/name")."""
     if old_spec is not None and dict(old_spec) == dict(spec):
         return
     try:
         parsed = BridgePoolSpec.model_validate(dict(spec))
     except ValidationError as exc:
         raise _refuse(validation_message(exc, "spec")) from None
+    clash = brewery_clash(f"{namespace}/{name}", parsed, pools or {})
+    if clash:
+        raise _refuse(clash)
     pod = _dry_run_pod(name, namespace, parsed)
     rendered = {"metadata": pod["metadata"], "spec": pod["spec"]}
     problems = template_problems(rendered)  # also what a stored pool may lack
@@ -207,6 +225,29 @@ async def check_pool(
             return  # the bridges would not change
     if api is not None:
         await _dry_run(api, namespace, name, pod)
+
+
+def brewery_clash(
+    key: str, spec: BridgePoolSpec, pools: Mapping[str, BridgePoolSpec | None]
+) -> str | None:
+    """Two pools whose bridges join one brewery (the same XMPP server and brewery MUC)
+    share one Jicofo's selection: conferences of either would land on both pools'
+    bridges, so a confidential pool would carry shared conferences and each pool's
+    scaling would be wrong. Refused, naming the other pool."""
+    if spec.jitsi is None:
+        return None
+    mine = (spec.jitsi.xmpp_server, spec.jitsi.brewery_muc)
+    for other_key, other in sorted(pools.items()):
+        if other_key == key or other is None or other.jitsi is None:
+            continue
+        if (other.jitsi.xmpp_server, other.jitsi.brewery_muc) == mine:
+            return (
+                f"spec.jitsi.breweryMuc: {mine[1]} on {mine[0]} is also BridgePool "
+                f"{other_key}'s: Jicofo would place either pool's conferences on both pools' "
+                "bridges; give each pool a brewery of its own (and a confidential pool a "
+                "Jicofo of its own, see docs/jitsi.md)"
+            )
+    return None
 
 
 def _parsed(spec: Mapping[str, Any]) -> BridgePoolSpec | None:

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="watch only this namespace (repeatable); default: all namespaces",
     )
     parser.add_argument("--default-pool", help="BridgePool for Meetings without spec.pool")
+    parser.add_argument(
+        "--confidential-pool", help="BridgePool for confidential Meetings without spec.pool"
+    )
     parser.add_argument("--pool-namespace", help="namespace of the BridgePools")
     parser.add_argument("--metrics-port", type=int, help="0 disables the metrics endpoint")
     parser.add_argument("--metrics-host", help="address for /metrics (default 127.0.0.1)")
@@ -39,6 +42,7 @@ def main(args: argparse.Namespace) -> int:
             {
                 "namespaces": args.namespaces,
                 "default_pool": args.default_pool,
+                "confidential_pool": args.confidential_pool,
                 "pool_namespace": args.pool_namespace,
                 "metrics_port": args.metrics_port,
                 "metrics_host": args.metrics_host,

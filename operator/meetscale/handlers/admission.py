@@ -111,7 +111,7 @@ def _ensure_orphans(memo: kopf.Memo, indices: Mapping[str, Any]) -> None:
 @kopf.index(GROUP, VERSION, "meetings")
 async def meetings_by_pool(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, MeetingRecord]:
     config: Settings = memo["runtime"].settings
-    return {pool_key_of(body.get("spec", {}).get("pool"), config): MeetingRecord.from_body(body)}
+    return {pool_key_of(body.get("spec"), config): MeetingRecord.from_body(body)}
 
 
 @kopf.index(GROUP, VERSION, "agencyquotas")
@@ -147,7 +147,7 @@ async def meeting_event(
 ) -> None:
     if _unobserved(body, type):
         runtime: Runtime = memo["runtime"]
-        key = pool_key_of(spec.get("pool"), runtime.settings)
+        key = pool_key_of(spec, runtime.settings)
         runtime.wakers.wake(key)
         _ensure_orphans(memo, kwargs)
         if not _usable_pools(kwargs["pools_by_key"]).get(key):
@@ -190,6 +190,7 @@ async def admission(
     quotas_by_name: kopf.Index[str, QuotaRecord] = kwargs["quotas_by_name"]
     namespace_labels: kopf.Index[str, dict[str, str]] = kwargs["namespace_labels"]
     key = f"{namespace}/{name}"
+    runtime.cross.index = meetings_by_pool  # quotas hold across every pool
 
     def inputs() -> tuple[list[MeetingRecord], list[QuotaRecord], dict[str, dict[str, str]]]:
         meetings = list(meetings_by_pool.get(key, []))
@@ -208,7 +209,7 @@ async def admission(
         write_quota_status=key == runtime.default_pool_key,
         wants_full=lambda: runtime.wakers.take_full(key),
         health=state.health if (state := state_of(memo)) else None,
-        pool_now=lambda: runtime.pool_now.get(key),
+        cross=runtime.cross,
     )
     runtime.wakers.forget(key)
     await asyncio.sleep(0)

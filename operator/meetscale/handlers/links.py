@@ -37,7 +37,7 @@ async def join_link_event(
     wakers: LinkWakers = memo["join_links"]
     if uid:
         gone = (namespace or "", name or "") if type == "DELETED" else None
-        wakers.touch(pool_key_of(spec.get("pool"), runtime.settings), uid, gone)
+        wakers.touch(pool_key_of(spec, runtime.settings), uid, gone)
 
 
 @kopf.daemon(GROUP, VERSION, "bridgepools", cancellation_timeout=10)

@@ -99,6 +99,7 @@ async def scaling(
         write_status=write_status,
         early_join=runtime.settings.pre_join_margin,
         write_meeting=runtime.writer.meeting_status,
+        operator_namespace=runtime.settings.operator_namespace,
     )
     owner = OwnerRef(API_VERSION, "BridgePool", name, uid or "")
     try:
@@ -117,12 +118,12 @@ async def scaling(
                         meta.get("generation"),
                     )
                     if result.pool_now is not None:
-                        runtime.pool_now[key] = result.pool_now
+                        runtime.cross.door[key] = result.pool_now
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one bad pass must not end the loop
                     log.exception("pool %s: reconcile failed", key)
             await stopped.wait(max(period - (time.monotonic() - started), 0.05))
     finally:
-        runtime.pool_now.pop(key, None)
+        runtime.cross.door.pop(key, None)
         scaler.forget_metrics()

@@ -26,12 +26,15 @@ async def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -
     if state is None or not state.indexed:
         return
     runtime: Runtime = memo["runtime"]
-    key = pool_key_of(body.get("spec", {}).get("pool"), runtime.settings)
+    key = pool_key_of(body.get("spec"), runtime.settings)
     check_meeting(
         body=body,
         old=kwargs.get("old"),
         pool_key=key,
         meetings=kwargs["meetings_by_pool"].get(key, []),
+        elsewhere=[
+            rec for k, store in kwargs["meetings_by_pool"].items() if k != key for rec in store
+        ],
         quotas=[q for store in kwargs["quotas_by_name"].values() for q in store],
         namespace_labels={ns: next(iter(s)) for ns, s in kwargs["namespace_labels"].items()},
         pools={k: next(iter(s), None) for k, s in kwargs["pools_by_key"].items()},
@@ -63,4 +66,5 @@ async def validate_pool(
         name=name or "pool",
         namespace=namespace or "",
         api=memo["runtime"].api,
+        pools={k: next(iter(s), None) for k, s in kwargs["pools_by_key"].items()},
     )

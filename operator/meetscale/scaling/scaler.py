@@ -63,6 +63,7 @@ from meetscale.records import MeetingRecord
 from meetscale.scaling.conferences import ConferenceTracker, MeetingSink, ask_bridges
 from meetscale.scaling.drains import BridgeActions, EventSink
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
+from meetscale.scaling.isolation import Isolation
 from meetscale.scaling.status import (
     LastScale,
     PassChanges,
@@ -152,6 +153,7 @@ class PoolScaler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         early_join: timedelta = timedelta(minutes=10),
         write_meeting: MeetingSink | None = None,
+        operator_namespace: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.name = name
@@ -175,6 +177,7 @@ class PoolScaler:
         self.colibri = colibri
         self.conferences = ConferenceTracker(write_meeting)
         self.pool_now: PoolNow | None = None
+        self.isolation = Isolation(namespace, name, kube, events, operator_namespace)
 
     # ------------------------------------------------------------------ inputs
 
@@ -264,6 +267,7 @@ class PoolScaler:
         before = len(seen.kept) + len(self.intents.created)
         result = PassResult(plan, before, before, seen.answers.ok, pool_now=self.pool_now)
         await self._check_refs(spec)
+        isolated = await self.isolation.keep(spec, owner)
         changes = await self._carry_out(spec, owner, seen, plan, result)
         self._record(plan, seen, changes)
         view = await self.conferences.publish(meetings, seen.conferences, now)
@@ -277,6 +281,7 @@ class PoolScaler:
             spec.max_bridges,
             self._problem,
             view,
+            isolated,
         )
         status = pool_status(outcome, old, now, generation)
         result.status = status

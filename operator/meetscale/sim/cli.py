@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from meetscale.sim.demand import build_demand
     from meetscale.sim.engine import stderr_progress
+    from meetscale.sim.pools import split_pools
     from meetscale.sim.report import format_table, to_json
     from meetscale.sim.run import simulate
     from meetscale.sim.trace import TraceError, load_trace
@@ -73,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
     show = args.progress == "always" or (
         args.progress == "auto" and len(trace.meetings) >= PROGRESS_MEETINGS
     )
-    demand = build_demand(trace)
+    demand = split_pools(trace)
     results = simulate(
         demand,
         names,

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from meetscale.sim.demand import Demand
-from meetscale.sim.engine import PolicyResult, oracle_targets
+from meetscale.sim.engine import PolicyResult
+from meetscale.sim.pools import Split, oracle_series, split_pools
 
 __all__ = ["plot_results"]
 
@@ -18,7 +19,7 @@ def _thin(n: int, limit: int = 4000) -> int:
 
 
 def plot_results(
-    demand: Demand, results: Sequence[PolicyResult], out: str | Path, *, dpi: int = 72
+    demand: Demand | Split, results: Sequence[PolicyResult], out: str | Path, *, dpi: int = 72
 ) -> Path:
     """Write a PNG: one panel per policy, sharing the time axis."""
     import matplotlib
@@ -29,13 +30,15 @@ def plot_results(
     mdates: Any = matplotlib.dates  # its locators are untyped
     import matplotlib.pyplot as plt
 
+    split = demand if isinstance(demand, Split) else split_pools(demand)
+    demand = split.parts[0].demand
     trace = demand.trace
     tz = trace.start.tzinfo
     step = _thin(demand.n_ticks)
     times = [
         trace.start + timedelta(seconds=k * demand.tick) for k in range(0, demand.n_ticks, step)
     ]
-    oracle = oracle_targets(demand)[::step]
+    oracle = oracle_series(split)[::step]
     n = max(1, len(results))
     twins: list[Any] = []
     fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n + 0.6), sharex=True, squeeze=False)

@@ -115,6 +115,8 @@ class Trace(_Model):
     end: datetime
     tick_seconds: int = Field(default=15, ge=1, le=3600)
     pool: PoolSpec
+    #: the pool confidential meetings run on (without one they are refused at apply time)
+    confidential_pool: PoolSpec | None = None
     agencies: list[AgencySpec] = Field(min_length=1)
     meetings: list[MeetingTrace] = Field(default_factory=list)
 
@@ -156,11 +158,12 @@ def _cross_checks(trace: Trace) -> list[str]:
         problems.append(
             f"end: {trace.end.isoformat()} must be after start {trace.start.isoformat()}"
         )
-    if trace.pool.min_bridges > trace.pool.max_bridges:
-        problems.append(
-            f"pool.minBridges: {trace.pool.min_bridges} must be <= pool.maxBridges "
-            f"{trace.pool.max_bridges}"
-        )
+    for key, pool in (("pool", trace.pool), ("confidentialPool", trace.confidential_pool)):
+        if pool is not None and pool.min_bridges > pool.max_bridges:
+            problems.append(
+                f"{key}.minBridges: {pool.min_bridges} must be <= {key}.maxBridges "
+                f"{pool.max_bridges}"
+            )
     seen: set[str] = set()
     for i, agency in enumerate(trace.agencies):
         if agency.name in seen:

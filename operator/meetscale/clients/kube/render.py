@@ -198,3 +198,45 @@ def bridge_service(
             ],
         },
     }
+
+
+def network_policy_name(pool: str) -> str:
+    return f"{pool}-bridges"
+
+
+def bridge_network_policy(
+    pool: str,
+    namespace: str,
+    spec: BridgePoolSpec,
+    owner: dict[str, Any],
+    operator_namespace: str | None,
+) -> dict[str, Any]:
+    """A confidential pool's NetworkPolicy: its bridges take media (UDP) from anyone (the
+    participants) and TCP only from `spec.networkPolicy.allowFrom`, by default the pods of
+    the pool's namespace and of the operator's."""
+    peers = [dict(p) for p in spec.network_policy.allow_from]
+    if not peers:
+        peers = [{"podSelector": {}}]
+        if operator_namespace and operator_namespace != namespace:
+            peers.append(
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": operator_namespace}
+                    }
+                }
+            )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": network_policy_name(pool),
+            "namespace": namespace,
+            "labels": {POOL_LABEL: pool, "app.kubernetes.io/managed-by": "meetscale"},
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {POOL_LABEL: pool}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"protocol": "UDP"}]}, {"from": peers}],
+        },
+    }
