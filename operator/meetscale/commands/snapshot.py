@@ -95,7 +95,9 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
     return kubernetes.client.ApiClient(cfg)
 
 
-def no_credentials(kubeconfig: str | None, context: str | None, exc: Exception) -> str:
+def no_credentials(
+    kubeconfig: str | None, context: str | None, exc: Exception, flag: bool = True
+) -> str:
     """The one line for 'no cluster to talk to'."""
     import os
 
@@ -103,8 +105,8 @@ def no_credentials(kubeconfig: str | None, context: str | None, exc: Exception) 
     ctx = f", context {context!r}" if context else ""
     return (
         f"no Kubernetes credentials: not in a pod (KUBERNETES_SERVICE_HOST unset) and "
-        f"kubeconfig {where}{ctx} unusable ({str(exc).rstrip('.')}); set KUBECONFIG to the "
-        "file the IT centre gave you, or pass --kubeconfig"
+        f"kubeconfig {where}{ctx} unusable ({str(exc).rstrip('.')}); set KUBECONFIG to "
+        "your kubeconfig file" + (", or pass --kubeconfig" if flag else "")
     )
 
 
