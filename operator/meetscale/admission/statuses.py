@@ -17,9 +17,11 @@ from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
     AdmissionPlan,
+    MeetingRequest,
     decide_admission,
 )
 from meetscale.decide.admit.agency import AgencyResolution, AgencyResolver
+from meetscale.decide.admit.slots import NOTE_HORIZON, next_start_note, reservations
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, LabelSelector, Phase
 from meetscale.records import MeetingRecord, QuotaRecord, meeting_request, quota_views
@@ -31,6 +33,7 @@ COMPARED = (
     "reason",
     "message",
     "agency",
+    "agencyDisplayName",
     "pool",
     "reservedParticipants",
     "reservedBridges",
@@ -85,6 +88,7 @@ def compared_fields(
     reserved: int | None,
     bridges: int | None,
     queue_position: int | None,
+    display: str | None = None,
 ) -> dict[str, Any]:
     """The fields of a Meeting status that say what was decided (COMPARED): cheap to build
     for every Meeting of a pass, so the full status is only built for the changed ones."""
@@ -94,6 +98,7 @@ def compared_fields(
         "reason": reason,
         "message": message,
         "agency": agency,
+        "agencyDisplayName": display,
         "pool": pool,
         "reservedParticipants": reserved if holds else 0,
         "reservedBridges": bridges if holds else 0,
@@ -189,6 +194,8 @@ def plan_pool(
     out.inputs = inputs
     plan = decide_admission(*inputs)
     out.plan = plan
+    names = {q.name: q.spec.display_name or q.name for q in quotas if q.spec is not None}
+    held: list[MeetingRequest] | None = None  # reservations after the pass (Queued: next start)
     by_key = {r.key: r for r in requests}
     for rec in meetings:
         agency = agencies.get(rec.key)
@@ -210,6 +217,9 @@ def plan_pool(
                 message = str(rec.status.get("message") or decision.message)
             reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             qpos = decision.queue_position
+            if phase == Phase.QUEUED and req is not None:
+                held = reservations(inputs.requests, plan) if held is None else held
+                message += next_start_note(req, held, inputs.quotas, inputs.pool, now)
         elif req is not None and rec.phase in HOLDING_PHASES:
             phase = rec.phase
             reason = str(rec.status.get("reason") or "Admitted")
@@ -230,6 +240,7 @@ def plan_pool(
             reserved=reserved,
             bridges=bridges,
             queue_position=qpos,
+            display=names.get(agency or ""),
         )
         if changed(rec.status, new):
             new = complete_status(rec, new, now)
@@ -305,7 +316,9 @@ def focus_subset(
             open_.append(rec)
         elif rec.phase in HOLDING_PHASES:
             held.append(rec)
-    spans = sorted((r.spec.start - margin, r.spec.end_time) for r in open_ if r.spec is not None)
+    # A Queued one's message names its next start that fits, up to NOTE_HORIZON after its
+    # start: the reservations there are in the pass too.
+    spans = sorted((r.spec.start - margin, r.spec.end_time + NOTE_HORIZON) for r in open_ if r.spec)
     merged: list[list[datetime]] = []
     for lo, hi in spans:
         if merged and lo <= merged[-1][1]:

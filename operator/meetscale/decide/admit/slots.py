@@ -37,6 +37,7 @@ from meetscale.models.meeting import HOLDING_PHASES, Phase
 
 __all__ = [
     "ASK_KEY",
+    "NOTE_HORIZON",
     "Ask",
     "Gap",
     "Slots",
@@ -44,6 +45,7 @@ __all__ = [
     "decide_at",
     "earliest_start",
     "free_windows",
+    "next_start_note",
     "reservations",
 ]
 
@@ -357,3 +359,25 @@ def earliest_start(
         if search.sweep.may_fit(search.start(k)) and search.decide(k).phase == Phase.ADMITTED:
             return search.start(k)
     return None
+
+
+#: How far after a Queued Meeting's start its message looks for a start that fits.
+NOTE_HORIZON = timedelta(hours=24)
+NOTE_STEP = timedelta(minutes=5)
+
+
+def next_start_note(
+    req: MeetingRequest,
+    reserved: Sequence[MeetingRequest],
+    quotas: Mapping[str, AgencyQuotaView],
+    pool: PoolCeiling,
+    now: datetime,
+) -> str:
+    """What a Queued Meeting's message adds: the first start from its own on (every
+    5 minutes, for a day, in its own offset) at which it would be admitted now."""
+    ask = Ask(req.agency, req.participants, req.end - req.start, req.priority, req.confidential)
+    lo = req.start
+    first = earliest_start(ask, reserved, quotas, pool, now, lo, lo + NOTE_HORIZON, NOTE_STEP)
+    if first is None:
+        return "; no start in the 24 h after it would be admitted now"
+    return f"; the first start that would be admitted now is {first.isoformat()}"
