@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from meetscale.admission.statuses import plan_pool
-from meetscale.decide.admit.slots import Ask, earliest_start, reservations
+from meetscale.decide.admit.slots import NOTE_HORIZON, Ask, earliest_start, reservations
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord, quota_views
 
@@ -135,7 +135,7 @@ def test_queued_message_names_the_first_start_that_fits(meetings, queued, messag
         result.inputs.pool,
         NOW,
         req.start,
-        req.start + timedelta(hours=24),
+        req.start + NOTE_HORIZON,
     )
     assert first is not None and first.isoformat() in message
     # A focused pass (as on a Meeting event) writes the same message.
@@ -143,7 +143,7 @@ def test_queued_message_names_the_first_start_that_fits(meetings, queued, messag
     assert focused[queued]["message"] == message
 
 
-def test_no_start_within_a_day():
+def test_no_start_within_the_horizon():
     written, _ = statuses(
         meeting("so-y-te", "ca-ngay", "00:00", 1440, 500),
         meeting("so-y-te", "ca-ngay-2", "00:10", 1440, 500, day=9),
@@ -151,7 +151,7 @@ def test_no_start_within_a_day():
     )
     assert written["muon"]["phase"] == "Queued"
     assert written["muon"]["message"].endswith(
-        "; no start in the 24 h after it would be admitted now"
+        "; no start in the 12 h after it would be admitted now"
     )
 
 

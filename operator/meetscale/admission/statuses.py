@@ -17,11 +17,15 @@ from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
     AdmissionPlan,
-    MeetingRequest,
     decide_admission,
 )
 from meetscale.decide.admit.agency import AgencyResolution, AgencyResolver
-from meetscale.decide.admit.slots import NOTE_HORIZON, next_start_note, reservations
+from meetscale.decide.admit.slots import (
+    NOTE_HORIZON,
+    Reservations,
+    next_start_note,
+    reservations,
+)
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, LabelSelector, Phase
 from meetscale.records import MeetingRecord, QuotaRecord, meeting_request, quota_views
@@ -195,7 +199,7 @@ def plan_pool(
     plan = decide_admission(*inputs)
     out.plan = plan
     names = {q.name: q.spec.display_name or q.name for q in quotas if q.spec is not None}
-    held: list[MeetingRequest] | None = None  # reservations after the pass (Queued: next start)
+    held: Reservations | None = None  # reservations after the pass (Queued: next start)
     by_key = {r.key: r for r in requests}
     for rec in meetings:
         agency = agencies.get(rec.key)
@@ -218,7 +222,7 @@ def plan_pool(
             reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             qpos = decision.queue_position
             if phase == Phase.QUEUED and req is not None:
-                held = reservations(inputs.requests, plan) if held is None else held
+                held = held or Reservations(reservations(inputs.requests, plan), inputs.pool, now)
                 message += next_start_note(req, held, inputs.quotas, inputs.pool, now)
         elif req is not None and rec.phase in HOLDING_PHASES:
             phase = rec.phase

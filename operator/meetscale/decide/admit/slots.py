@@ -20,9 +20,11 @@ every admitted Meeting must stay under) skips starts the core would refuse anywa
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from meetscale.decide.admit.plan import decide_admission
@@ -40,6 +42,7 @@ __all__ = [
     "NOTE_HORIZON",
     "Ask",
     "Gap",
+    "Reservations",
     "Slots",
     "Window",
     "decide_at",
@@ -50,6 +53,7 @@ __all__ = [
 ]
 
 ASK_KEY = "slots/asked"  # the key of the asked Meeting in the core's answer
+OTHERS = "slots/others"  # the agency of other cohorts' reservations (they count in the pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,117 +158,160 @@ def decide_at(
     """The core's decision on the asked Meeting starting at `start`.
 
     Only the reservations whose window overlaps the Meeting's and the quotas of its
-    agency's cohort are handed over: the core compares overlapping windows only.
+    agency's cohort are handed over: the core compares overlapping windows only. The
+    reservations of agencies outside that cohort count only in the pool's ceiling, so
+    they are handed over as one agency's (`OTHERS`): the same pool units at every
+    instant, without an agency's books for each of them.
     """
     req = ask.at(start, now)
     lo, hi = start - pool.pre_join_margin, req.end
-    near = [r for r in reserved if r.start - pool.pre_join_margin < hi and r.end > lo]
-    plan = decide_admission([*near, req], _involved(quotas, ask.agency), pool, now)
+    involved = _involved(quotas, ask.agency)
+    near = [
+        r if r.agency in involved or r.agency == ask.agency else replace(r, agency=OTHERS)
+        for r in reserved
+        if r.start - pool.pre_join_margin < hi and r.end > lo
+    ]
+    plan = decide_admission([*near, req], involved, pool, now)
     return plan.decisions[ASK_KEY]
 
 
+_US = timedelta(microseconds=1)
+_Span = tuple[int, int, MeetingRequest]  # window [a, b) in microseconds after now
+
+
+class Reservations:
+    """Reservations as the core sees them at `now`: windows ``[start - margin, end)`` in
+    microseconds after `now`, clipped at 0, sorted, with the pool's units booked between
+    any two window ends. A pass builds this once for all its Queued Meetings; each
+    search then looks only at the reservations near it (bisection)."""
+
+    def __init__(self, requests: Iterable[MeetingRequest], pool: PoolCeiling, now: datetime):
+        self.now, self.pool = now, pool
+        m = pool.pre_join_margin // _US
+        spans = [(max(0, (r.start - now) // _US - m), (r.end - now) // _US, r) for r in requests]
+        self.spans = sorted((x for x in spans if x[1] > x[0]), key=lambda x: x[0])
+        self.los = [x[0] for x in self.spans]
+        self.longest = max((b - a for a, b, _ in self.spans), default=0)
+        self.by_agency: dict[str, list[_Span]] = {}
+        for x in self.spans:
+            self.by_agency.setdefault(x[2].agency, []).append(x)
+        self.coords = sorted({t for a, b, _ in self.spans for t in (a, b)})
+        self.units = _series(
+            self.coords,
+            ((a, b, pool.units_for(r.participants, r.confidential)) for a, b, r in self.spans),
+        )
+
+    def overlapping(self, lo: int, hi: int) -> list[_Span]:
+        """The windows that meet ``[lo, hi)``."""
+        i = bisect_left(self.los, lo - self.longest)  # b > lo needs a > lo - longest
+        j = bisect_left(self.los, hi)
+        return [x for x in self.spans[i:j] if x[1] > lo]
+
+
+def _series(coords: Sequence[int], rows: Iterable[tuple[int, int, int]]) -> list[int]:
+    """The booked sum between coords[i] and coords[i + 1], for each i."""
+    index = {t: i for i, t in enumerate(coords)}
+    diff = [0] * (len(coords) + 1)
+    for a, b, value in rows:
+        diff[index[a]] += value
+        diff[index[b]] -= value
+    return list(itertools.accumulate(diff[: max(0, len(coords) - 1)]))
+
+
+def _peak(coords: Sequence[int], series: Sequence[int], lo: int, hi: int) -> int:
+    i = max(0, bisect_right(coords, lo) - 1)
+    return max(series[i : bisect_left(coords, hi)], default=0)
+
+
+def _index(
+    reserved: Reservations | Sequence[MeetingRequest], pool: PoolCeiling, now: datetime
+) -> Reservations:
+    if isinstance(reserved, Reservations):
+        if (reserved.pool, reserved.now) == (pool, now):
+            return reserved
+        reserved = [x[2] for x in reserved.spans]
+    return Reservations(reserved, pool, now)
+
+
 class _Sweep:
-    """Peaks the core checks first, for a quick "certainly not" before asking it."""
+    """Peaks the core checks first, for a quick "certainly not" before asking it: the
+    pool's units and the agency's participants and meetings, each at most its limit."""
 
     def __init__(
         self,
         ask: Ask,
-        reserved: Sequence[MeetingRequest],
+        index: Reservations,
         quota: AgencyQuotaView | None,
         quotas: Mapping[str, AgencyQuotaView],
-        pool: PoolCeiling,
-        now: datetime,
     ) -> None:
-        self.margin = pool.pre_join_margin
-        self.now = now
-        self.duration = ask.duration
-        spans = [(max(now, r.start - self.margin), r.end, r) for r in reserved]
-        spans = [s for s in spans if s[1] > s[0]]
-        self.coords = sorted({t for lo, hi, _ in spans for t in (lo, hi)})
-        n = max(0, len(self.coords) - 1)
-        index = {t: i for i, t in enumerate(self.coords)}
-        diffs = [[0] * (n + 1) for _ in range(3)]  # pool units, agency participants, meetings
-        for lo, hi, r in spans:
-            i, j = index[lo], index[hi]
-            rows = [(0, pool.units_for(r.participants, r.confidential))]
-            if r.agency == ask.agency:
-                rows += [(1, r.participants), (2, 1)]
-            for row, value in rows:
-                diffs[row][i] += value
-                diffs[row][j] -= value
-        self.series = [_running(d, n) for d in diffs]
-        self.limits = [pool.capacity - pool.units_for(ask.participants, ask.confidential)]
-        if quota is None:
-            self.limits += [0, 0]  # the core says NoQuota; the sweep only skips
-        else:
+        pool = index.pool
+        self.index = index
+        self.margin = pool.pre_join_margin // _US
+        self.duration = ask.duration // _US
+        own = index.by_agency.get(ask.agency, [])
+        self.coords = sorted({t for a, b, _ in own for t in (a, b)})
+        self.part = _series(self.coords, ((a, b, r.participants) for a, b, r in own))
+        self.count = _series(self.coords, ((a, b, 1) for a, b, _ in own))
+        self.room = pool.capacity - pool.units_for(ask.participants, ask.confidential)
+        self.limits = (0, 0)  # no quota: the core says NoQuota; the sweep only skips
+        if quota is not None:
             others = sum(q.lendable for q in quotas.values() if q.cohort == quota.cohort)
-            others -= quota.lendable
             borrowable = 0
             if quota.cohort is not None:
                 limit = quota.borrowing_limit
+                others -= quota.lendable
                 borrowable = others if limit is None else min(limit, others)
-            self.limits += [
+            self.limits = (
                 quota.max_concurrent_participants + borrowable - ask.participants,
                 quota.max_concurrent_meetings - 1,
-            ]
+            )
 
-    def may_fit(self, start: datetime) -> bool:
+    def may_fit(self, start: int) -> bool:
         """False only where the core would certainly refuse (a peak above its limit)."""
-        lo = max(self.now, start - self.margin)
-        hi = start + self.duration
-        i = max(0, bisect_right(self.coords, lo) - 1)
-        j = bisect_left(self.coords, hi)
-        if j <= i:
-            return True
-        return all(
-            max(series[i:j], default=0) <= limit
-            for series, limit in zip(self.series, self.limits, strict=True)
+        lo, hi = max(0, start - self.margin), start + self.duration
+        if _peak(self.index.coords, self.index.units, lo, hi) > self.room:
+            return False
+        return (
+            _peak(self.coords, self.part, lo, hi) <= self.limits[0]
+            and _peak(self.coords, self.count, lo, hi) <= self.limits[1]
         )
 
 
-def _running(diff: list[int], n: int) -> list[int]:
-    out, acc = [], 0
-    for k in range(n):
-        acc += diff[k]
-        out.append(acc)
-    return out
-
-
 def _questions(
-    ask: Ask,
-    reserved: Sequence[MeetingRequest],
-    quota: AgencyQuotaView | None,
-    pool: PoolCeiling,
-    now: datetime,
-    grid: tuple[datetime, timedelta, int, int],
-) -> list[int]:
-    """The grid indices at which the core's answer may differ from the one before."""
+    sweep: _Sweep, edges: Sequence[int], grid: tuple[int, int, int, int]
+) -> Iterator[int]:
+    """The grid indices, in order, at which the core's answer may differ from the one
+    before: where the asked window meets a reservation's window's end, stops being
+    clipped at now, or passes the book-ahead limit (`edges`)."""
     lo, step, first, count = grid
-    margin, duration = pool.pre_join_margin, ask.duration
-    points = [now + margin]
-    if quota is not None:
-        points.append(now + quota.max_book_ahead)
-    for r in reserved:
-        for edge in (max(now, r.start - margin), r.end):
-            points += [edge + margin, edge - duration]
-    found = {first}
+    margin, duration = sweep.margin, sweep.duration
+    coords = sweep.index.coords
+    sl = coords[
+        bisect_left(coords, lo + first * step - margin) : bisect_right(
+            coords, lo + count * step + duration
+        )
+    ]
+    points = heapq.merge(sorted(edges), (e + margin for e in sl), (e - duration for e in sl))
+    yield first
+    last = first
     for p in points:
         k, rest = divmod(p - lo, step)
-        if rest == timedelta(0) and first <= k < count:
-            found.add(k)
-        if first <= k + 1 < count:
-            found.add(k + 1)
-    return sorted(found)
+        for c in (k, k + 1) if rest == 0 else (k + 1,):
+            if c > last:
+                if c >= count:
+                    return
+                yield c
+                last = c
 
 
 class _Search:
-    """What every question about one grid needs: the reservations near it, the sweep and
-    the starts worth asking about."""
+    """What every question about one grid needs: the reservations, the sweep and the
+    starts worth asking about."""
 
     def __init__(
         self,
         ask: Ask,
-        reserved: Sequence[MeetingRequest],
+        reserved: Reservations | Sequence[MeetingRequest],
         quotas: Mapping[str, AgencyQuotaView],
         pool: PoolCeiling,
         now: datetime,
@@ -279,30 +326,33 @@ class _Search:
         self.lo, self.step = lo, step
         self.count = -((lo - hi) // step)  # grid starts before hi
         self.first = max(0, -((lo - now) // step))  # the first grid start not before now
-        margin = pool.pre_join_margin
-        self.near = [
-            r for r in reserved if r.start - margin < hi + ask.duration and r.end > lo - margin
-        ]
+        self.index = _index(reserved, pool, now)
         quota = quotas.get(ask.agency)
-        self.sweep = _Sweep(ask, self.near, quota, quotas, pool, now)
-        self.ks = (
-            _questions(ask, self.near, quota, pool, now, (lo, step, self.first, self.count))
-            if self.first < self.count
-            else []
-        )
+        self.sweep = _Sweep(ask, self.index, quota, quotas)
+        edges = [pool.pre_join_margin // _US]  # the asked window stops being clipped at now
+        if quota is not None:
+            edges.append(quota.max_book_ahead // _US)
+        grid_us = ((lo - now) // _US, step // _US, self.first, self.count)
+        self.ks = _questions(self.sweep, edges, grid_us) if self.first < self.count else iter(())
         self.asked = 0
 
     def start(self, k: int) -> datetime:
         return self.lo + k * self.step
 
+    def may_fit(self, k: int) -> bool:
+        return self.sweep.may_fit((self.start(k) - self.now) // _US)
+
     def decide(self, k: int) -> Decision:
         self.asked += 1
-        return decide_at(self.ask, self.start(k), self.near, self.quotas, self.pool, self.now)
+        start = (self.start(k) - self.now) // _US
+        margin, duration = self.sweep.margin, self.sweep.duration
+        near = [x[2] for x in self.index.overlapping(max(0, start - margin), start + duration)]
+        return decide_at(self.ask, self.start(k), near, self.quotas, self.pool, self.now)
 
 
 def free_windows(
     ask: Ask,
-    reserved: Sequence[MeetingRequest],
+    reserved: Reservations | Sequence[MeetingRequest],
     quotas: Mapping[str, AgencyQuotaView],
     pool: PoolCeiling,
     now: datetime,
@@ -317,7 +367,7 @@ def free_windows(
     runs: list[tuple[int, Decision | None]] = []  # (first index, None when admitted)
     for k in search.ks:
         verdict: Decision | None = None
-        if k != search.first and not search.sweep.may_fit(search.start(k)):
+        if k != search.first and not search.may_fit(k):
             verdict = _REFUSED
         else:
             d = search.decide(k)
@@ -344,7 +394,7 @@ _REFUSED = Decision(key=ASK_KEY, phase=Phase.REJECTED, reason="", message="")
 
 def earliest_start(
     ask: Ask,
-    reserved: Sequence[MeetingRequest],
+    reserved: Reservations | Sequence[MeetingRequest],
     quotas: Mapping[str, AgencyQuotaView],
     pool: PoolCeiling,
     now: datetime,
@@ -356,28 +406,30 @@ def earliest_start(
     the asked Meeting would be admitted now; None when there is none."""
     search = _Search(ask, reserved, quotas, pool, now, (lo, hi, step))
     for k in search.ks:
-        if search.sweep.may_fit(search.start(k)) and search.decide(k).phase == Phase.ADMITTED:
+        if search.may_fit(k) and search.decide(k).phase == Phase.ADMITTED:
             return search.start(k)
     return None
 
 
 #: How far after a Queued Meeting's start its message looks for a start that fits.
-NOTE_HORIZON = timedelta(hours=24)
+NOTE_HORIZON = timedelta(hours=12)
 NOTE_STEP = timedelta(minutes=5)
 
 
 def next_start_note(
     req: MeetingRequest,
-    reserved: Sequence[MeetingRequest],
+    reserved: Reservations | Sequence[MeetingRequest],
     quotas: Mapping[str, AgencyQuotaView],
     pool: PoolCeiling,
     now: datetime,
 ) -> str:
     """What a Queued Meeting's message adds: the first start from its own on (every
-    5 minutes, for a day, in its own offset) at which it would be admitted now."""
+    5 minutes, up to NOTE_HORIZON later, in its own offset) at which it would be admitted
+    now. `meetscale slots` lists every window of a day."""
     ask = Ask(req.agency, req.participants, req.end - req.start, req.priority, req.confidential)
     lo = req.start
     first = earliest_start(ask, reserved, quotas, pool, now, lo, lo + NOTE_HORIZON, NOTE_STEP)
     if first is None:
-        return "; no start in the 24 h after it would be admitted now"
+        hours = int(NOTE_HORIZON / timedelta(hours=1))
+        return f"; no start in the {hours} h after it would be admitted now"
     return f"; the first start that would be admitted now is {first.isoformat()}"
