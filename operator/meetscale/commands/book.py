@@ -116,7 +116,9 @@ def apply(args: argparse.Namespace, doc: dict[str, Any]) -> int:
     api = kubernetes.client.CustomObjectsApi(api_client(args.kubeconfig, args.context))
     where = f"meeting {args.namespace}/{args.name}"
     try:
-        applied: Any = api.patch_namespaced_custom_object(
+        # Read the body ourselves: the client maps only 200 to a result, and an apply that
+        # creates the object answers 201.
+        response: Any = api.patch_namespaced_custom_object(
             GROUP,
             VERSION,
             args.namespace,
@@ -125,7 +127,9 @@ def apply(args: argparse.Namespace, doc: dict[str, Any]) -> int:
             doc,
             field_manager=FIELD_MANAGER,
             _content_type="application/apply-patch+yaml",
+            _preload_content=False,
         )
+        applied = json.loads(response.data)
     except kubernetes.client.ApiException as exc:
         refusal = _refusal(exc)
         if refusal is not None:

@@ -256,8 +256,9 @@ def table(slots: Slots, tz: timezone) -> list[str]:
 
 def footer(b: Booked, slots: Slots, reserved: int, tz: timezone) -> str:
     return (
-        f"As of {b.now.astimezone(tz):%Y-%m-%d %H:%M} {offset_text(tz)}: the admission core asked "
-        f"{slots.asked} times beside {reserved} reservations (Queued meetings hold nothing; "
+        f"As of {b.now.astimezone(tz):%Y-%m-%d %H:%M} {offset_text(tz)}: the admission core was "
+        f"asked {slots.asked} time{'' if slots.asked == 1 else 's'} beside {reserved} "
+        "reservations (Queued meetings hold nothing; "
         "a window can still go to a Meeting applied before yours)."
     )
 
