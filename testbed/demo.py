@@ -211,7 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         _say("install CRDs, agencies (namespaces + AgencyQuotas), the shared BridgePool")
         print(kubectl("apply", "--server-side", "-f", str(ROOT / "crds")), end="")
         for crd in ("meetings", "agencyquotas", "bridgepools"):
-            kubectl("wait", "--for=condition=Established", f"crd/{crd}.meetscale.io")
+            # kubectl wait fails, rather than waits, while the CRD has no conditions yet
+            established = (
+                "get",
+                f"crd/{crd}.meetscale.io",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+            )
+            _wait(f"CRD {crd} established", lambda a=established: kubectl(*a) == "True", 30, 0.2)
         print(kubectl("apply", "-f", str(ROOT / "examples/namespaces.yaml")), end="")
         print(kubectl("apply", "-f", str(ROOT / "examples/quotas.yaml")), end="")
         quotas = yaml.safe_load_all((ROOT / "examples/quotas.yaml").read_text())
