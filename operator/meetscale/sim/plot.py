@@ -13,6 +13,7 @@ each day to be read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,62 @@ def y_range(peak: float, max_capacity: int) -> tuple[float, bool]:
     return 1.1 * max(peak, 1), False
 
 
+def _panel(ax: Any, r: PolicyResult, times: list[Any], oracle: list[int], look: _Look) -> None:
+    ppb, step = look.per_bridge, look.step
+    ax.fill_between(
+        times, r.series_participants[::step], step="post", color="#9ecae1", lw=0,
+        label="participants connected",
+    )  # fmt: skip
+    ax.fill_between(
+        times, r.series_degraded[::step], step="post", color="#d62728", lw=0,
+        label="participants degraded (on an overloaded bridge)",
+    )  # fmt: skip
+    ax.step(
+        times, [b * ppb for b in r.series_bridges[::step]], where="post", color="#222222",
+        lw=1.0, label=f"capacity of the policy's bridges (bridges x {ppb} participants)",
+    )  # fmt: skip
+    ax.step(
+        times, oracle, where="post", color="#2ca02c", lw=0.9, ls="--",
+        label="oracle's capacity: the cost floor (fewest bridges, attendance known ahead)",
+    )  # fmt: skip
+    if look.max_to_scale:
+        ax.axhline(
+            look.max_capacity, color="#7f7f7f", lw=0.9, ls=":",
+            label=f"maxBridges {look.max_bridges} ({look.max_capacity:,} participants)",
+        )  # fmt: skip
+    ax.set_title(panel_title(r), fontsize=8, loc="left")
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="y", color="#dddddd", lw=0.5)
+
+
+def _time_axis(axes: Any, days: float, tz: Any, offset: str) -> None:
+    import matplotlib.dates
+
+    mdates: Any = matplotlib.dates  # its locators are untyped
+    bottom = axes[-1, 0]
+    if days > 2:
+        bottom.xaxis.set_major_locator(mdates.DayLocator(tz=tz))
+        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%a %d/%m", tz=tz))
+        bottom.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18], tz=tz))
+        bottom.xaxis.set_minor_formatter(mdates.DateFormatter("%H", tz=tz))
+        bottom.tick_params(axis="x", which="minor", labelsize=6)
+        for ax in axes[:, 0]:
+            ax.grid(axis="x", which="major", color="#bbbbbb", lw=0.6)
+    else:
+        bottom.xaxis.set_major_locator(mdates.HourLocator(interval=2, tz=tz))
+        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+    bottom.set_xlabel(f"time (UTC{offset[:3]}:{offset[3:]})", fontsize=8)
+
+
+@dataclass(frozen=True)
+class _Look:
+    per_bridge: int
+    step: int
+    max_bridges: int
+    max_capacity: int
+    max_to_scale: bool
+
+
 def plot_results(
     demand: Demand, results: Sequence[PolicyResult], out: str | Path, *, dpi: int = 72
 ) -> Path:
@@ -70,17 +127,14 @@ def plot_results(
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates
     import matplotlib.ticker
 
-    mdates: Any = matplotlib.dates  # its locators are untyped
     mticker: Any = matplotlib.ticker
     import matplotlib.pyplot as plt
 
     trace = demand.trace
     pool = trace.pool
     ppb = pool.participants_per_bridge
-    tz = trace.start.tzinfo
     step = _thin(demand.n_ticks)
     times = [
         trace.start + timedelta(seconds=k * demand.tick) for k in range(0, demand.n_ticks, step)
@@ -93,58 +147,21 @@ def plot_results(
         + [max(oracle, default=0)]
     )
     top, max_to_scale = y_range(peak, max_capacity)
+    look = _Look(ppb, step, pool.max_bridges, max_capacity, max_to_scale)
     days = trace.duration_seconds / 86400
     width = max(10.0, INCHES_PER_DAY * days) if days > 2 else 10.0
     n = max(1, len(results))
-    fig, axes = plt.subplots(
-        n, 1, figsize=(width, 2.0 * n + 1.0), sharex=True, sharey=True, squeeze=False
-    )
+    height = 2.0 * n + 1.0
+    fig, axes = plt.subplots(n, 1, figsize=(width, height), sharex=True, sharey=True, squeeze=False)
     for ax, r in zip(axes[:, 0], results, strict=False):
-        ax.fill_between(
-            times, r.series_participants[::step], step="post", color="#9ecae1", lw=0,
-            label="participants connected",
-        )  # fmt: skip
-        ax.fill_between(
-            times, r.series_degraded[::step], step="post", color="#d62728", lw=0,
-            label="participants degraded (on an overloaded bridge)",
-        )  # fmt: skip
-        ax.step(
-            times, [b * ppb for b in r.series_bridges[::step]], where="post", color="#222222",
-            lw=1.0, label=f"capacity of the policy's bridges (bridges x {ppb} participants)",
-        )  # fmt: skip
-        ax.step(
-            times, oracle, where="post", color="#2ca02c", lw=0.9, ls="--",
-            label="oracle's capacity: the cost floor (fewest bridges, attendance known ahead)",
-        )  # fmt: skip
-        if max_to_scale:
-            ax.axhline(
-                max_capacity, color="#7f7f7f", lw=0.9, ls=":",
-                label=f"maxBridges {pool.max_bridges} ({max_capacity:,} participants)",
-            )  # fmt: skip
-        ax.set_title(panel_title(r), fontsize=8, loc="left")
-        ax.tick_params(labelsize=7)
-        ax.grid(axis="y", color="#dddddd", lw=0.5)
+        _panel(ax, r, times, oracle, look)
+        ax.set_ylabel(f"participants\n(bridges of {ppb})", fontsize=8)
     bottom = axes[-1, 0]
     bottom.set_ylim(0, top)
     bottom.yaxis.set_major_locator(mticker.MultipleLocator(ppb * bridge_step(top / ppb)))
     bottom.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: tick_label(v, ppb)))
-    for ax in axes[:, 0]:
-        ax.set_ylabel(f"participants\n(bridges of {ppb})", fontsize=8)
-    if days > 2:
-        bottom.xaxis.set_major_locator(mdates.DayLocator(tz=tz))
-        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%a %d/%m", tz=tz))
-        bottom.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18], tz=tz))
-        bottom.xaxis.set_minor_formatter(mdates.DateFormatter("%H", tz=tz))
-        bottom.tick_params(axis="x", which="minor", labelsize=6)
-        for ax in axes[:, 0]:
-            ax.grid(axis="x", which="major", color="#bbbbbb", lw=0.6)
-    else:
-        bottom.xaxis.set_major_locator(mdates.HourLocator(interval=2, tz=tz))
-        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
-    offset = trace.start.strftime("%z")
-    bottom.set_xlabel(f"time (UTC{offset[:3]}:{offset[3:]})", fontsize=8)
+    _time_axis(axes, days, trace.start.tzinfo, trace.start.strftime("%z"))
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    height = 2.0 * n + 1.0
     fig.legend(handles, labels, loc="lower left", fontsize=7, ncol=2, frameon=False)
     above = (
         ""
