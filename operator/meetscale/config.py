@@ -66,21 +66,33 @@ class Settings(BaseModel):
         le=3600,
         description="Join links: every Meeting and the app secret are re-checked this often.",
     )
-    status_write_concurrency: int = Field(default=32, ge=1, le=256)
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(default=8000, ge=0, le=65535)
-    health_host: str = "127.0.0.1"
-    health_port: int = Field(default=8081, ge=0, le=65535)
-    webhook_enabled: bool = False
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = Field(default=9443, ge=1, le=65535)
+    status_write_concurrency: int = Field(
+        default=32, ge=1, le=256, description="Status and event writes in flight at once."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics.")
+    metrics_port: int = Field(
+        default=8000, ge=0, le=65535, description="Port of /metrics; 0 turns it off."
+    )
+    health_host: str = Field(default="127.0.0.1", description="Address of the health probe.")
+    health_port: int = Field(default=8081, ge=0, le=65535, description="Port of the probe.")
+    webhook_enabled: bool = Field(
+        default=False,
+        description=(
+            "Serve the validating webhook that refuses, at kubectl apply, Meetings that can "
+            "never fit (true, 1, yes or on)."
+        ),
+    )
+    webhook_host: str = Field(default="127.0.0.1", description="Address the webhook listens on.")
+    webhook_port: int = Field(default=9443, ge=1, le=65535, description="Its port.")
     webhook_service: str | None = Field(
         default=None, description="namespace/name of the webhook Service (in-cluster)."
     )
     webhook_cert_dir: str | None = Field(
         default=None, description="tls.crt/tls.key/ca.crt; self-signed when unset."
     )
-    log_format: str = Field(default="plain", pattern="^(plain|json)$")
+    log_format: str = Field(
+        default="plain", pattern="^(plain|json)$", description="Log lines as text or JSON."
+    )
 
     @property
     def pre_join_margin(self) -> timedelta:

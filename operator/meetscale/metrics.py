@@ -34,6 +34,13 @@ meetings = Gauge(
     ["pool", "agency", "phase"],
     registry=REGISTRY,
 )
+agency_info = Gauge(
+    "meetscale_agency_info",
+    "1 per AgencyQuota, labelled with its displayName (or its name) for dashboards: "
+    "`... * on (agency) group_left (display_name) meetscale_agency_info`.",
+    ["agency", "display_name"],
+    registry=REGISTRY,
+)
 quota_participants_in_use = Gauge(
     "meetscale_quota_participants_in_use",
     "Participants reserved now by admitted or running meetings.",

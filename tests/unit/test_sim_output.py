@@ -132,7 +132,7 @@ def test_table_and_policy_selection(trace_file: Path, capsys: pytest.CaptureFixt
     ("args", "message"),
     [
         (["--policy", "kubernetes"], "unknown policy 'kubernetes'"),
-        (["--hpa-target", "0"], "--hpa-target must be in (0, 1]"),
+        (["--hpa-target", "0"], "--hpa-target 0: must be a target stress above 0 and at most 1"),
     ],
     ids=["unknown-policy", "bad-target"],
 )

@@ -50,6 +50,7 @@ def quota_view(name: str, spec: AgencyQuotaSpec) -> AgencyQuotaView:
         borrowing_limit=spec.borrowing_limit,
         lending_limit=spec.lending_limit,
         max_priority=PRIORITY_VALUES[spec.max_priority_class],
+        display_name=spec.display_name,
     )
 
 

@@ -388,8 +388,10 @@ def _quota_metrics(statuses: Mapping[str, Mapping[str, Any]], quotas: list[Quota
             status.get("peakBookedParticipants", 0)
         )
         m.quota_borrowed_participants.labels(agency=name).set(status.get("borrowedParticipants", 0))
+    m.agency_info.clear()  # a renamed agency leaves no stale series
     for q in quotas:
         if q.spec is not None:
             m.quota_participants_limit.labels(agency=q.name).set(
                 q.spec.limits.max_concurrent_participants
             )
+            m.agency_info.labels(agency=q.name, display_name=q.spec.display_name or q.name).set(1)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
+from meetscale.admission.pools import held_elsewhere, keep_to_the_pool
 from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
@@ -23,7 +24,12 @@ from meetscale.decide.admit import (
     decide_admission,
 )
 from meetscale.decide.admit.agency import AgencyResolver
-from meetscale.decide.admit.checks import pool_mismatch
+from meetscale.decide.admit.slots import (
+    NOTE_HORIZON,
+    Reservations,
+    next_start_note,
+    reservations,
+)
 from meetscale.decide.door import PoolNow, at_the_door
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, Phase
@@ -36,6 +42,7 @@ COMPARED = (
     "reason",
     "message",
     "agency",
+    "agencyDisplayName",
     "pool",
     "reservedParticipants",
     "reservedBridges",
@@ -101,6 +108,7 @@ def compared_fields(
     reserved: int | None,
     bridges: int | None,
     queue_position: int | None,
+    display: str | None = None,
 ) -> dict[str, Any]:
     """The fields of a Meeting status that say what was decided (COMPARED): cheap to build
     for every Meeting of a pass, so the full status is only built for the changed ones."""
@@ -110,6 +118,7 @@ def compared_fields(
         "reason": reason,
         "message": message,
         "agency": agency,
+        "agencyDisplayName": display,
         "pool": pool,
         "reservedParticipants": reserved if holds else 0,
         "reservedBridges": bridges if holds else 0,
@@ -272,7 +281,8 @@ def plan_pool(
     resolver = AgencyResolver({q.name: q.spec.namespace_selector for q in usable if q.spec})
     priority = {q.name: q.spec.priority for q in usable if q.spec is not None}
     meetings, prep = _prepare(meetings, resolver, namespace_labels, priority, margin, now, out)
-    _keep_to_the_pool(pool_name, pool, prep)
+    prep.requests, wrong = keep_to_the_pool(pool_name, pool, prep.requests)
+    prep.fixed.update(wrong)
     prep.requests = rooms_before_plan(meetings, prep.requests, prep.fixed)
     mine = {r.key for r in meetings}  # a Meeting moving between pools is decided here
     held = [
@@ -285,50 +295,14 @@ def plan_pool(
     plan = at_the_door(decide_admission(*inputs), prep.requests, pool_now, now)
     rooms_after_plan(meetings, prep.requests, plan, prep.fixed)
     out.plan = plan
-    _meeting_statuses(pool_name, meetings, prep, plan, now, out)
+    names = {q.name: q.spec.display_name or q.name for q in quotas if q.spec is not None}
+    _meeting_statuses(pool_name, meetings, prep, plan, now, out, inputs, names)
     future = [b for b in prep.boundaries if b > now]
     out.next_wakeup = min(future) if future else None
     if focus:
         out.phase_counts.clear()
         return out
     _quota_statuses(quotas, broken, resolver, namespace_labels, plan, now, out)
-    return out
-
-
-def _keep_to_the_pool(pool_name: str, pool: BridgePoolSpec, prep: _Prepared) -> None:
-    """A Meeting on the wrong kind of pool (confidential or shared) waits, Pending with
-    the reason, instead of being decided; one holding a reservation keeps it."""
-    keep = []
-    for req in prep.requests:
-        wrong = pool_mismatch(req.confidential, pool_name, pool.confidential)
-        if wrong is None or req.phase in HOLDING_PHASES:
-            keep.append(req)
-        else:
-            prep.fixed[req.key] = ("Pending", wrong.reason, wrong.message)
-    prep.requests = keep
-
-
-def held_elsewhere(
-    records: Sequence[MeetingRecord],
-    resolver: AgencyResolver,
-    namespace_labels: Mapping[str, Mapping[str, str]],
-    agency_priority: Mapping[str, int],
-    now: datetime,
-) -> list[MeetingRequest]:
-    """The reservations other pools hold, as requests that count against their agencies'
-    quotas only. A record that cannot be read is its own pool's to report."""
-    out = []
-    for rec in records:
-        if rec.spec is None or rec.spec.cancelled or rec.phase not in HOLDING_PHASES:
-            continue
-        if rec.spec.end_time <= now:
-            continue
-        agency = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace)).agency
-        if agency is None:
-            continue
-        phase = timed_phase(rec.phase, rec.spec.start, rec.spec.end_time, now)
-        seen = replace(rec, status={**rec.status, "phase": phase})  # as its own pass sees it
-        out.append(meeting_request(seen, agency, agency_priority.get(agency, 0), elsewhere=True))
     return out
 
 
@@ -346,8 +320,11 @@ def _meeting_statuses(
     plan: AdmissionPlan,
     now: datetime,
     out: PoolPass,
+    inputs: AdmissionInputs,
+    names: Mapping[str, str],
 ) -> None:
     by_key = {r.key: r for r in prep.requests}
+    held: Reservations | None = None  # reservations after the pass (Queued: next start)
     for rec in meetings:
         agency = prep.agencies.get(rec.key)
         decision = plan.decisions.get(rec.key)
@@ -368,6 +345,10 @@ def _meeting_statuses(
                 message = str(rec.status.get("message") or decision.message)
             reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             qpos = decision.queue_position
+            if phase == Phase.QUEUED and req is not None and qpos is not None:  # (the door's
+                # PoolFull has no queue position: its message says when it would fit)
+                held = held or Reservations(reservations(inputs.requests, plan), inputs.pool, now)
+                message += next_start_note(req, held, inputs.quotas, inputs.pool, now)
         elif req is not None and rec.phase in HOLDING_PHASES:
             phase = rec.phase
             reason = str(rec.status.get("reason") or "Admitted")
@@ -390,6 +371,7 @@ def _meeting_statuses(
             reserved=reserved,
             bridges=bridges,
             queue_position=qpos,
+            display=names.get(agency or ""),
         )
         if changed(rec.status, new):
             new = complete_status(rec, new, now)
@@ -470,7 +452,9 @@ def focus_subset(
             open_.append(rec)
         elif rec.phase in HOLDING_PHASES:
             held.append(rec)
-    spans = sorted((r.spec.start - margin, r.spec.end_time) for r in open_ if r.spec is not None)
+    # A Queued one's message names its next start that fits, up to NOTE_HORIZON after its
+    # start: the reservations there are in the pass too.
+    spans = sorted((r.spec.start - margin, r.spec.end_time + NOTE_HORIZON) for r in open_ if r.spec)
     merged: list[list[datetime]] = []
     for lo, hi in spans:
         if merged and lo <= merged[-1][1]:

@@ -28,8 +28,8 @@ from pydantic import ValidationError
 
 from meetscale.adapt import pool_ceiling
 from meetscale.admission.orphans import pool_problem
+from meetscale.admission.pools import held_elsewhere
 from meetscale.admission.rooms import room_refusal
-from meetscale.admission.statuses import held_elsewhere
 from meetscale.clients.kube.aio import AsyncApi
 from meetscale.clients.kube.certs import self_signed
 from meetscale.clients.kube.render import bridge_name, bridge_pod, template_hash

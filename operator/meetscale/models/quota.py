@@ -38,7 +38,11 @@ class AgencyQuotaSpec(CamelModel):
         }
     }
 
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The agency's name as people say it (e.g. Sở Y tế): columns, messages.",
+    )
     namespace_selector: LabelSelector = Field(
         description="Namespaces whose Meetings belong to this agency (must not be empty)."
     )

@@ -53,7 +53,7 @@ def static_rejection(
             f"meeting ended at {req.end.isoformat()} before it could be admitted "
             f"(now {now.isoformat()})",
         )
-    q = quota.name
+    q = quota.label
     if req.priority > quota.max_priority:
         return Rejection(
             Reason.PRIORITY_NOT_ALLOWED,

@@ -150,7 +150,7 @@ class _Pass:
         quota = ag.quota
         assert quota is not None
         alo, ahi = it.alo, it.ahi
-        q = quota.name
+        q = quota.label
         booked_meetings = ag.count.max(alo, ahi)
         if booked_meetings + 1 > quota.max_concurrent_meetings:
             return _Outcome(

@@ -92,6 +92,7 @@ class AgencyQuotaView:
     borrowing_limit: int | None = None
     lending_limit: int | None = None
     max_priority: int = 100
+    display_name: str | None = None  # e.g. "Sở Y tế"; messages name the quota with it
 
     def __post_init__(self) -> None:
         if self.weight < 1:
@@ -103,6 +104,11 @@ class AgencyQuotaView:
             value = getattr(self, name)
             if value is not None and (value < 0 or self.cohort is None):
                 raise ValueError(f"quota {self.name}: {name} needs a cohort and must be >= 0")
+
+    @property
+    def label(self) -> str:
+        """How messages name the quota: ``so-y-te (Sở Y tế)``, or its name alone."""
+        return f"{self.name} ({self.display_name})" if self.display_name else self.name
 
     @property
     def lendable(self) -> int:
