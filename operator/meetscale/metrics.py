@@ -59,6 +59,13 @@ quota_participants_limit = Gauge(
     ["agency"],
     registry=REGISTRY,
 )
+declaration_factor = Gauge(
+    "meetscale_agency_declaration_factor",
+    "Share of an agency's declared participants the booked term provisions (learnt from "
+    "its past Meetings: the median of peak / declared, shrunk toward 1, bounded 0.25..2).",
+    ["agency"],
+    registry=REGISTRY,
+)
 quota_borrowed_participants = Gauge(
     "meetscale_quota_borrowed_participants",
     "Participants borrowed from the cohort.",

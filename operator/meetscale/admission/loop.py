@@ -26,6 +26,7 @@ log = logging.getLogger("meetscale.admission")
 
 ORPHANS = "orphans"  # the loop of Meetings whose pool does not exist (a Wakers key too)
 UNHEALTHY_AFTER = 5  # passes of one loop failing in a row before /healthz fails
+CALIBRATION_STEP = 0.1  # a move of an agency's declaration factor worth an event
 RETRY_FIRST_SECONDS = 1.0  # after a failed pass; doubles up to admission_resync_seconds
 
 
@@ -121,6 +122,8 @@ class _Pool:
         self.writes = Writes(writer)
         self.write_quota_status = write_quota_status
         self.counted: set[tuple[str, str]] = set()
+        self.calibrated: dict[str, float] = {}  # quota -> factor last announced
+        self.quota_uids: dict[str, str] = {}
         self.last_spec: BridgePoolSpec | None = None
         self.report_at = 0.0  # monotonic: when the next report is due
         self.boundary_at = math.inf  # monotonic: the next start or end of a Meeting
@@ -135,11 +138,26 @@ class _Pool:
             m.meetings.labels(pool=self.key, agency=agency, phase=phase).set(n)
         self.counted = set(result.phase_counts)
         complete = True
+        self.quota_uids = {q.name: q.uid for q in quotas}
         if self.write_quota_status:
             _quota_metrics(result.quota_status, quotas)
             for name, status in result.quota_status.items():
+                self._announce_calibration(name, status)
                 complete &= self.writes.quota(name, status, min_interval)
         return complete
+
+    def _announce_calibration(self, name: str, status: Mapping[str, Any]) -> None:
+        """An event on the AgencyQuota when what its history says moves by a tenth or
+        more (the first time, and then as it is learnt)."""
+        cal = status.get("calibration")
+        if not cal:
+            return
+        last = self.calibrated.get(name)
+        if last is None or abs(cal["factor"] - last) >= CALIBRATION_STEP:
+            self.calibrated[name] = cal["factor"]
+            ref = {"name": name, "uid": self.quota_uids.get(name, "")}
+            self.writes.writer.event("AgencyQuota", ref, "Calibrated", cal["summary"], False)
+            log.info("quota %s Calibrated: %s", name, cal["summary"])
 
     def note_boundary(self, result: PoolPass, now: datetime) -> None:
         if result.next_wakeup is not None:
@@ -388,6 +406,8 @@ def _quota_metrics(statuses: Mapping[str, Mapping[str, Any]], quotas: list[Quota
             status.get("peakBookedParticipants", 0)
         )
         m.quota_borrowed_participants.labels(agency=name).set(status.get("borrowedParticipants", 0))
+        if status.get("calibration"):
+            m.declaration_factor.labels(agency=name).set(status["calibration"]["factor"])
     m.agency_info.clear()  # a renamed agency leaves no stale series
     for q in quotas:
         if q.spec is not None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
+from meetscale.adapt.scaling import attendance, calibrations
 from meetscale.admission.pools import held_elsewhere, keep_to_the_pool
 from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
 from meetscale.conditions import condition
@@ -302,7 +303,16 @@ def plan_pool(
     if focus:
         out.phase_counts.clear()
         return out
+    history = attendance(f for rec in [*meetings, *elsewhere] if (f := rec.facts()) is not None)
     _quota_statuses(quotas, broken, resolver, namespace_labels, plan, now, out)
+    for name, cal in calibrations(history).items():
+        if name in out.quota_status and name not in broken:
+            out.quota_status[name]["calibration"] = {
+                "factor": round(cal.factor, 3),
+                "spread": round(cal.spread, 3),
+                "samples": cal.samples,
+                "summary": f"{name} {cal.describe()}",
+            }
     return out
 
 

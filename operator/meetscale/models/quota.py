@@ -71,6 +71,17 @@ class AgencyQuotaSpec(CamelModel):
         return self
 
 
+class DeclarationCalibration(CamelModel):
+    """How many of the agency's declared participants come, learnt from its past Meetings;
+    the booked term provisions `factor` x each declaration (its quota still counts the
+    declaration)."""
+
+    factor: float = Field(ge=0, le=10)
+    spread: float = Field(ge=0, le=10)
+    samples: int = Field(ge=0)
+    summary: str = Field(max_length=512)
+
+
 class AgencyQuotaStatus(CamelModel):
     namespaces: list[str] | None = Field(default=None, max_length=1000)
     participants_in_use: int | None = Field(default=None, ge=0)
@@ -79,5 +90,6 @@ class AgencyQuotaStatus(CamelModel):
     borrowed_participants: int | None = Field(default=None, ge=0)
     admitted_meetings: int | None = Field(default=None, ge=0)
     pending_meetings: int | None = Field(default=None, ge=0)
+    calibration: DeclarationCalibration | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     observed_generation: int | None = Field(default=None, ge=0)
