@@ -65,14 +65,11 @@ def test_a_confidential_meeting_runs_only_on_the_confidential_pool(
     kube.apply(mat)
     shared = next(iter(wait_for(bridges.bridges, what="a shared bridge")))
 
-    # On the shared pool a confidential Meeting is refused (the webhook is off here: it
-    # waits, Pending, saying why); on the confidential pool it is admitted.
-    kube.apply(meeting_doc(ns, "lost", 40, now(), confidential=True))
-    lost = wait_for(
-        lambda: (s := status_of(control_plane, ns, "lost")).get("reason") and s, what="decided"
-    )
-    assert (lost["phase"], lost["reason"]) == ("Pending", "ConfidentialPoolRequired")
-    assert "is shared" in lost["message"]
+    # On the shared pool a confidential Meeting is refused at apply time, saying why
+    with pytest.raises(AssertionError) as refused:
+        kube.apply(meeting_doc(ns, "lost", 40, now(), confidential=True))
+    assert "spec.confidential: true, but BridgePool" in str(refused.value)
+    assert "is shared" in str(refused.value)
 
     with BridgeHarness(
         control_plane.kubeconfig,
@@ -157,10 +154,14 @@ def test_a_short_notice_meeting_at_a_full_pool_is_queued_with_the_time_it_would_
     when = datetime.fromisoformat(status["message"].split("it would fit from ")[1].split()[0])
     assert now() < when <= now() + timedelta(hours=4)
     announced = wait_for(
-        lambda: [e for e in meeting_events(control_plane, ns, "hop-dot-xuat") if e["reason"] == "PoolFull"],
+        lambda: [
+            e
+            for e in meeting_events(control_plane, ns, "hop-dot-xuat")
+            if e["reason"] == "PoolFull"
+        ],
         timeout=15,
         what="a PoolFull event on the Meeting",
-    )  # fmt: skip
+    )
     assert announced[0]["type"] == "Warning"
 
 
