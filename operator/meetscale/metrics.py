@@ -114,3 +114,20 @@ kube_write_errors = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+pool_max_bridges = Gauge(
+    "meetscale_pool_max_bridges",
+    "The pool's spec.maxBridges, as the scaling loop last read it.",
+    ["pool"],
+    registry=REGISTRY,
+)
+leader = Gauge(
+    "meetscale_leader",
+    "1 on the replica that holds the leader Lease (it admits and scales), 0 on a standby. "
+    "Without leader election the only replica reports 1.",
+    registry=REGISTRY,
+)
+webhook_certificate_expiry = Gauge(
+    "meetscale_webhook_certificate_expiry_timestamp_seconds",
+    "When the webhook's serving certificate expires (Unix time).",
+    registry=REGISTRY,
+)

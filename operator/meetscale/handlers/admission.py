@@ -83,6 +83,9 @@ async def quota_event(*, body: kopf.Body, type: str | None, memo: kopf.Memo, **_
 
 @kopf.on.event("", "v1", "namespaces")
 async def namespace_event(*, memo: kopf.Memo, **_: Any) -> None:
+    # Kopf calls event handlers only once every index is filled, and every cluster has
+    # namespaces: the first call tells the webhook and /readyz that the indexes are ready.
+    memo["runtime"].indexed.set()
     memo["runtime"].wakers.wake(full=True)
 
 
@@ -96,8 +99,11 @@ async def admission(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """The admission loop of this pool (Kueue-style: one scheduler, decisions serialized)."""
+    """The admission loop of this pool (Kueue-style: one scheduler, decisions serialized);
+    it runs on the leader replica only."""
     runtime: Runtime = memo["runtime"]
+    if not await runtime.lead(stopped):
+        return
     meetings_by_pool: kopf.Index[str, MeetingRecord] = kwargs["meetings_by_pool"]
     quotas_by_name: kopf.Index[str, QuotaRecord] = kwargs["quotas_by_name"]
     namespace_labels: kopf.Index[str, dict[str, str]] = kwargs["namespace_labels"]

@@ -2,7 +2,10 @@
 (MEETSCALE_WEBHOOK_ENABLED), since Kopf refuses admission handlers without a server.
 
 The handlers are coroutines on purpose: they read the Kopf indexes, which the event
-loop updates, so they must run on the loop and not in Kopf's worker threads.
+loop updates, so they must run on the loop and not in Kopf's worker threads. Kopf serves
+webhooks as soon as it has discovered the resources, before the indexes are filled, so the
+Meeting handler first waits for them (Runtime.indexed): an empty index would refuse a valid
+Meeting ("namespace belongs to no agency").
 """
 
 from __future__ import annotations
@@ -12,13 +15,31 @@ from typing import Any
 import kopf
 
 from meetscale import GROUP, VERSION
-from meetscale.admission.webhook import check_meeting, check_pool, check_quota
+from meetscale.admission.webhook import (
+    MEETING_HOOK,
+    POOL_HOOK,
+    QUOTA_HOOK,
+    check_meeting,
+    check_pool,
+    check_quota,
+)
 from meetscale.runtime import Runtime, pool_key_of
 
+INDEX_WAIT_SECONDS = 10.0
 
-@kopf.on.validate(GROUP, VERSION, "meetings", operations=["CREATE", "UPDATE"], ignore_failures=True)
+
+@kopf.on.validate(
+    GROUP, VERSION, "meetings", id=MEETING_HOOK, operations=["CREATE", "UPDATE"],
+    ignore_failures=True,
+)  # fmt: skip
 async def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     runtime: Runtime = memo["runtime"]
+    if not await runtime.wait_indexed(INDEX_WAIT_SECONDS):
+        raise kopf.AdmissionError(
+            f"meetscale is starting: its indexes are not loaded after {INDEX_WAIT_SECONDS:g} s; "
+            "try again shortly",
+            code=503,
+        )
     key = pool_key_of(body.get("spec", {}).get("pool"), runtime.settings)
     check_meeting(
         body=body,
@@ -33,14 +54,16 @@ async def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -
 
 
 @kopf.on.validate(
-    GROUP, VERSION, "agencyquotas", operations=["CREATE", "UPDATE"], ignore_failures=True
-)
+    GROUP, VERSION, "agencyquotas", id=QUOTA_HOOK, operations=["CREATE", "UPDATE"],
+    ignore_failures=True,
+)  # fmt: skip
 async def validate_quota(spec: kopf.Spec, **_: Any) -> None:
     check_quota(spec)
 
 
 @kopf.on.validate(
-    GROUP, VERSION, "bridgepools", operations=["CREATE", "UPDATE"], ignore_failures=True
-)
+    GROUP, VERSION, "bridgepools", id=POOL_HOOK, operations=["CREATE", "UPDATE"],
+    ignore_failures=True,
+)  # fmt: skip
 async def validate_pool(spec: kopf.Spec, **_: Any) -> None:
     check_pool(spec)
