@@ -4,9 +4,11 @@ Reasons are the same CamelCase words as in status, events and logs."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# process_cpu_seconds_total, process_resident_memory_bytes, ... (Linux /proc) for the dashboard.
+ProcessCollector(registry=REGISTRY)
 
 admission_decisions = Counter(
     "meetscale_admission_decisions_total",

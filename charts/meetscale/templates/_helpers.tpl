@@ -1,5 +1,12 @@
 {{- define "meetscale.name" -}}meetscale{{- end -}}
-{{- define "meetscale.fullname" -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}-meetscale{{- end -}}
+{{- /* <release>-meetscale, or the release name alone when it already says meetscale. */ -}}
+{{- define "meetscale.fullname" -}}
+{{- if contains "meetscale" .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- .Release.Name | trunc 30 | trimSuffix "-" }}-meetscale
+{{- end -}}
+{{- end -}}
 {{- define "meetscale.labels" -}}
 app.kubernetes.io/name: meetscale
 app.kubernetes.io/instance: {{ .Release.Name }}
