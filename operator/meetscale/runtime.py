@@ -100,7 +100,8 @@ class Runtime:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=16, thread_name_prefix="meetscale")
         )
-        if self.settings.metrics_port:
+        # Kopf retries a failed start-up handler: whatever already started stays.
+        if self.settings.metrics_port and self._metrics_server is None:
             self._metrics_server, _ = start_http_server(
                 self.settings.metrics_port, addr=self.settings.metrics_host, registry=REGISTRY
             )
@@ -109,11 +110,11 @@ class Runtime:
                 self.settings.metrics_host,
                 self.settings.metrics_port,
             )
-        if self.settings.health_port:
+        if self.settings.health_port and self._probes is None:
             await self._start_probes()
-        if self.settings.webhook_enabled:
+        if self.settings.webhook_enabled and self._files is None:
             await self._start_webhook()
-        if self.settings.leader_election:
+        if self.settings.leader_election and self.leadership is None:
             ns, name = self.settings.lease
             self.leadership = Leadership(
                 self.api,

@@ -279,22 +279,35 @@ def test_profile_passes_a_server_side_dry_run(setup, profile):
             cp.kubectl("create", "namespace", ns)
             created.append(ns)
     try:
+        release_ns = PROFILE_RELEASE_NS[profile.stem]
         rendered = subprocess.run(
             [str(Path(cp.bin_dir) / "helm"), "template", "meetscale", str(CHART),
-             "-n", PROFILE_RELEASE_NS[profile.stem], "-f", str(profile)],
+             "-n", release_ns, "-f", str(profile)],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        r = cp.kubectl("apply", "--dry-run=server", "-n", PROFILE_RELEASE_NS[profile.stem],
-                       "-f", "-", input=rendered, check=False, timeout=120)  # fmt: skip
+        docs = [d for d in yaml.safe_load_all(rendered) if d]
+        for doc in docs:  # as helm install does: namespaced objects go to the release namespace
+            if doc["kind"] not in CLUSTER_SCOPED:
+                doc["metadata"].setdefault("namespace", release_ns)
+        r = cp.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(docs),
+                       check=False, timeout=120)  # fmt: skip
         assert r.returncode == 0, r.stderr
-        kinds = {line.split("/")[0] for line in r.stdout.split()[::3] if "/" in line}
+        kinds = {line.split("/")[0] for line in r.stdout.splitlines() if "/" in line}
         assert "agencyquota.meetscale.io" in kinds, r.stdout
+        assert len(r.stdout.splitlines()) == len(docs), r.stdout
         if profile.stem == "shared-cluster":
             assert {"servicemonitor.monitoring.coreos.com", "podmonitor.monitoring.coreos.com",
                     "prometheusrule.monitoring.coreos.com"} <= kinds, r.stdout  # fmt: skip
     finally:
         for ns in created:
-            cp.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+            cp.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=90s", check=False,
+                       timeout=120)  # fmt: skip
+
+
+CLUSTER_SCOPED = {
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
+    "AgencyQuota", "CustomResourceDefinition",
+}  # fmt: skip
 
 
 # ---------------------------------------------------------------------- least privilege
