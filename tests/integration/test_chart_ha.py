@@ -122,7 +122,10 @@ def test_killed_leader_hands_over_without_double_admission_or_scaling(release, p
     watch = LeaderWatch(replicas)
     watch.start()
     try:
+        # colibriPort: no process listens there, so nothing of another test bed's simulated
+        # bridges (same loopback pod IPs) is ever called.
         spec = {"template": TEMPLATE, "minBridges": 2, "maxBridges": 4, "syncPeriodSeconds": 1,
+                "colibriPort": 18080,
                 "prometheus": {"url": prometheus.url}}  # fmt: skip
         meta = {"name": "default", "namespace": rel.namespace}
         pool = {"apiVersion": "meetscale.io/v1alpha1", "kind": "BridgePool", "metadata": meta,
