@@ -151,6 +151,7 @@ def test_killed_leader_hands_over_without_double_admission_or_scaling(release, p
         wait_for(standby.leading, timeout=LEASE + RETRY + 10, interval=0.1,
                  what="the standby leading")  # fmt: skip
         handover = time.monotonic() - killed_at
+        print(f"hand-over after SIGKILL of the leader: {handover:.1f} s")
         assert handover <= LEASE + RETRY + 1, f"hand-over took {handover:.1f} s"
         # Whatever the old leader decided stays decided: not written or announced again.
         _book(cp, agency, ns, "hop-sau")
@@ -171,11 +172,13 @@ def test_killed_leader_hands_over_without_double_admission_or_scaling(release, p
         assert not revived.leading() and standby.leading()
 
         # A clean stop releases the Lease: the other takes over at its next try.
+        stopped_at = time.monotonic()  # from the signal: the stop itself is in the time
         standby.stop(sig="term")
-        stopped_at = time.monotonic()
         wait_for(revived.leading, timeout=STOP_SECONDS + RETRY + 10, interval=0.1,
                  what="the revived replica leading")  # fmt: skip
-        assert time.monotonic() - stopped_at <= STOP_SECONDS + RETRY + 1
+        clean = time.monotonic() - stopped_at
+        print(f"hand-over after SIGTERM of the leader: {clean:.1f} s")
+        assert clean <= STOP_SECONDS + RETRY + 1, f"hand-over took {clean:.1f} s"
         holder = json.loads(cp.kubectl("get", "lease", f"{rel.name}-leader", "-n",
                                        rel.namespace, "-o", "json").stdout)["spec"]  # fmt: skip
         assert holder["holderIdentity"] == revived.pod
