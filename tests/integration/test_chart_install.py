@@ -317,8 +317,12 @@ VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
 def _granted(setup: Setup) -> list[dict[str, Any]]:
     """The rules of files/operator-rbac.yaml with their scope's namespaces (None: any)."""
+    name = setup.release.name
+    helpers = {"webhookConfiguration": f"{name}.meetscale.io", "lease": f"{name}-leader",
+               "webhookSecret": f"{name}-webhook-tls"}  # fmt: skip
     text = (CHART / "files/operator-rbac.yaml").read_text()
-    source = yaml.safe_load(re.sub(r"\{\{[^}]*\}\}", "NAME", text))
+    text = re.sub(r'\{\{ include "meetscale\.(\w+)" \. \}\}', lambda m: helpers[m[1]], text)
+    source = yaml.safe_load(text)
     where = {"cluster": None, "poolNamespace": [setup.ns], "releaseNamespace": [setup.ns],
              "agencyNamespaces": list(setup.agencies.values())}  # fmt: skip
     out = []
@@ -329,6 +333,7 @@ def _granted(setup: Setup) -> list[dict[str, Any]]:
                     for verb in rule["verbs"]:
                         out.append({"scope": scope, "group": group, "resource": resource,
                                     "verb": verb, "namespaces": where[scope],
+                                    "names": rule.get("resourceNames"),
                                     "reserved": rule.get("reserved")})  # fmt: skip
     return out
 
@@ -346,6 +351,7 @@ def _used(setup: Setup) -> list[dict[str, Any]]:
         resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         used.append({"group": ref.get("apiGroup", ""), "resource": resource,
                      "verb": event["verb"], "namespace": ref.get("namespace"),
+                     "name": ref.get("name"),
                      "code": event.get("responseStatus", {}).get("code")})  # fmt: skip
     return used
 
@@ -359,13 +365,20 @@ def test_every_granted_permission_is_used_and_nothing_else_is_asked(setup):
     assert not forbidden, f"the operator was refused (missing permissions): {forbidden}"
 
     def covers(g: dict[str, Any], u: dict[str, Any]) -> bool:
-        return (g["group"], g["resource"], g["verb"]) == (
-            u["group"],
-            u["resource"],
-            u["verb"],
-        ) and (g["namespaces"] is None or u["namespace"] in g["namespaces"])
+        return (
+            (g["group"], g["resource"], g["verb"]) == (u["group"], u["resource"], u["verb"])
+            and (g["namespaces"] is None or u["namespace"] in g["namespaces"])
+            and (g["names"] is None or u["name"] in g["names"])
+        )
 
-    unused = [g for g in granted if not any(covers(g, u) for u in used)]
+    # A request is owed to the narrowest rule that allows it: one naming the object
+    # (resourceNames) if there is one, else every rule that allows it.
+    used_rules: list[dict[str, Any]] = []
+    for u in used:
+        rules = [g for g in granted if covers(g, u)]
+        named = [g for g in rules if g["names"]]
+        used_rules += named or rules
+    unused = [g for g in granted if not any(g is r for r in used_rules)]
     never = sorted(f"{g['scope']}: {g['verb']} {g['group'] or 'core'}/{g['resource']}"
                    for g in unused if not g["reserved"])  # fmt: skip
     reserved_used = sorted(f"{g['scope']}: {g['verb']} {g['group'] or 'core'}/{g['resource']}"
