@@ -48,7 +48,15 @@ def resolve(prom, variable: dict, values: dict[str, str]) -> str:
         pattern = re.compile(variable["regex"].strip("/"))
         found = sorted({g.group(1) for v in found if (g := pattern.search(v))})
     assert found, f"variable {variable['name']} has no value ({query})"
-    return "(" + "|".join(re.escape(v) for v in found) + ")"
+    return "(" + "|".join(grafana_escape(v) for v in found) + ")"
+
+
+def grafana_escape(value: str) -> str:
+    """How Grafana's Prometheus data source escapes a multi-value variable's values inside a
+    PromQL regex string (datasource.ts prometheusSpecialRegexEscape, classic behaviour: regex
+    metacharacters get a backslash, itself escaped in the string literal)."""
+    value = value.replace("\\", "\\\\\\\\")
+    return re.sub(r"([$^*{}\[\]'+?.()|])", r"\\\\\1", value)
 
 
 @pytest.fixture
