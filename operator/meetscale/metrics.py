@@ -133,3 +133,11 @@ webhook_certificate_expiry = Gauge(
     "When the webhook's serving certificate expires (Unix time).",
     registry=REGISTRY,
 )
+
+# Error counters exist from the start at 0 for every kind the code writes, so that a rate
+# of 0 ("no errors") is told apart from no series at all ("not scraped") on the dashboards
+# and alerts (https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics).
+for _kind in ("meetings", "agencyquotas", "bridgepools"):
+    status_write_errors.labels(kind=_kind)
+for _kind in ("deployments", "pods", "services"):
+    kube_write_errors.labels(kind=_kind)
