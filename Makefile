@@ -37,7 +37,7 @@ lint: venv ## ruff (lint + format check), mypy, import contracts, CRDs and dashb
 	$(BIN)/lint-imports
 	$(BIN)/meetscale crds --check crds
 	$(BIN)/meetscale crds --check charts/meetscale-crds/files
-	$(BIN)/python dashboards/generate.py --check
+	$(BIN)/python -m dashboards.generate --check
 	$(BIN)/hadolint Dockerfile
 
 .PHONY: fmt
@@ -52,7 +52,7 @@ crds: venv ## regenerate crds/ (and the meetscale-crds chart's copy) from the py
 
 .PHONY: dashboards
 dashboards: venv ## regenerate the chart's Grafana dashboards (dashboards/generate.py, grafana-foundation-sdk)
-	$(BIN)/python dashboards/generate.py
+	$(BIN)/python -m dashboards.generate
 
 .PHONY: unit
 unit: venv ## unit tests only (pure code, no cluster)
