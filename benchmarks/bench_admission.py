@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from meetscale.decide.admit.plan import (
+from meetscale.decide.admit import (
     AgencyQuotaView,
     MeetingRequest,
     PoolCeiling,

@@ -51,7 +51,8 @@ from meetscale.clients.kube.pool import OwnerRef, PoolKube  # noqa: E402
 from meetscale.clients.kube.writer import StatusWriter  # noqa: E402
 from meetscale.clients.prometheus import PromClient  # noqa: E402
 from meetscale.models import BridgePoolSpec  # noqa: E402
-from meetscale.scaling.scaler import PodRecord, PoolScaler  # noqa: E402
+from meetscale.scaling.inputs import PodRecord  # noqa: E402
+from meetscale.scaling.scaler import PoolScaler  # noqa: E402
 from testbed import binaries  # noqa: E402
 from testbed.bridges import BridgeHarness  # noqa: E402
 from testbed.controlplane import ControlPlane  # noqa: E402

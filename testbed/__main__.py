@@ -191,6 +191,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         print(f"  prometheus url {state.get('prometheus_url')}")
     print(f"apiserver: {state.get('server')}")
+    print(f"pod CIDR: {state.get('pod_cidr')}")
     print(f"kubeconfig: {state.get('kubeconfig')}")
     return 0 if alive and state.get("status") == "ready" else 1
 
@@ -229,7 +230,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     prom: Prometheus | None = None
     try:
         cp.start()
-        state.update(pids=cp.pids, ports=cp.ports, server=cp.server)
+        state.update(pids=cp.pids, ports=cp.ports, server=cp.server, pod_cidr=cp.pod_cidr)
         write_state(state)
         cp.wait_ready(180)
         shutil.copyfile(cp.kubeconfig, kubeconfig_path())

@@ -6,12 +6,16 @@
         bridges.place("c2", 40)                    # like Jicofo: least-loaded, not draining
 
 A background thread lists the pods labelled `meetscale.io/pool` every `poll` seconds. For
-each Running pod with a pod IP (kwok gives loopback IPs, 127.1.0.0/16) it starts
+each Running pod with a pod IP (kwok gives loopback IPs from the bed's pod CIDR) it starts
 `python -m meetscale jvb-sim --host <podIP> --port 8080 --name <pod>` (killed with the
 harness, PR_SET_PDEATHSIG), restarts it if it exits while the pod lives (as the kubelet
 would restart the container), stops it when the pod is gone or terminating, and rewrites
-the Prometheus file_sd targets: `<podIP>:8080` with labels pod, namespace and pool. So the
-operator reaches `http://<podIP>:8080` and queries Prometheus exactly as in production.
+the Prometheus file_sd targets: `<podIP>:8080` with the labels the chart's PodMonitor gives
+its series under the Prometheus Operator (namespace, pod, container, endpoint and job; no
+label of the test bed's own). So the operator reaches `http://<podIP>:8080` and queries
+Prometheus exactly as in production. Two live pods with one IP (which the test bed's CIDR
+claim rules out) would make the second bridge fail to bind: the harness then starts no
+bridge for the younger pod and says so in `errors`, instead of restarting it forever.
 """
 
 from __future__ import annotations
@@ -36,7 +40,25 @@ from .prometheus import _atomic_write
 POOL_LABEL = "meetscale.io/pool"
 DRAINING_LABEL = "meetscale.io/draining"
 SIM_PORT = 8080
+MUC_DOMAIN = "muc.meet.jitsi"  # docker-jitsi-meet's and jitsi-helm's default
 log = logging.getLogger("testbed.bridges")
+
+
+#: the chart's PodMonitor for the bridges (charts/meetscale/templates/...): the Prometheus
+#: Operator names its job `<namespace>/<name>` and labels each target with its namespace,
+#: pod, container and the port's name (`endpoint`)
+PODMONITOR = "meetscale-bridges"
+
+
+def podmonitor_labels(namespace: str, pod: str) -> dict[str, str]:
+    """The target labels a PodMonitor scrape of a bridge's `colibri` port yields."""
+    return {
+        "job": f"{namespace}/{PODMONITOR}",
+        "namespace": namespace,
+        "pod": pod,
+        "container": "jvb",
+        "endpoint": "colibri",
+    }
 
 
 @dataclass
@@ -159,6 +181,7 @@ class BridgeHarness:
             if not status.get("podIP"):
                 continue
             wanted[meta["name"]] = pod
+        self._drop_shared_ips(wanted)
         with self._lock:
             for name in [n for n in self._bridges if n not in wanted]:
                 bridge = self._bridges.pop(name)
@@ -193,13 +216,32 @@ class BridgeHarness:
             groups = [
                 {
                     "targets": [b.target],
-                    "labels": {"pod": b.pod, "namespace": self.namespace, "pool": b.pool},
+                    "labels": podmonitor_labels(self.namespace, b.pod),
                 }
                 for b in sorted(self._bridges.values(), key=lambda b: b.pod)
                 if b.up
             ]
         if groups != self._published:
             self._publish(groups)
+
+    def _drop_shared_ips(self, wanted: dict[str, dict[str, Any]]) -> None:
+        """Keep the oldest pod of each IP (the one whose bridge may already run)."""
+        by_ip: dict[str, list[dict[str, Any]]] = {}
+        for pod in wanted.values():
+            by_ip.setdefault(pod["status"]["podIP"], []).append(pod)
+        for ip, pods in by_ip.items():
+            if len(pods) < 2:
+                continue
+            pods.sort(
+                key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"])
+            )
+            for pod in pods[1:]:
+                name = pod["metadata"]["name"]
+                del wanted[name]
+                message = f"pod {name} has IP {ip} of live pod {pods[0]['metadata']['name']}"
+                if message not in self.errors:
+                    self.errors.append(message)
+                    log.error("bridge harness: %s; no bridge started for it", message)
 
     def _spawn(self, bridge: Bridge) -> None:
         argv = [
@@ -256,13 +298,15 @@ class BridgeHarness:
 
     # ------------------------------------------------------------------ load
 
-    def set_conference(self, pod: str, conference: str, participants: int) -> int:
-        """PUT /sim/conferences/{id}; returns the HTTP status (409: refused, draining)."""
-        status, _ = _request(
-            "PUT",
-            f"{self.url(pod)}/sim/conferences/{conference}",
-            {"participants": participants},
-        )
+    def set_conference(
+        self, pod: str, conference: str, participants: int, room: str | None = None
+    ) -> int:
+        """PUT /sim/conferences/{id}; returns the HTTP status (409: refused, draining).
+        ``room``: the Jitsi room it is (its `/debug` name is `room@muc.meet.jitsi`)."""
+        body: dict[str, Any] = {"participants": participants}
+        if room is not None:
+            body["name"] = f"{room}@{MUC_DOMAIN}"
+        status, _ = _request("PUT", f"{self.url(pod)}/sim/conferences/{conference}", body)
         return status
 
     def state(self, pod: str) -> dict[str, Any]:
@@ -271,7 +315,7 @@ class BridgeHarness:
             raise RuntimeError(f"GET /sim/state of {pod}: HTTP {status}")
         return body
 
-    def place(self, conference: str, participants: int) -> str:
+    def place(self, conference: str, participants: int, room: str | None = None) -> str:
         """Start a conference where Jicofo would: the least-loaded bridge taking new ones."""
         candidates = []
         for pod in self.bridges():
@@ -280,7 +324,7 @@ class BridgeHarness:
                 if st.get("accepts_new_conferences"):
                     candidates.append((st.get("participants", 0), pod))
         for _, pod in sorted(candidates):
-            if self.set_conference(pod, conference, participants) in (200, 201):
+            if self.set_conference(pod, conference, participants, room) in (200, 201):
                 return pod
         raise RuntimeError(f"no bridge accepted conference {conference}")
 

@@ -7,8 +7,10 @@ kube-scheduler and kwok (fake node + pod lifecycle), all on 127.0.0.1.
     ... KUBECONFIG=cp.kubeconfig ...
     cp.stop()                      # kills everything, removes the workdir
 
-Pods scheduled on the fake node get loopback pod IPs (127.1.0.0/16 by default), so a process
-simulating a pod can bind its pod IP and be reached at http://<podIP>:<port>.
+Pods scheduled on the fake node get loopback pod IPs (127.1.0.0/16 by default, or
+$MEETSCALE_POD_CIDR), so a process simulating a pod can bind its pod IP and be reached at
+http://<podIP>:<port>. The CIDR is claimed host-wide while the bed runs (testbed.podcidr):
+a second bed on the same host gets another one, so their pods never share an address.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import urllib.request
 from pathlib import Path
 
 from . import _proc, binaries, pki
+from .podcidr import POD_CIDR, PodCidrClaim, PodCidrError, claim_pod_cidr
 
-POD_CIDR = "127.1.0.0/16"
+__all__ = ["POD_CIDR", "ControlPlane", "ControlPlaneError"]
+
 NODE_NAME = "kwok-node-0"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -66,7 +70,8 @@ class ControlPlane:
         bin_dir: str | os.PathLike | None = None,
         *,
         die_with_parent: bool = True,
-        pod_cidr: str = POD_CIDR,
+        pod_cidr: str | None = None,
+        pod_cidr_lock_dir: str | os.PathLike | None = None,
         node_name: str = NODE_NAME,
         keep_workdir: bool | None = None,
     ) -> None:
@@ -75,7 +80,11 @@ class ControlPlane:
         self.workdir = Path(workdir).resolve()
         self.bin_dir = Path(bin_dir) if bin_dir else binaries.find_bin_dir()
         self.die_with_parent = die_with_parent
+        # None: $MEETSCALE_POD_CIDR, else the first free of 127.1.0.0/16, 127.2.0.0/16, ...
+        # (claimed by start(); pod_cidr then names the claimed one).
         self.pod_cidr = pod_cidr
+        self._pod_cidr_lock_dir = Path(pod_cidr_lock_dir) if pod_cidr_lock_dir else None
+        self._pod_cidr_claim: PodCidrClaim | None = None
         self.node_name = node_name
         if keep_workdir is None:
             keep_workdir = os.environ.get("MEETSCALE_KEEP_WORKDIR") == "1"
@@ -135,6 +144,15 @@ class ControlPlane:
         if self.procs:
             raise ControlPlaneError("already started")
         self.started_at = time.monotonic()
+        try:
+            self._pod_cidr_claim = claim_pod_cidr(
+                self.pod_cidr,
+                lock_dir=self._pod_cidr_lock_dir,
+                owner=f"pid {os.getpid()}, workdir {self.workdir}",
+            )
+        except PodCidrError as exc:
+            raise ControlPlaneError(str(exc)) from None
+        self.pod_cidr = self._pod_cidr_claim.cidr
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / _MARKER).write_text(str(os.getpid()))
         try:
@@ -216,6 +234,9 @@ class ControlPlane:
             _proc.terminate([self.procs.pop(n) for n in stage if n in self.procs], grace=5.0)
         _proc.terminate(list(self.procs.values()), grace=5.0)
         self.procs.clear()
+        if self._pod_cidr_claim is not None:  # only now: no pod of ours is served any more
+            self._pod_cidr_claim.release()
+            self._pod_cidr_claim = None
         if not self.keep_workdir and (self.workdir / _MARKER).exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
 

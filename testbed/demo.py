@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             cp.kubeconfig, "meetscale-system", [prom.targets_file], log_dir=Path(cp.workdir) / "jvb"
         ).start()
         _say("the shared BridgePool: 300 participants per bridge, 2..40 bridges, Prometheus")
+        print(kubectl("apply", "-f", str(ROOT / "examples/jvb-account.yaml")), end="")
         pool = yaml.safe_load((ROOT / "examples/pool.yaml").read_text())
         pool["spec"].update(
             prometheus={"url": prom.url},

@@ -54,6 +54,12 @@ class Settings(BaseModel):
     admission_debounce_seconds: float = Field(
         default=0.05, ge=0, le=10, description="Batch changes this long before a pass."
     )
+    join_link_resync_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Join links: every Meeting and the app secret are re-checked this often.",
+    )
     status_write_concurrency: int = Field(default=32, ge=1, le=256)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=8000, ge=0, le=65535)

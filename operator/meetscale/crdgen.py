@@ -59,6 +59,11 @@ CRDS: list[CrdDef] = [
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
             {
+                "name": "Joined",
+                "type": "integer",
+                "jsonPath": ".status.conference.participants",
+            },
+            {
                 "name": "Queue",
                 "type": "integer",
                 "jsonPath": ".status.queuePosition",

@@ -112,7 +112,7 @@ pool_reconcile_seconds = Histogram(
 )
 kube_write_errors = Counter(
     "meetscale_kube_write_errors_total",
-    "Failed writes of pool objects (Deployment, Pod, Service; retried next pass).",
+    "Failed writes of pool objects and join-link Secrets (retried next pass).",
     ["kind"],
     registry=REGISTRY,
 )
@@ -133,11 +133,18 @@ webhook_certificate_expiry = Gauge(
     "When the webhook's serving certificate expires (Unix time).",
     registry=REGISTRY,
 )
+join_links = Counter(
+    "meetscale_join_links_total",
+    "Join links written and removed, by pool and event (JoinLinkIssued: a Secret created or"
+    " re-minted; JoinLinkRevoked: a Secret deleted).",
+    ["pool", "event"],
+    registry=REGISTRY,
+)
 
 # Error counters exist from the start at 0 for every kind the code writes, so that a rate
 # of 0 ("no errors") is told apart from no series at all ("not scraped") on the dashboards
 # and alerts (https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics).
 for _kind in ("meetings", "agencyquotas", "bridgepools"):
     status_write_errors.labels(kind=_kind)
-for _kind in ("deployments", "pods", "services"):
+for _kind in ("pods", "services", "secrets"):
     kube_write_errors.labels(kind=_kind)

@@ -5,27 +5,45 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
 
-from meetscale.decide.admit.plan import AgencyQuotaView, MeetingRequest, PoolCeiling
-from meetscale.models import PRIORITY_VALUES, AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
+from meetscale.adapt import MeetingFacts, quota_view
+from meetscale.adapt import meeting_request as adapt_request
+from meetscale.decide.admit.types import AgencyQuotaView, MeetingRequest
+from meetscale.models import AgencyQuotaSpec, MeetingSpec
+from meetscale.times import parse_rfc3339
+
+_SHOWN_INPUT = 200  # characters of a refused value quoted back
 
 
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _where(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """spec + ('matchExpressions', 0, 'values') -> spec.matchExpressions[0].values"""
+    out = prefix
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
 
 
 def validation_message(exc: ValidationError, prefix: str) -> str:
-    """'spec.participants: Input should be less than or equal to 5000 (got 9000)' style."""
+    """'spec.participants: Input should be less than or equal to 5000 (got 9000)' style.
+
+    A validator whose message already starts with the field's path names the field and
+    the value itself; its message is kept as it is."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        where = f"{prefix}.{loc}" if loc else prefix
-        parts.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+        where = _where(prefix, tuple(err["loc"]))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if msg.startswith(where.split("[", 1)[0]):
+            parts.append(msg)
+            continue
+        shown = repr(err.get("input"))
+        if len(shown) > _SHOWN_INPUT:
+            shown = shown[:_SHOWN_INPUT] + "..."
+        parts.append(f"{where}: {msg} (got {shown})")
     return "; ".join(parts)
 
 
@@ -48,6 +66,24 @@ class MeetingRecord:
     def phase(self) -> str:
         return str(self.status.get("phase") or "Pending")
 
+    def facts(self) -> MeetingFacts | None:
+        """What the adapter needs of this Meeting (None when its spec is invalid): its
+        agency as admission found it, and its conference's peak once that closed."""
+        if self.spec is None:
+            return None
+        conference = self.status.get("conference") or {}
+        peak = conference.get("peakParticipants") if conference.get("closedAt") else None
+        agency = self.status.get("agency")
+        return MeetingFacts(
+            self.key,
+            self.spec,
+            self.phase,
+            self.created,
+            agency=str(agency) if agency else None,
+            peak=int(peak) if isinstance(peak, int) else None,
+            at_the_door=self.phase == "Queued" and self.status.get("reason") == "PoolFull",
+        )
+
     @property
     def ref(self) -> dict[str, Any]:
         return {"name": self.name, "namespace": self.namespace, "uid": self.uid}
@@ -66,9 +102,8 @@ class MeetingRecord:
             name=meta.get("name", ""),
             uid=meta.get("uid", ""),
             generation=int(meta.get("generation") or 0),
-            created=_parse_time(meta["creationTimestamp"])
-            if meta.get("creationTimestamp")
-            else datetime.min.replace(tzinfo=UTC),
+            created=parse_rfc3339(meta.get("creationTimestamp"))
+            or datetime.min.replace(tzinfo=UTC),
             spec=spec,
             spec_error=error,
             status=dict(body.get("status") or {}),
@@ -105,21 +140,7 @@ class QuotaRecord:
     @cached_property
     def _view(self) -> AgencyQuotaView:
         assert self.spec is not None
-        s, lim = self.spec, self.spec.limits
-        return AgencyQuotaView(
-            name=self.name,
-            max_concurrent_participants=lim.max_concurrent_participants,
-            max_concurrent_meetings=lim.max_concurrent_meetings,
-            max_meeting_participants=lim.max_meeting_participants,
-            max_meeting_duration=timedelta(minutes=lim.max_meeting_duration_minutes),
-            max_book_ahead=timedelta(days=lim.max_book_ahead_days),
-            priority=s.priority,
-            weight=s.weight,
-            cohort=s.cohort,
-            borrowing_limit=s.borrowing_limit,
-            lending_limit=s.lending_limit,
-            max_priority=PRIORITY_VALUES[s.max_priority_class],
-        )
+        return quota_view(self.name, self.spec)
 
     def view(self) -> AgencyQuotaView:
         """The core's view of this quota, built once per record (a record is immutable and
@@ -127,34 +148,19 @@ class QuotaRecord:
         return self._view
 
 
-def pool_ceiling(spec: BridgePoolSpec, margin: timedelta) -> PoolCeiling:
-    return PoolCeiling(
-        max_bridges=spec.max_bridges,
-        participants_per_bridge=spec.participants_per_bridge,
-        pre_join_margin=margin,
-    )
-
-
 def meeting_request(record: MeetingRecord, agency: str, agency_priority: int) -> MeetingRequest:
-    """The core's view of a Meeting. An edited (newer generation) meeting that was admitted
-    but has not started is re-checked as Pending, so growing it re-checks quota."""
+    """The core's view of a Meeting record (through the adapter); an edit since it was
+    decided (a newer generation than the status observed) makes it a Pending request."""
     assert record.spec is not None
-    spec = record.spec
-    phase = record.phase
     observed = int(record.status.get("observedGeneration") or 0)
-    if phase == "Admitted" and record.generation > observed:
-        phase = "Pending"
-    return MeetingRequest(
-        key=record.key,
+    return adapt_request(
+        record.key,
+        record.spec,
         agency=agency,
-        start=spec.start,
-        end=spec.end_time,
-        participants=spec.participants,
-        priority=PRIORITY_VALUES[spec.priority_class],
-        confidential=spec.confidential,
-        created_at=record.created,
-        phase=phase,
         agency_priority=agency_priority,
+        created=record.created,
+        phase=record.phase,
+        edited=record.generation > observed,
     )
 
 

@@ -29,6 +29,7 @@ from meetscale.clients.kube.client import load_api_client, load_configuration
 from meetscale.clients.kube.webhook_secret import CertKeeper, self_signed_files
 from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
+from meetscale.decide.door import PoolNow
 from meetscale.leader import Leadership, default_identity
 from meetscale.metrics import REGISTRY
 from meetscale.models import BridgePoolSpec
@@ -47,6 +48,9 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.wakers = Wakers()
+        # each pool as its scaling pass last saw it (pool key -> PoolNow), for admission's
+        # check of short-notice Meetings at the door
+        self.pool_now: dict[str, PoolNow] = {}
         self._writer: StatusWriter | None = None
         self._api: AsyncApi | None = None
         self._metrics_server: Any = None
@@ -200,6 +204,11 @@ class Runtime:
             async with asyncio.timeout(seconds):
                 await self.indexed.wait()
         return self.indexed.is_set()
+
+    async def leading(self) -> None:
+        """Return once this replica leads (at once without leader election)."""
+        if self.leadership is not None:
+            await self.leadership.wait()
 
     async def lead(self, stopped: kopf.DaemonStopped) -> bool:
         """Wait until this replica leads (at once without leader election); False if the

@@ -110,8 +110,9 @@ def agency(control_plane, crds, namespace):
     quota["metadata"]["name"] = namespace
     quota["spec"]["namespaceSelector"] = {"matchLabels": {"meetscale.io/agency": namespace}}
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(quota))
-    pool = yaml.safe_load((ROOT / "examples/pool.yaml").read_text())
-    pool["metadata"]["namespace"] = namespace
-    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(pool))
+    for doc in ("jvb-account.yaml", "pool.yaml"):
+        obj = yaml.safe_load((ROOT / "examples" / doc).read_text())
+        obj["metadata"]["namespace"] = namespace
+        control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(obj))
     yield namespace
     control_plane.kubectl("delete", "agencyquota", namespace, "--ignore-not-found", "--wait=false")

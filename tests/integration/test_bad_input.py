@@ -5,8 +5,10 @@ stored object as it was).
 The manifests are data, in bad_manifests/ (one per case, with a comment saying what is
 wrong); `$name` placeholders are filled from the module's agency. Most cases are refused
 by the CRD schema (OpenAPI types, bounds, patterns, CEL rules) or by kubectl's strict
-field validation; the ones marked `webhook` depend on the agency's quota or on stored
-state, so only the operator's validating webhook can refuse them.
+field validation; the ones marked `webhook` depend on the agency's quota, on stored
+state (which pools exist) or on the apiserver's own validation of the pod template a
+BridgePool becomes (a dry run), so only the operator's validating webhook can refuse
+them.
 
 One agency for the whole module: namespace t-bad-<hex> selected by AgencyQuota t-bad-<hex>
 (maxConcurrentParticipants 500, maxMeetingParticipants 300, maxMeetingDurationMinutes 120,
@@ -75,6 +77,29 @@ CASES = [
     C("meeting-end-and-duration", ("exactly one of spec.end and spec.durationMinutes",)),
     C("meeting-neither-end-nor-duration", ("exactly one of spec.end and spec.durationMinutes",)),
     C("meeting-end-beyond-24h", ("spec.end - spec.start must be at most 24h (1440 minutes)",)),
+    # Meeting: dates whose arithmetic overflows (CEL rules of the CRD)
+    C(
+        "meeting-start-year-1",
+        (
+            'spec.start: Invalid value: "0001-01-01T00:05:00+00:00"',
+            "spec.start is outside the "
+            "allowed range 2000-01-01T00:00:00Z .. 2100-01-01T00:00:00Z (end excluded)",
+        ),
+    ),
+    C(
+        "meeting-start-year-9999",
+        (
+            'spec.start: Invalid value: "9999-12-31T23:00:00+00:00"',
+            "spec.start is outside the allowed range 2000-01-01T00:00:00Z .. 2100-01-01T00:00:00Z",
+        ),
+    ),
+    C(
+        "meeting-end-year-9999",
+        (
+            'spec.end: Invalid value: "9999-12-31T23:00:00+00:00"',
+            "spec.end is outside the allowed range 2000-01-01T00:00:00Z .. 2100-01-01T00:00:00Z",
+        ),
+    ),
     # Meeting: not part of the API at all (kubectl strict field validation, discovery)
     C("meeting-spoofed-agency", ('unknown field "spec.agency"',)),
     C("meeting-wrong-apiversion", ('no matches for kind "Meeting"', "meetscale.io/v1beta9")),
@@ -99,6 +124,14 @@ CASES = [
     C(
         "meeting-priority-above-agency",
         ("spec.priorityClass", "provincial", "maxPriorityClass normal", "of quota $quota"),
+        webhook=True,
+    ),
+    C(
+        "meeting-unknown-pool",
+        (
+            'spec.pool "no-such-pool" names no BridgePool in namespace $namespace',
+            "BridgePools there: default",
+        ),
         webhook=True,
     ),
     C(
@@ -140,6 +173,29 @@ CASES = [
         "quota-bad-selector-operator",
         ("spec.namespaceSelector.matchExpressions[0].operator", 'Unsupported value: "Like"'),
     ),
+    C(
+        "quota-selector-in-without-values",
+        (
+            "spec.namespaceSelector.matchExpressions[0].values",
+            "operator In needs at least one value (got none): it would select nothing",
+        ),
+    ),
+    C(
+        "quota-selector-exists-with-values",
+        ("spec.namespaceSelector.matchExpressions[0].values", "operator Exists takes no values"),
+    ),
+    C(
+        "quota-selector-cyrillic-value",
+        (
+            "spec.namespaceSelector.matchLabels.meetscale.io/agency",
+            'Invalid value: "s\u043e-y-te"',
+            "should match '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$$'",
+        ),
+    ),
+    C(
+        "quota-selector-bad-key",
+        ("spec.namespaceSelector.matchLabels", "every key of matchLabels must be a label key"),
+    ),
     # AgencyQuota (validating webhook)
     C(
         "quota-empty-namespace-selector",
@@ -155,7 +211,7 @@ CASES = [
     # BridgePool (CRD schema)
     C("pool-min-above-max", ("spec.minBridges must be <= spec.maxBridges",)),
     C("edit-pool-min-above-max", ("spec.minBridges must be <= spec.maxBridges",), edit=True),
-    C("pool-missing-template", ("spec.template", "Required value")),
+    C("pool-missing-template", ("spec.template is required without spec.jitsi",)),
     C("pool-max-bridges-zero", ("spec.maxBridges", "greater than or equal to 1")),
     C("pool-negative-min-bridges", ("spec.minBridges", "greater than or equal to 0")),
     C("pool-target-stress-above-one", ("spec.targetStress", "less than or equal to 1")),
@@ -174,6 +230,40 @@ CASES = [
         "pool-node-ports-reversed",
         ("spec.perBridgeService", "nodePortMax must be >= nodePortMin"),
         webhook=True,
+    ),
+    C(
+        "pool-template-containers-string",
+        (
+            "spec.template.spec.containers: must be a non-empty list of containers",
+            "(got 'jvb' (a string))",
+        ),
+        webhook=True,
+    ),
+    C(
+        "pool-template-image-whitespace",
+        (
+            "spec.template.spec.containers[0].image: must not have leading or trailing whitespace",
+            "(got ' jitsi/jvb:stable' (a string))",
+        ),
+        webhook=True,
+    ),
+    C(
+        "pool-template-invalid-container",
+        (
+            "spec.template: the apiserver refuses the pod template",
+            'spec.template.spec.containers[0].name: Invalid value: "JVB"',
+            "a lowercase RFC 1123 label must consist of",
+        ),
+        webhook=True,
+    ),
+    C(
+        "edit-pool-template-invalid",
+        (
+            "spec.template: the apiserver refuses the pod template",
+            'spec.template.spec.containers[0].volumeMounts[0].name: Not found: "jvb-config"',
+        ),
+        webhook=True,
+        edit=True,
     ),
 ]
 
@@ -283,6 +373,9 @@ def env(control_plane, tmp_path_factory) -> Iterator[Env]:
             cp.kubectl("create", "namespace", name)
         cp.kubectl("label", "namespace", ns, f"meetscale.io/agency={ns}")
         _apply(cp, quota)
+        account = yaml.safe_load((ROOT / "examples/jvb-account.yaml").read_text())
+        account["metadata"]["namespace"] = ns
+        _apply(cp, account)
         _apply(cp, pool)
         op = start_operator(
             Path(cp.kubeconfig),

@@ -1,15 +1,16 @@
 """The Helm chart on the test bed, as an ops team would install it: the CRD chart, then the
 chart with two agencies (one namespace created by the chart, one existing before), then the
 operator running with the chart's ServiceAccount token and environment; the webhook reached by
-the apiserver through the chart's Service; an admission and a scaling scenario; and at the end
-the apiserver's audit log compared with every permission the chart grants. Both profiles also
-pass a server-side dry run (with the Prometheus Operator's own CRDs installed).
+the apiserver through the chart's Service; admission, join-link and scaling scenarios; and at
+the end the apiserver's audit log compared with every permission the chart grants. Both
+profiles also pass a server-side dry run (with the Prometheus Operator's own CRDs installed).
 
 One module-scoped release; the tests run in file order and the last one reads the audit log
 that all of them produced."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -161,8 +162,6 @@ def test_operator_fills_the_certificate_secret_and_the_ca_bundle(setup):
             "get", "validatingwebhookconfiguration", f"{r.name}.meetscale.io", "-o", "json"
         ).stdout
     )
-    import base64
-
     assert {base64.b64decode(h["clientConfig"]["caBundle"]) for h in vwc["webhooks"]} == {
         data["ca.crt"]
     }
@@ -195,6 +194,92 @@ def test_agency_staff_book_and_the_webhook_refuses_through_the_service(setup, pr
         assert status["agency"] == agency  # b's namespace carries no label: selected by name
 
 
+LINKS_POOL = "links"
+APP_SECRET = b"an-app-secret-prosody-shares-32b"
+
+
+def _secret(ns: str, name: str, data: dict[str, bytes]) -> dict[str, Any]:
+    encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+            "data": encoded}  # fmt: skip
+
+
+def _join_secret(setup: Setup, ns: str, name: str) -> dict[str, Any] | None:
+    r = setup.cp.kubectl("get", "secret", f"{name}-join", "-n", ns, "-o", "json", check=False)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def _token_exp(doc: dict[str, Any]) -> int:
+    token = base64.b64decode(doc["data"]["token"]).decode()
+    payload = token.split(".")[1]
+    return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
+
+
+def test_join_links_under_the_chart_account(setup, prometheus):
+    """A pool with token settings (and the Secrets it names, in the pool namespace): an
+    admitted Meeting gets its join-link Secret in its agency's namespace, which that agency's
+    staff read and another agency's cannot; an edited window mints it again; a cancel
+    removes it. No bridges: the pool has minBridges 0 and the meeting is hours away."""
+    cp, ns, (a, b) = setup.cp, setup.ns, list(setup.agencies)
+    lo, hi = NODE_PORTS
+    jitsi = {
+        "xmppServer": "jitsi-prosody.jitsi.svc",
+        "authSecret": "jvb-account",
+        "publicUrl": "https://hop.nghean.gov.vn",
+        "jwt": {"appId": "meetscale-chart", "secret": {"name": "jitsi-jwt", "key": "secret"}},
+    }
+    pool = _pool(
+        setup,
+        prometheus.url,
+        minBridges=0,
+        maxBridges=1,
+        jitsi=jitsi,
+        perBridgeService={"enabled": True, "nodePortMin": lo, "nodePortMax": hi},
+    )
+    pool["metadata"]["name"] = LINKS_POOL
+    docs = [_secret(ns, "jitsi-jwt", {"secret": APP_SECRET}),
+            _secret(ns, "jvb-account", {"JVB_AUTH_USER": b"jvb", "JVB_AUTH_PASSWORD": b"pw"}),
+            pool]  # fmt: skip
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    a_ns = setup.agencies[a]
+    meeting = yaml.safe_load(_meeting(setup, a, "lien-ket", 100))
+    meeting["spec"]["pool"] = LINKS_POOL
+    refusals: list[str] = []
+
+    def booked() -> bool:  # the webhook knows the new pool once its index has seen it
+        r = setup.as_staff(a, "apply", "-f", "-", input=yaml.safe_dump(meeting))
+        refusals.append(r.stderr)
+        return r.returncode == 0
+
+    try:
+        wait_for(booked, timeout=30, what="lien-ket booked")
+    except AssertionError:
+        raise AssertionError(refusals[-1]) from None
+    doc = wait_for(lambda: _join_secret(setup, a_ns, "lien-ket"), what="the join-link Secret")
+    url = base64.b64decode(doc["data"]["url"]).decode()
+    assert url.startswith(f"https://hop.nghean.gov.vn/{a_ns}-lien-ket?jwt="), url
+
+    def read_as(agency: str) -> Any:
+        return setup.as_staff(agency, "get", "secret", "lien-ket-join", "-n", a_ns,
+                              "-o", "jsonpath={.data.url}")  # fmt: skip
+
+    mine = read_as(a)
+    assert mine.returncode == 0 and base64.b64decode(mine.stdout).decode() == url, mine.stderr
+    theirs = read_as(b)
+    assert theirs.returncode != 0 and "forbidden" in theirs.stderr.lower(), theirs.stderr
+
+    before, longer = _token_exp(doc), meeting["spec"]["durationMinutes"] + 30
+    cp.kubectl("patch", "meeting", "lien-ket", "-n", a_ns, "--type=merge",
+               "-p", json.dumps({"spec": {"durationMinutes": longer}}))  # fmt: skip
+    wait_for(
+        lambda: (d := _join_secret(setup, a_ns, "lien-ket")) and _token_exp(d) == before + 1800,
+        what="the join link minted again for the longer window",
+    )
+    cp.kubectl("patch", "meeting", "lien-ket", "-n", a_ns, "--type=merge",
+               "-p", json.dumps({"spec": {"cancelled": True}}))  # fmt: skip
+    wait_for(lambda: _join_secret(setup, a_ns, "lien-ket") is None, what="the link removed")
+
+
 def test_restart_reuses_the_certificate(setup):
     r = setup.release
     before = secret_data(setup.cp, r.namespace, f"{r.name}-webhook-tls")
@@ -224,10 +309,14 @@ def test_pool_scales_up_and_drains_down_under_the_chart_account(setup, prometheu
             perBridgeService={"enabled": True, "nodePortMin": lo, "nodePortMax": hi},
         )
         cp.kubectl("apply", "-f", "-", input=yaml.safe_dump(pool))  # fmt: skip
-        up = wait_for(lambda: len(b := bridges.bridges()) == 2 and sorted(b), timeout=90,
-                      what="2 bridges")  # fmt: skip
-        services = wait_for(lambda: len(_services(cp, ns)) == 2 and _services(cp, ns),
-                            what="2 per-bridge Services")  # fmt: skip
+
+        def settled() -> dict[str, int] | None:
+            # The bridge of the admission scenario had no port of its own: it is replaced.
+            found = _services(cp, ns)
+            return found if len(found) == 2 and set(bridges.bridges()) == set(found) else None
+
+        services = wait_for(settled, timeout=150, what="2 bridges, each with its own Service")
+        up = sorted(services)
         assert all(lo <= port <= hi for port in services.values())
         busy, idle = up
         bridges.set_conference(busy, "giao-ban", 50)

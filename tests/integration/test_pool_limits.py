@@ -1,4 +1,4 @@
-"""The owned Deployment, and minBridges/maxBridges as hard bounds."""
+"""The bridge pods the operator owns, and minBridges/maxBridges as hard bounds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 import pytest
 
 from tests.integration.test_pool_support import (
-    DEPLOYMENT,
     POOL,
     pool_doc,
     wait_for,
@@ -17,47 +16,57 @@ pytestmark = pytest.mark.cluster
 pytest_plugins = ["tests.integration.test_pool_support"]  # fixtures: bridges, kube
 
 
-def test_deployment_is_owned_and_carries_the_last_line_of_defence(
-    control_plane, crds, namespace, operator, prometheus, kube
+def test_bridge_pods_are_owned_and_carry_the_last_line_of_defence(
+    control_plane, crds, namespace, operator, prometheus, bridges, kube
 ):
     kube.apply(pool_doc(namespace, prometheus.url, minBridges=2, drainTimeoutSeconds=7200))
-    dep = wait_for(kube.deployment, what="Deployment")
+    pods = wait_for(lambda: len(p := kube.pods()) == 2 and p, what="2 bridge pods")
     pool = kube.pool()
-    [owner] = dep["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["name"], owner["uid"]) == (
-        "BridgePool",
-        POOL,
-        pool["metadata"]["uid"],
-    )
-    assert owner["controller"] is True
-    assert dep["metadata"]["name"] == DEPLOYMENT
-    assert dep["spec"]["replicas"] == 2
-    assert dep["spec"]["selector"]["matchLabels"] == {"meetscale.io/pool": POOL}
-    tpl = dep["spec"]["template"]
-    assert tpl["metadata"]["labels"]["meetscale.io/pool"] == POOL
-    assert tpl["metadata"]["labels"]["app.kubernetes.io/name"] == "jitsi-videobridge"
-    # At least the drain timeout: the preStop hook may wait that long for the last participant.
-    assert tpl["spec"]["terminationGracePeriodSeconds"] == 7200
-    [jvb] = tpl["spec"]["containers"]
-    hook = " ".join(jvb["lifecycle"]["preStop"]["exec"]["command"])
-    assert "POST" in hook and "http://127.0.0.1:8080/colibri/shutdown" in hook
-    assert '"graceful-shutdown": true' in hook
+    for name, pod in pods.items():
+        [owner] = pod["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "BridgePool",
+            POOL,
+            pool["metadata"]["uid"],
+        )
+        assert owner["controller"] is True
+        labels = pod["metadata"]["labels"]
+        assert labels["meetscale.io/pool"] == POOL
+        assert labels["meetscale.io/bridge"] == name
+        assert labels["app.kubernetes.io/name"] == "jitsi-videobridge"
+        # At least the drain timeout: the preStop hook may wait that long for the last one.
+        assert pod["spec"]["terminationGracePeriodSeconds"] == 7200
+        [jvb] = pod["spec"]["containers"]
+        hook = " ".join(jvb["lifecycle"]["preStop"]["exec"]["command"])
+        assert "POST" in hook and "http://127.0.0.1:8080/colibri/shutdown" in hook
+        assert '"graceful-shutdown": true' in hook
+    hashes = {p["metadata"]["labels"]["meetscale.io/template-hash"] for p in pods.values()}
+    assert len(hashes) == 1
 
-    # A template edit rolls out to the Deployment.
+    # A template edit replaces the bridges one at a time (each drained, then removed).
     kube.patch_pool(
         {"template": {**pool["spec"]["template"], "metadata": {"labels": {"tier": "media"}}}}
     )
-    wait_for(
-        lambda: (
-            (kube.deployment() or {})["spec"]["template"]["metadata"]["labels"].get("tier")
-            == "media"
-        ),
-        what="template updated",
-    )
+
+    def replaced() -> bool:
+        now = kube.pods()
+        return len(now) == 2 and all(
+            p["metadata"]["labels"].get("tier") == "media" for p in now.values()
+        )
+
+    most = 0
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not replaced():
+        most = max(most, len(kube.pods()))
+        time.sleep(0.2)
+    assert replaced(), kube.pods().keys()
+    assert most <= 3, f"{most} bridges at once: more than one surge bridge"
+    assert set(kube.pods()).isdisjoint(pods)
+    assert kube.events("DrainStarted")
 
     # Deleting the pool deletes what it owns.
     control_plane.kubectl("delete", "bridgepool", POOL, "-n", namespace, "--wait=true")
-    wait_for(lambda: kube.deployment() is None, timeout=60, what="Deployment garbage-collected")
+    wait_for(lambda: not kube.pods(), timeout=60, what="bridge pods garbage-collected")
 
 
 def test_min_and_max_bridges_are_respected(

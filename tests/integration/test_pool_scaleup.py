@@ -34,19 +34,6 @@ def operator_env() -> dict[str, str]:
     return {"MEETSCALE_PRE_JOIN_MARGIN_SECONDS": str(MARGIN)}
 
 
-@pytest.fixture
-def agency(control_plane, crds, namespace):
-    """The test namespace made an agency whose quota takes a 300-person meeting."""
-    control_plane.kubectl("label", "namespace", namespace, f"meetscale.io/agency={namespace}")
-    quota = yaml.safe_load((ROOT / "examples/quotas.yaml").read_text().split("---")[-1])
-    quota["metadata"]["name"] = namespace
-    quota["spec"]["namespaceSelector"] = {"matchLabels": {"meetscale.io/agency": namespace}}
-    quota["spec"]["limits"].update(maxConcurrentParticipants=1000, maxMeetingParticipants=500)
-    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(quota))
-    yield namespace
-    control_plane.kubectl("delete", "agencyquota", namespace, "--ignore-not-found", "--wait=false")
-
-
 def ready_bridges(harness) -> int:
     return len(harness.bridges())
 

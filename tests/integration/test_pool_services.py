@@ -1,5 +1,6 @@
-"""One UDP address per bridge: a NodePort Service per bridge pod, allocated without
-collisions from the pool's range, owned by the pod and garbage-collected with it."""
+"""One UDP address per bridge: a NodePort Service per bridge, allocated without collisions
+from the pool's range before its pod exists, handed to the stock image in its environment
+(JVB_PORT, JVB_ADVERTISE_IPS `address#port`), and deleted with the bridge."""
 
 from __future__ import annotations
 
@@ -44,26 +45,32 @@ def test_each_bridge_gets_its_own_node_port_and_loses_it_with_the_pod(
     wait_for(lambda: len(bridges.bridges()) == 3, what="3 bridges")
     services = wait_for(lambda: len(s := kube.services()) == 3 and s, what="3 Services")
     pods = kube.pods()
+    pool_uid = kube.pool()["metadata"]["uid"]
     ports = {}
-    for svc in services.values():
+    for name, svc in services.items():
         [ref] = svc["metadata"]["ownerReferences"]
-        assert ref["kind"] == "Pod" and ref["name"] in pods
-        assert ref["uid"] == pods[ref["name"]]["metadata"]["uid"]
+        assert (ref["kind"], ref["uid"]) == ("BridgePool", pool_uid)
+        bridge = svc["metadata"]["labels"]["meetscale.io/bridge"]
+        assert bridge == name and bridge in pods
         [port] = svc["spec"]["ports"]
-        assert port["protocol"] == "UDP" and port["targetPort"] == 10000
-        ports[ref["name"]] = port["nodePort"]
-        # The Service selects its own pod alone, and the pod knows its advertised port.
-        pod = pods[ref["name"]]
+        assert port["protocol"] == "UDP" and port["targetPort"] == port["nodePort"]
+        ports[bridge] = port["nodePort"]
+        # The Service selects its own pod alone, and the pod advertises that port.
+        pod = pods[bridge]
         labels = pod["metadata"]["labels"]
         assert all(labels.get(k) == v for k, v in svc["spec"]["selector"].items())
-        others = [p for n, p in pods.items() if n != ref["name"]]
+        others = [p for n, p in pods.items() if n != bridge]
         assert not any(
             all(p["metadata"]["labels"].get(k) == v for k, v in svc["spec"]["selector"].items())
             for p in others
         )
-        assert pod["metadata"]["annotations"]["meetscale.io/advertised-port"] == str(
-            port["nodePort"]
-        )
+        [jvb] = pod["spec"]["containers"]
+        env = {e["name"]: e for e in jvb["env"]}
+        assert env["JVB_PORT"]["value"] == str(port["nodePort"])
+        assert env["JVB_ADVERTISE_IPS"]["value"] == f"$(MEETSCALE_NODE_IP)#{port['nodePort']}"
+        assert env["MEETSCALE_NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+        media = [p for p in jvb["ports"] if p["name"] == "media"]
+        assert media == [{"name": "media", "containerPort": port["nodePort"], "protocol": "UDP"}]
     assert len(set(ports.values())) == 3
     assert all(LO < p <= HI for p in ports.values()), ports  # LO belongs to the TURN server
 
@@ -75,7 +82,7 @@ def test_each_bridge_gets_its_own_node_port_and_loses_it_with_the_pod(
         lambda: len(s := kube.services()) == 1 and s, timeout=60, what="Services collected"
     )
     [svc] = remaining.values()
-    assert svc["metadata"]["ownerReferences"][0]["name"] == left
+    assert svc["metadata"]["labels"]["meetscale.io/bridge"] == left
     assert svc["spec"]["ports"][0]["nodePort"] == ports[left]
     assert control_plane.kubectl(
         "get", "service", "turn-server", "-n", namespace, "-o", "jsonpath={.spec.ports[0].nodePort}"

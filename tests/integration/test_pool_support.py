@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from testbed.bridges import BridgeHarness
 
 POOL = "pool"
-DEPLOYMENT = f"{POOL}-jvb"
+ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "meetscale.io", "v1alpha1"
 T = TypeVar("T")
 
@@ -98,7 +98,6 @@ class Kube:
         self.ns = namespace
         api = control_plane.api_client()
         self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
         self.custom = client.CustomObjectsApi(api)
 
     @staticmethod
@@ -125,20 +124,10 @@ class Kube:
     def conditions(self) -> dict[str, dict[str, Any]]:
         return {c["type"]: c for c in self.status().get("conditions") or []}
 
-    def deployment(self) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            resp = self.apps.read_namespaced_deployment(DEPLOYMENT, self.ns, _preload_content=False)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return dict(self._json(resp))
-
-    def replicas(self) -> int | None:
-        dep = self.deployment()
-        return None if dep is None else int(dep["spec"]["replicas"])
+    def replicas(self) -> int:
+        """Bridge pods the operator runs: every one that is not terminating (drained ones
+        included until they are removed)."""
+        return len(self.pods())
 
     def pods(self) -> dict[str, dict[str, Any]]:
         """Bridge pods that are not terminating, by name."""
@@ -189,6 +178,19 @@ def metric(url: str, name: str, labels: dict[str, str]) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 total += float(s.value)
     return total
+
+
+@pytest.fixture
+def agency(control_plane, crds, namespace):
+    """The test namespace made an agency whose quota takes a 300-person meeting."""
+    control_plane.kubectl("label", "namespace", namespace, f"meetscale.io/agency={namespace}")
+    quota = yaml.safe_load((ROOT / "examples/quotas.yaml").read_text().split("---")[-1])
+    quota["metadata"]["name"] = namespace
+    quota["spec"]["namespaceSelector"] = {"matchLabels": {"meetscale.io/agency": namespace}}
+    quota["spec"]["limits"].update(maxConcurrentParticipants=1000, maxMeetingParticipants=500)
+    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(quota))
+    yield namespace
+    control_plane.kubectl("delete", "agencyquota", namespace, "--ignore-not-found", "--wait=false")
 
 
 @pytest.fixture

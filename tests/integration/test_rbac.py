@@ -203,6 +203,12 @@ CAN_I = [
     ("patch-own-quota-status", f"patch {Q}/$own --subresource=status", "no"),
     ("create-bridgepools-own-ns", "create bridgepools.meetscale.io -n $own", "no"),
     ("create-rolebindings-own-ns", "create rolebindings -n $own", "no"),
+    # join links: a Meeting's Secret is read by name; nothing else about Secrets
+    ("get-secrets-own-ns", "get secrets -n $own", "yes"),
+    ("get-secrets-other-ns", "get secrets -n $other", "no"),
+    ("list-secrets-own-ns", "list secrets -n $own", "no"),
+    ("create-secrets-own-ns", "create secrets -n $own", "no"),
+    ("delete-secrets-own-ns", "delete secrets -n $own", "no"),
 ]
 
 
@@ -320,3 +326,55 @@ def test_real_attempt(env, attempt):
         assert before is None and after is None
     else:
         assert attempt.effect == "none" and attempt.target is None
+
+
+# ------------------------------------------------------------------------ the operator's Secrets
+
+OPERATOR_SA = "system:serviceaccount:meetscale-system:rbac-test-meetscale"
+
+
+def test_operator_writes_secrets_only_in_agency_namespaces(env):
+    """The chart lets the operator's ServiceAccount write Secrets in agency namespaces (its
+    join links) through per-namespace RoleBindings (to the ClusterRole of the scope
+    agencyNamespaces of files/operator-rbac.yaml), and nowhere else."""
+    cp = env.cp
+    argv = [_helm(cp), "template", "rbac-test", str(ROOT / "charts/meetscale")]
+    argv += ["--namespace", "meetscale-system"]
+    argv += [
+        "--set",
+        f"agencies[0].name={env.own}",
+        "--set",
+        f"agencies[0].namespaces[0]={env.own}",
+    ]
+    argv += ["--set", f"agencies[0].groups[0]=agency:{env.own}"]
+    rendered = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    wanted = {
+        ("ClusterRole", "rbac-test-meetscale-operator-agency", None),
+        ("RoleBinding", "rbac-test-meetscale-operator", env.own),
+    }
+    mine = [
+        d
+        for d in yaml.safe_load_all(rendered)
+        if d and (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) in wanted
+    ]
+    assert sorted(d["kind"] for d in mine) == ["ClusterRole", "RoleBinding"]
+    cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(mine))
+    try:
+
+        def can(verb: str, ns: str) -> str:
+            r = cp.kubectl(
+                "auth", "can-i", verb, "secrets", "-n", ns, check=False, as_user=OPERATOR_SA
+            )
+            return r.stdout.strip()
+
+        deadline = time.monotonic() + 30
+        while can("create", env.own) != "yes":
+            assert time.monotonic() < deadline, "RoleBinding not effective within 30 s"
+            time.sleep(0.3)
+        assert [can(v, env.own) for v in ("get", "create", "update", "delete")] == ["yes"] * 4
+        assert can("list", env.own) == "no"
+        assert [can(v, ns) for v in ("create", "get") for ns in (env.other, "kube-system")] == [
+            "no"
+        ] * 4
+    finally:
+        cp.kubectl("delete", "-f", "-", "--ignore-not-found", input=yaml.safe_dump_all(mine))

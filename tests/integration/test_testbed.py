@@ -1,5 +1,6 @@
-"""The local test bed itself: versions, scheduling onto the kwok node with loopback pod IPs,
-RBAC, ServiceAccounts, Prometheus scraping, and that stopping leaves no process behind."""
+"""The local test bed itself: versions, scheduling onto the kwok node with loopback pod IPs
+that no two live pods share (within a bed, and across two beds on one host), RBAC,
+ServiceAccounts, Prometheus scraping, and that stopping leaves no process behind."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ import http.server
 import ipaddress
 import json
 import os
+import random
+import secrets
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
 from testbed import _proc, binaries
-from testbed.controlplane import POD_CIDR, ControlPlane
+from testbed.controlplane import ControlPlane, ControlPlaneError
 
 pytestmark = pytest.mark.cluster
 
@@ -88,7 +92,7 @@ def test_deployment_pods_become_ready_with_loopback_ips(control_plane, namespace
     for pod in pods:
         assert pod["spec"]["nodeName"] == "kwok-node-0"
         ip = ipaddress.ip_address(pod["status"]["podIP"])
-        assert ip.is_loopback and ip in ipaddress.ip_network(POD_CIDR), (ip, pod["status"])
+        assert ip.is_loopback and ip in _pod_network(control_plane), (ip, pod["status"])
         ips.append(str(ip))
     assert len(set(ips)) == 2, ips
 
@@ -103,6 +107,108 @@ def test_deployment_pods_become_ready_with_loopback_ips(control_plane, namespace
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _pod_network(cluster) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The bed's pod CIDR (an external bed reused via MEETSCALE_KUBECONFIG: any loopback)."""
+    bed = cluster.control_plane
+    return ipaddress.ip_network(bed.pod_cidr if bed is not None else "127.0.0.0/8")
+
+
+def _pod(name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "ip-churn"}},
+        "spec": {
+            "containers": [{"name": "c", "image": "registry.invalid/x:1"}],
+            "terminationGracePeriodSeconds": 0,
+        },
+    }
+
+
+def test_live_pods_never_share_an_ip(control_plane, namespace):
+    """300 pod creations through the scheduler, and after each batch of 50 most pods are
+    deleted while the next batch is created: kwok hands the freed IPs out again (which is
+    what lets a bridge of a deleted pod collide with a new one), but never the IP of a pod
+    that still exists."""
+    from kubernetes import client
+
+    api = client.CoreV1Api(control_plane.api_client())
+    network = _pod_network(control_plane)
+    rng = random.Random(17)
+    holders: dict[str, set[str]] = {}  # IP -> every pod that had it
+    created = 0
+    with ThreadPoolExecutor(8) as pool:
+        for batch in range(6):
+            names = [f"churn-{batch}-{i}" for i in range(50)]
+            list(pool.map(lambda n: api.create_namespaced_pod(namespace, _pod(n)), names))
+            created += len(names)
+
+            def all_have_ips() -> dict[str, str] | None:
+                pods = api.list_namespaced_pod(namespace, label_selector="app=ip-churn").items
+                ips = {p.metadata.name: p.status.pod_ip for p in pods}
+                return ips if all(ips.values()) else None
+
+            live = wait_until(all_have_ips, timeout=120, interval=0.3, what="pod IPs")
+            shared = {
+                ip: sorted(n for n, i in live.items() if i == ip)
+                for ip in set(live.values())
+                if list(live.values()).count(ip) > 1
+            }
+            assert not shared, f"batch {batch}: live pods share IPs: {shared}"
+            for name, ip in live.items():
+                assert ipaddress.ip_address(ip) in network, (name, ip, network)
+                holders.setdefault(ip, set()).add(name)
+            doomed = rng.sample(sorted(live), k=int(len(live) * 0.85))
+            list(
+                pool.map(
+                    lambda n: api.delete_namespaced_pod(n, namespace, grace_period_seconds=0),
+                    doomed,
+                )
+            )
+    assert created == 300
+    reused = [ip for ip, pods in holders.items() if len(pods) > 1]
+    assert reused, "no IP was handed out twice: the test did not exercise kwok's recycling"
+
+
+def test_two_beds_side_by_side_give_pods_different_ips(control_plane, tmp_path, monkeypatch):
+    """A second bed on the same host claims another loopback CIDR, so the first pods of
+    both beds (kwok counts each from .0.1) do not both get 127.1.0.1; naming the CIDR the
+    first bed holds in MEETSCALE_POD_CIDR is refused before anything starts."""
+    first = control_plane.control_plane
+    if first is None:
+        pytest.skip("reusing an external cluster: its CIDR is claimed by another process")
+    monkeypatch.setenv("MEETSCALE_POD_CIDR", first.pod_cidr)
+    clash = ControlPlane(tmp_path / "clash", first.bin_dir)
+    with pytest.raises(ControlPlaneError, match="held by another test bed") as refused:
+        clash.start()
+    assert f"MEETSCALE_POD_CIDR={first.pod_cidr!r}" in str(refused.value)
+    assert not clash.procs and not (tmp_path / "clash").exists()
+    monkeypatch.delenv("MEETSCALE_POD_CIDR")
+
+    second = ControlPlane(tmp_path / "second", first.bin_dir)
+    try:
+        second.start()
+        second.wait_ready(180)
+        assert second.pod_cidr != first.pod_cidr
+        ips = {}
+        for bed in (first, second):
+            name = f"side-by-side-{secrets.token_hex(3)}"
+            status, body = bed.api("POST", "/api/v1/namespaces/default/pods", _pod(name))
+            assert status == 201, body
+
+            def pod_ip(bed=bed, name=name) -> str | None:
+                _, pod = bed.api("GET", f"/api/v1/namespaces/default/pods/{name}")
+                return pod.get("status", {}).get("podIP") if isinstance(pod, dict) else None
+
+            ips[bed.pod_cidr] = wait_until(pod_ip, timeout=60, interval=0.2, what="pod IP")
+            bed.api("DELETE", f"/api/v1/namespaces/default/pods/{name}?gracePeriodSeconds=0")
+        for cidr, ip in ips.items():
+            assert ipaddress.ip_address(ip) in ipaddress.ip_network(cidr), (ip, cidr)
+        assert len(set(ips.values())) == 2, ips
+    finally:
+        second.stop()
 
 
 def test_rbac_is_enforced(control_plane):

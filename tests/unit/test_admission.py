@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from meetscale.decide.admit.plan import (
+from meetscale.decide.admit import (
     AdmissionPlan,
     AgencyQuotaView,
     AgencyUsage,

@@ -16,15 +16,15 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meetscale.decide.admit import tree as admission_tree
-from meetscale.decide.admit.plan import (
-    REASONS,
+from meetscale.decide.admit import (
     AdmissionPlan,
     AgencyQuotaView,
     MeetingRequest,
     PoolCeiling,
+    Reason,
     decide_admission,
 )
+from meetscale.decide.admit import tree as admission_tree
 from meetscale.decide.admit.tree import MaxAddTree
 
 ICT = timezone(timedelta(hours=7))
@@ -246,7 +246,7 @@ def test_every_blocked_meeting_really_does_not_fit(
     res = reservations(meetings, plan, pool, NOW)
     by_key = {m.key: m for m in meetings}
     for key, d in plan.decisions.items():
-        assert d.reason in REASONS
+        assert d.reason in set(Reason)
         assert (d.queue_position is not None) == (d.phase == "Queued")
         if d.reason in ("QuotaExceeded", "PoolFull"):
             # Queued only while it has not started (a meeting that cannot fit even alone

@@ -537,12 +537,28 @@ async def test_control_put_validation(sim: Sim, body: object, status: int) -> No
 async def test_control_api_lifecycle(sim: Sim) -> None:
     resp = await sim.client.put("/sim/conferences/room1", json={"participants": 3})
     assert resp.status == 201
-    assert await resp.json() == {"conference": "room1", "participants": 3, "result": "created"}
+    created = await resp.json()
+    info = sim.bridge.conference_info()[0]
+    assert created == {
+        "conference": "room1",
+        "participants": 3,
+        "result": "created",
+        "id": info.id,
+        "name": None,
+        "meeting_id": info.meeting_id,
+    }
     resp = await sim.client.put("/sim/conferences/room1", json={"participants": 3})
     assert (await resp.json())["result"] == "unchanged"
     resp = await sim.client.put("/sim/conferences/room1", json={"participants": 0})
     assert resp.status == 200
-    assert await resp.json() == {"conference": "room1", "participants": 0, "result": "ended"}
+    assert await resp.json() == {
+        "conference": "room1",
+        "participants": 0,
+        "result": "ended",
+        "id": None,
+        "name": None,
+        "meeting_id": None,
+    }
     assert (await sim.client.delete("/sim/conferences/room1")).status == 404
     state = await (await sim.client.get("/sim/state")).json()
     assert state["conferences"] == {}

@@ -95,7 +95,11 @@ def province(seed: int) -> tuple[list[MeetingRecord], list[QuotaRecord], BridgeP
     rng = random.Random(seed)
     quotas = [quota(a, rng) for a in AGENCIES]
     pool = BridgePoolSpec.model_validate(
-        {"template": {}, "participantsPerBridge": 300, "maxBridges": rng.choice([2, 3, 5])}
+        {
+            "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
+            "participantsPerBridge": 300,
+            "maxBridges": rng.choice([2, 3, 5]),
+        }
     )
     created = NOW - timedelta(days=1)
     records = [MeetingRecord.from_body(body(i, rng, created)) for i in range(40)]

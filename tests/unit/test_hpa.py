@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from meetscale.adapt import behavior_rules
 from meetscale.decide.scale.hpa import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
     BehaviorRules,
-    Policy,
+    RatePolicy,
     Recommendation,
     Rules,
     ScaleEvent,
@@ -230,11 +231,11 @@ def rules(
     select: str = "Max",
 ) -> Rules:
     """Upstream's generateScalingRules(pods, podsPeriod, percent, percentPeriod, window)."""
-    policies: list[Policy] = []
+    policies: list[RatePolicy] = []
     if pods_value:
-        policies.append(Policy("Pods", pods_value, pods_period))
+        policies.append(RatePolicy("Pods", pods_value, pods_period))
     if percent:
-        policies.append(Policy("Percent", percent, percent_period))
+        policies.append(RatePolicy("Percent", percent, percent_period))
     return Rules(window, select, tuple(policies))  # type: ignore[arg-type]
 
 
@@ -552,7 +553,7 @@ def test_scale_event_period_edge_is_exclusive(seconds_ago: int, expected: int) -
 
 
 def test_stabilized_value_is_then_rate_limited() -> None:
-    behavior = BehaviorRules(scale_down=Rules(300, "Max", (Policy("Pods", 1, 60),)))
+    behavior = BehaviorRules(scale_down=Rules(300, "Max", (RatePolicy("Pods", 1, 60),)))
     history = ScaleHistory((Recommendation(NOW - timedelta(minutes=1), 7),))
     result = apply_behavior(
         10, 2, min_replicas=1, max_replicas=20, behavior=behavior, history=history, now=NOW
@@ -593,7 +594,7 @@ def test_history_add_records_and_prunes() -> None:
 
 
 def test_behavior_from_model_uses_hpa_defaults() -> None:
-    assert BehaviorRules.from_model(Behavior()) == BehaviorRules()
+    assert behavior_rules(Behavior()) == BehaviorRules()
 
 
 def test_behavior_from_model_converts_user_rules() -> None:
@@ -604,6 +605,6 @@ def test_behavior_from_model_converts_user_rules() -> None:
         ),
         scale_down=ScalingRules(stabilization_window_seconds=None, select_policy="Disabled"),
     )
-    converted = BehaviorRules.from_model(model)
-    assert converted.scale_up == Rules(0, "Min", (Policy("Pods", 2, 60),))
+    converted = behavior_rules(model)
+    assert converted.scale_up == Rules(0, "Min", (RatePolicy("Pods", 2, 60),))
     assert converted.scale_down == Rules(300, "Disabled", DEFAULT_SCALE_DOWN.policies)

@@ -84,7 +84,11 @@ QUOTA = QuotaRecord.from_body(
     }
 )
 POOL = BridgePoolSpec.model_validate(
-    {"participantsPerBridge": 300, "maxBridges": 10, "template": {"spec": {"containers": []}}}
+    {
+        "participantsPerBridge": 300,
+        "maxBridges": 10,
+        "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
+    }
 )
 LABELS = {NS: {"agency": NS}}
 

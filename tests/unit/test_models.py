@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from meetscale.config import Settings
-from meetscale.decide.admit.agency import resolve_agency
+from meetscale.decide.admit.agency import AgencyResolver
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.models import LabelSelector, MeetingSpec
 
@@ -97,7 +97,7 @@ SEL = {
     ids=["by-label", "unmatched", "namespace-unknown", "two-quotas"],
 )
 def test_resolve_agency(namespace, labels, selectors, agency, reason):
-    res = resolve_agency(namespace, labels, selectors)
+    res = AgencyResolver(selectors).resolve(namespace, labels)
     assert (res.agency, res.reason) == (agency, reason)
     if agency is None:
         assert namespace in res.message
@@ -161,8 +161,6 @@ def test_settings_from_env():
 
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-from meetscale.decide.admit.agency import AgencyResolver  # noqa: E402
 
 _keys = st.sampled_from(["a", "b", "kubernetes.io/metadata.name"])
 _vals = st.sampled_from(["x", "y", "ns1"])

@@ -1,4 +1,5 @@
-"""Properties of decide_scale, choose_drain and the HPA functions over generated pools."""
+"""Properties of decide_scale, choose_drain and the HPA functions over generated pools,
+with the parameters the operator runs (generated BridgePool specs through the adapter)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meetscale.decide.scale.hpa import (
-    BehaviorRules,
-    Policy,
-    Recommendation,
-    Rules,
-    ScaleEvent,
-    ScaleHistory,
-    apply_behavior,
-    hpa_replicas,
-)
-from meetscale.decide.scale.plan import (
-    DECLARATION_MARGIN,
+from meetscale.adapt import pool_params
+from meetscale.decide.scale import (
+    DECLARATION_SIGMAS,
     BookedMeeting,
     BridgeState,
     PoolParams,
@@ -28,14 +20,26 @@ from meetscale.decide.scale.plan import (
     decide_scale,
     placement_fits,
 )
+from meetscale.decide.scale.hpa import (
+    BehaviorRules,
+    RatePolicy,
+    Recommendation,
+    Rules,
+    ScaleEvent,
+    ScaleHistory,
+    apply_behavior,
+    hpa_replicas,
+)
 from meetscale.decide.scale.removal import choose_drain
+from meetscale.decide.scale.replay import Release, Upcoming
+from meetscale.models import BridgePoolSpec
 
 NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
 
 minutes = st.integers(min_value=-600, max_value=600)
 
 policies = st.builds(
-    Policy,
+    RatePolicy,
     type=st.sampled_from(["Pods", "Percent"]),
     value=st.integers(1, 300),
     period_seconds=st.integers(1, 1800),
@@ -51,17 +55,22 @@ behaviors = st.one_of(st.just(BehaviorRules()), st.builds(BehaviorRules, rules, 
 
 @st.composite
 def pools(draw: st.DrawFn) -> PoolParams:
+    """What the operator runs for a generated BridgePool spec (and pre-join margin)."""
     lo = draw(st.integers(0, 6))
-    return PoolParams(
+    spec = BridgePoolSpec(
+        template={"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
         participants_per_bridge=draw(st.integers(1, 500)),
         min_bridges=lo,
         max_bridges=draw(st.integers(max(lo, 1), 40)),
         target_stress=draw(st.floats(0.05, 1.0)),
         tolerance=draw(st.sampled_from([0.0, 0.05, 0.1, 0.5])),
-        lead_time=timedelta(seconds=draw(st.integers(0, 3600))),
-        protection=timedelta(seconds=draw(st.integers(0, 3600))),
-        behavior=draw(behaviors),
+        lead_time_seconds=draw(st.integers(0, 3600)),
+        protection_seconds=draw(st.integers(0, 3600)),
+        drain_timeout_seconds=draw(st.integers(0, 7200)),
+        drain_timeout_action=draw(st.sampled_from(["ReturnToService", "Remove"])),
     )
+    margin = timedelta(seconds=draw(st.integers(0, 1800)))
+    return pool_params(spec, margin).evolve(behavior=draw(behaviors))
 
 
 @st.composite
@@ -163,28 +172,28 @@ PROFILE = settings(max_examples=200, deadline=None)
 @PROFILE
 @given(scenarios)
 def test_never_above_max(s: Scenario) -> None:
-    assert s.plan().desired <= s.pool.max_bridges
+    assert s.plan().desired <= s.pool.bounds.max_bridges
 
 
 @PROFILE
 @given(scenarios)
 def test_never_below_min(s: Scenario) -> None:
-    assert s.plan().desired >= s.pool.min_bridges
+    assert s.plan().desired >= s.pool.bounds.min_bridges
 
 
 @PROFILE
 @given(scenarios)
 def test_never_below_booked_demand_within_max(s: Scenario) -> None:
     plan = s.plan()
-    assert plan.desired >= min(plan.booked_replicas, s.pool.max_bridges)
+    assert plan.desired >= min(plan.booked_replicas, s.pool.bounds.max_bridges)
 
 
 @PROFILE
 @given(scenarios)
 def test_metrics_unavailable_never_scales_down(s: Scenario) -> None:
     plan = decide_scale(s.pool, s.bridges, s.booked, s.history, NOW, metrics_ok=False)
-    assert plan.desired >= min(plan.current, s.pool.max_bridges)
-    if plan.current <= s.pool.max_bridges:
+    assert plan.desired >= min(plan.current, s.pool.bounds.max_bridges)
+    if plan.current <= s.pool.bounds.max_bridges:
         assert plan.drain == []
     assert plan.recommendation is None
 
@@ -311,27 +320,26 @@ _RAMP = 240.0  # with times in 15 s steps every load below is a multiple of 1/16
 
 def direct_replay(
     loads: list[float],
-    releases: list[tuple[float, float]],
-    upcoming: list[tuple[float, float, int, bool]],
-    limit: float,
+    releases: list[Release],
+    upcoming: list[Upcoming],
     ppb: int,
-    margin: float,
+    sigmas: float,
 ) -> bool:
     """The replay as :func:`placement_fits` documents it, without its bookkeeping: before
     each conference every bridge's load is summed afresh from what was placed on it."""
-    placed: list[list[tuple[float, float, float]]] = [[] for _ in loads]  # (from, until, q)
+    placed: list[list[tuple[float, float, float, float]]] = [[] for _ in loads]  # +variance
     exclusive: set[int] = set()
-    for start, end, p, conf in upcoming:
+    for start, end, p, conf, spread in upcoming:
         gone = [f for t, f in releases if t <= start]
         kept = 1.0 - (gone[-1] if gone else 0.0)
-        open_: list[tuple[float, int, float, float]] = []  # load now, bridge, when filled, q^2
+        open_: list[tuple[float, int, float, float]] = []  # load now, bridge, filled, variance
         for b, base in enumerate(loads):
             if b in exclusive:
                 continue
-            here = [(a, q) for a, e, q in placed[b] if e > start]
-            now = base * kept + sum(q * min(1.0, max(start - a, 15.0) / _RAMP) for a, q in here)
-            full = base * kept + sum(q for _, q in here)
-            open_.append((now, b, full, sum(q * q for _, q in here)))
+            here = [(a, q, w) for a, e, q, w in placed[b] if e > start]
+            now = base * kept + sum(q * min(1.0, max(start - a, 15.0) / _RAMP) for a, q, _ in here)
+            full = base * kept + sum(q for _, q, _ in here)
+            open_.append((now, b, full, sum(w for _, _, w in here)))
         k = -(-p // ppb)
         if conf:
             empty = [b for _, b, full, _ in open_ if full <= 0][:k]
@@ -344,14 +352,10 @@ def direct_replay(
         if len(chosen) < k or (k > 1 and chosen[0][2] > 1e-9):
             return False
         share = p / k
+        variance = (spread * share) ** 2
         for _, b, full, squares in chosen:
-            placed[b].append((start, end, share))
-            if full <= 1e-9:
-                bound = max(limit, ppb)
-            elif margin > 0:
-                bound = ppb - margin * (squares + share * share) ** 0.5
-            else:
-                bound = limit
+            placed[b].append((start, end, share, variance))
+            bound = ppb if full <= 1e-9 else ppb - sigmas * (squares + variance) ** 0.5
             if full + share > bound + 1e-9:
                 return False
     return True
@@ -366,32 +370,33 @@ def replays(draw: st.DrawFn) -> tuple[Any, ...]:
     releases = []
     for t in ends:
         fraction = min(8, fraction + draw(st.integers(0, 3)))
-        releases.append((15.0 * t, fraction / 8))
+        releases.append(Release(15.0 * t, fraction / 8))
     ups = []
     for _ in range(draw(st.integers(0, 16))):
         start = draw(st.sampled_from([0, 15, 60, 240, 600]))  # many share a start, as classes do
         ups.append(
-            (
+            Upcoming(
                 float(start),
                 float(start + 15 * draw(st.integers(1, 80))),
                 # mostly small, now and then one that spans 2 (its halves stay exact)
                 draw(st.integers(1, 120) | st.integers(121, 600)),
                 draw(st.integers(0, 9)) == 0,
+                draw(st.sampled_from([0.1, 0.1, 0.05, 0.3, 0.6])),
             )
         )
-    ups.sort(key=lambda u: u[0])
+    ups.sort(key=lambda u: u.start)
     return loads, releases, ups, 300
 
 
 @PROFILE
 @given(world=replays())
 def test_placement_fits_agrees_with_the_direct_replay(world: tuple[Any, ...]) -> None:
-    # the answer for every flat limit and margin: which bridge each conference lands on
-    # decides where the replay first overflows, so a wrong placement shows in some answer
-    loads, releases, ups, ppb = world
-    settings_ = [(float(limit), 0.0) for limit in range(30, 301, 15)]
-    settings_ += [(270.0, margin) for margin in (0.1, DECLARATION_MARGIN, 0.6, 1.0)]
-    for limit, margin in settings_:
-        expected = direct_replay(loads, releases, ups, limit, ppb, margin)
-        got = placement_fits(loads, releases, ups, limit, ppb, _RAMP, margin)
-        assert got is expected, (limit, margin)
+    # the answer for every margin (and bridge size): which bridge each conference lands
+    # on decides where the replay first overflows, so a wrong placement shows in some answer
+    loads, releases, ups, _ = world
+    sigmas = (0.0, 0.5, 1.0, 2.0, DECLARATION_SIGMAS, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0)
+    for ppb in (150, 300):
+        for z in sigmas:
+            expected = direct_replay(loads, releases, ups, ppb, z)
+            got = placement_fits(loads, releases, ups, ppb, _RAMP, z)
+            assert got is expected, (ppb, z)

@@ -21,7 +21,7 @@ from meetscale.sim.policies import operator as operator_mod
 from meetscale.sim.policies.hpa import HpaPolicy
 from meetscale.sim.policies.operator import OperatorOptions, OperatorPolicy
 from meetscale.sim.policies.threshold import ThresholdParams, ThresholdPolicy
-from meetscale.sim.policy import BridgeSample, BridgeState, Observation, SimContext
+from meetscale.sim.policy import BridgePod, BridgeSample, Observation, SimContext
 from meetscale.sim.tiny import START, agency, meeting, tiny_trace
 from meetscale.sim.trace import load_trace
 
@@ -36,7 +36,7 @@ def ctx(min_bridges: int = 1, max_bridges: int = 20) -> SimContext:
 def obs(t: float, stress: dict[str, float | None], unready: tuple[str, ...] = ()) -> Observation:
     """Bridges jvb-0.. created in name order; `stress` None = ready but not scraped yet."""
     bridges = [
-        BridgeState(name, float(i), name not in unready, False, None)
+        BridgePod(name, float(i), name not in unready, False, None)
         for i, name in enumerate([*stress, *unready])
     ]
     metrics = [

@@ -1,15 +1,21 @@
 """One admission pass of the shell, from stored objects to the statuses it would write."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from meetscale.admission.statuses import plan_pool
-from meetscale.models import BridgePoolSpec
+from meetscale.models import BridgePoolSpec, MeetingSpec, PriorityClass
 from meetscale.records import MeetingRecord, QuotaRecord
 
 NOW = datetime(2020, 4, 6, 1, 0, tzinfo=UTC)
-POOL = BridgePoolSpec.model_validate({"template": {}, "maxBridges": 10})
+POOL = BridgePoolSpec.model_validate(
+    {
+        "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
+        "maxBridges": 10,
+    }
+)
 LABELS = {"so-y-te": {"meetscale.io/agency": "so-y-te"}, "orphan": {}}
 QUOTA = QuotaRecord.from_body(
     {
@@ -26,7 +32,9 @@ QUOTA = QuotaRecord.from_body(
 )
 
 
-def meeting(name, *, ns="so-y-te", start_h=1.0, participants=100, status=None, **spec):
+def meeting(
+    name, *, ns="so-y-te", start_h=1.0, participants=100, status=None, created=None, **spec
+):
     start = NOW + timedelta(hours=start_h)
     return MeetingRecord.from_body(
         {
@@ -35,7 +43,7 @@ def meeting(name, *, ns="so-y-te", start_h=1.0, participants=100, status=None, *
                 "namespace": ns,
                 "uid": f"uid-{name}",
                 "generation": 1,
-                "creationTimestamp": "2020-04-05T00:00:00Z",
+                "creationTimestamp": (created or "2020-04-05T00:00:00Z"),
             },
             "spec": {
                 "title": name,
@@ -119,3 +127,131 @@ def test_phase_counts_cover_every_meeting_once():
         ("so-y-te", "Queued"): 1,
         ("", "Pending"): 1,
     }
+
+
+# ------------------------------------------------------------------ one bad Meeting, not all
+
+
+def _raw(name, start, minutes=60, **status):
+    """A stored Meeting as the index holds it, bypassing the model (as one stored before
+    the model or the CRD bounded dates would be parsed by an older operator)."""
+    spec = MeetingSpec.model_construct(
+        title=name,
+        start=start,
+        end=None,
+        duration_minutes=minutes,
+        participants=10,
+        priority_class=PriorityClass.NORMAL,
+        confidential=False,
+        cancelled=False,
+        pool=None,
+    )
+    return MeetingRecord(
+        "so-y-te", name, f"uid-{name}", 1, NOW - timedelta(days=1), spec, None, status
+    )
+
+
+def meeting_body(name, start):
+    return MeetingRecord.from_body(
+        {
+            "metadata": {"name": name, "namespace": "so-y-te", "uid": f"uid-{name}",
+                         "generation": 1},
+            "spec": {"title": name, "start": start, "durationMinutes": 120, "participants": 5},
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (
+            meeting_body("year-1", "0001-01-01T00:05:00+00:00"),
+            "spec.start 0001-01-01T00:05:00+00:00 is outside the allowed range",
+        ),
+        (
+            meeting_body("year-9999", "9999-12-31T23:00:00+00:00"),
+            "spec.start 9999-12-31T23:00:00+00:00 is outside the allowed range",
+        ),
+        (_raw("raw-year-1", datetime(1, 1, 1, 0, 5, tzinfo=UTC)), "OverflowError"),
+        (_raw("raw-year-9999", datetime(9999, 12, 31, 23, 0, tzinfo=UTC), 120), "OverflowError"),
+    ],
+    ids=["stored-year-1", "stored-year-9999", "unchecked-year-1", "unchecked-year-9999"],
+)
+def test_a_meeting_that_cannot_be_decided_is_rejected_and_the_others_are_decided(bad, error):
+    good = meeting("good")
+    result = plan_pool("default", POOL, [bad, good], [QUOTA], LABELS, timedelta(minutes=10), NOW)
+    changes = {c.record.name: c for c in result.changes}
+    assert changes["good"].status["phase"] == "Admitted"
+    status = changes[bad.name].status
+    assert (status["phase"], status["reason"]) == ("Rejected", "InvalidSpec")
+    assert error in status["message"]
+    assert changes[bad.name].event == ("InvalidSpec", status["message"], True)
+    if bad.spec is not None:  # the model let it through: the shell logs what went wrong
+        assert "date value out of range" in result.isolated[bad.key]
+    # Once rejected it stays so without being computed again, and the good one stays.
+    stored = [replace(r, status=changes[r.name].status) for r in (bad, good)]
+    again = plan_pool("default", POOL, stored, [QUOTA], LABELS, timedelta(minutes=10), NOW)
+    assert again.changes == [] and again.isolated == {}
+
+
+# ------------------------------------------------------------------ decided again
+
+
+def test_uncancelled_meeting_is_decided_again_and_says_so():
+    """Cancelled, its slot taken by `taker`; spec.cancelled back to false: decided again
+    (Queued behind taker, not left Cancelled) and the message says why."""
+    taker = meeting("taker", participants=450)
+    was = meeting("was-cancelled", participants=100, status={"phase": "Cancelled",
+                  "reason": "Cancelled", "observedGeneration": 1})  # fmt: skip
+    was = replace(was, generation=2)
+    admitted = {"phase": "Admitted", "reason": "Admitted", "observedGeneration": 1}
+    changes, _ = run(replace(taker, status=admitted), was)
+    status = changes["was-cancelled"].status
+    assert (status["phase"], status["reason"]) == ("Queued", "QuotaExceeded")
+    assert status["message"].startswith("un-cancelled (spec.cancelled is false again)")
+    assert "booked 450, limit 500" in status["message"]
+    reason, message, warning = changes["was-cancelled"].event
+    assert (reason, warning) == ("QuotaExceeded", True) and "un-cancelled" in message
+    # With room, it is admitted again.
+    changes, _ = run(was)
+    assert changes["was-cancelled"].status["phase"] == "Admitted"
+    assert "un-cancelled" in changes["was-cancelled"].status["message"]
+
+
+def test_still_cancelled_stays_cancelled():
+    was = meeting("c", cancelled=True, status={"phase": "Cancelled", "reason": "Cancelled",
+                  "message": "cancelled by spec.cancelled", "observedGeneration": 1})  # fmt: skip
+    changes, _ = run(was)
+    assert "c" not in changes or changes["c"].status["phase"] == "Cancelled"
+    assert "c" not in changes or changes["c"].event is None
+
+
+def test_invalid_spec_fixed_by_an_edit_is_decided_again():
+    rejected = {"phase": "Rejected", "reason": "InvalidSpec", "observedGeneration": 1}
+    fixed = replace(meeting("fixed", status=rejected), generation=2)
+    changes, _ = run(fixed)
+    status = changes["fixed"].status
+    assert status["phase"] == "Admitted" and status["observedGeneration"] == 2
+    assert status["message"].startswith("spec edited after it was refused as invalid")
+    # Not edited since: it stays rejected.
+    changes, _ = run(meeting("unfixed", status=rejected))
+    assert "unfixed" not in changes or changes["unfixed"].status["phase"] == "Rejected"
+    assert "unfixed" not in changes or changes["unfixed"].event is None
+
+
+def test_a_short_notice_meeting_the_pool_cannot_take_waits_at_the_door():
+    from meetscale.decide.door import PoolNow
+    from meetscale.decide.scale import PoolParams
+    from tests.unit.scalekit import br
+
+    adhoc = meeting("adhoc", start_h=0.0, participants=100, created=NOW.isoformat())
+    busy = PoolNow(PoolParams(), [br("x", 0.9, 280)], [])
+    result = plan_pool("default", POOL, [adhoc], [QUOTA], LABELS, timedelta(0), NOW, pool_now=busy)
+    status = result.changes[0].status
+    assert (status["phase"], status["reason"]) == ("Queued", "PoolFull")
+    assert "100 more participants" in status["message"]
+    assert result.changes[0].event is not None
+
+    idle = PoolNow(PoolParams(), [br("x", 0.1, 20)], [])
+    result = plan_pool("default", POOL, [adhoc], [QUOTA], LABELS, timedelta(0), NOW, pool_now=idle)
+    assert result.changes[0].status["phase"] == "Admitted"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetscale.decide.admit.plan import AgencyQuotaView, MeetingRequest, PoolCeiling
+from meetscale.decide.admit import AgencyQuotaView, MeetingRequest, PoolCeiling
 from meetscale.decide.admit.validation import validate_meeting
 
 NOW = datetime(2020, 4, 6, 1, 0, tzinfo=UTC)  # 08:00 in Vietnam

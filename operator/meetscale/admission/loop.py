@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -14,13 +15,56 @@ from datetime import UTC, datetime
 from typing import Any
 
 from meetscale import metrics as m
+from meetscale.admission.orphans import orphan_changes
 from meetscale.admission.statuses import COMPARED, PoolPass, StatusChange, plan_pool
 from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
+from meetscale.decide.door import PoolNow
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
 
 log = logging.getLogger("meetscale.admission")
+
+ORPHANS = "orphans"  # the loop of Meetings whose pool does not exist (a Wakers key too)
+UNHEALTHY_AFTER = 5  # passes of one loop failing in a row before /healthz fails
+RETRY_FIRST_SECONDS = 1.0  # after a failed pass; doubles up to admission_resync_seconds
+
+
+class LoopHealth:
+    """Consecutive failures of each admission loop (a pool's decisions, its reports, the
+    orphans): a loop that keeps failing makes the liveness probe fail, so that Kubernetes
+    restarts the operator and the failure is seen, instead of /healthz staying 200."""
+
+    def __init__(self, limit: int = UNHEALTHY_AFTER) -> None:
+        self.limit = limit
+        self._failing: dict[str, tuple[int, str]] = {}  # loop -> (in a row, last error)
+
+    def ok(self, loop: str) -> None:
+        self._failing.pop(loop, None)
+
+    def failed(self, loop: str, exc: BaseException) -> int:
+        """Count a failure; returns how many in a row."""
+        count = self._failing.get(loop, (0, ""))[0] + 1
+        self._failing[loop] = (count, f"{type(exc).__name__}: {exc}"[:500])
+        return count
+
+    def forget(self, loop: str) -> None:
+        self._failing.pop(loop, None)
+
+    def problems(self) -> list[str]:
+        """One line per loop that failed `limit` times or more in a row."""
+        return [
+            f"admission loop {loop} failed {count} times in a row (last: {error})"
+            for loop, (count, error) in sorted(self._failing.items())
+            if count >= self.limit
+        ]
+
+    def failing(self) -> dict[str, int]:
+        return {loop: count for loop, (count, _) in sorted(self._failing.items())}
+
+
+def retry_after(failures: int, settings: Settings) -> float:
+    return float(min(RETRY_FIRST_SECONDS * 2 ** (failures - 1), settings.admission_resync_seconds))
 
 
 class Wakers:
@@ -165,8 +209,16 @@ async def _after(before: asyncio.Task[None] | None, write: Coroutine[Any, Any, N
 class _Pool:
     """The state of one pool's loop between passes."""
 
-    def __init__(self, pool_key: str, writer: StatusWriter, write_quota_status: bool) -> None:
+    def __init__(
+        self,
+        pool_key: str,
+        writer: StatusWriter,
+        write_quota_status: bool,
+        health: LoopHealth,
+    ) -> None:
         self.key = pool_key
+        self.health = health
+        self.logged: set[str] = set()  # isolated Meetings already logged
         self.name = pool_key.split("/", 1)[-1]
         self.writes = Writes(writer)
         self.write_quota_status = write_quota_status
@@ -204,26 +256,35 @@ async def _pass(
     settings: Settings,
     clock: Callable[[], datetime],
     full: bool,
+    pool_now: Callable[[], PoolNow | None] = lambda: None,
 ) -> tuple[PoolPass, list[QuotaRecord], datetime]:
     records, quotas, ns_labels = inputs()
+    seen = pool_now()
     meetings = pool.writes.overlay(records)
     now = clock()
     t0 = time.perf_counter()
     # CPU work on a snapshot of the indexes: off the event loop, so that watches, the
     # webhook and /healthz stay responsive meanwhile.
     result = await asyncio.to_thread(
-        plan_pool,
-        pool.name,
-        spec,
-        meetings,
-        quotas,
-        ns_labels,
-        settings.pre_join_margin,
-        now,
-        not full,
+        functools.partial(
+            plan_pool,
+            pool.name,
+            spec,
+            meetings,
+            quotas,
+            ns_labels,
+            settings.pre_join_margin,
+            now,
+            not full,
+            pool_now=seen,
+        )
     )
     kind = "full" if full else "focused"
     m.admission_pass_seconds.labels(pool=pool.key, kind=kind).observe(time.perf_counter() - t0)
+    for key, error in result.isolated.items():
+        if f"{key} {error}" not in pool.logged:
+            pool.logged.add(f"{key} {error}")
+            log.error("pool %s: Meeting %s cannot be decided, rejected: %s", pool.key, key, error)
     return result, quotas, now
 
 
@@ -237,14 +298,17 @@ async def _report(
     """A full pass in the background for what only a full pass knows (quota usage, phase
     counts, the next start or end of any Meeting); its Meeting statuses are not written:
     decisions stay with the loop, so a long pass never holds a decision up."""
+    name = f"{pool.key} (report)"
     try:
         result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full=True)
         interval = settings.quota_status_min_interval_seconds
         if not pool.publish(result, quotas, interval):
             pool.report_at = min(pool.report_at, time.monotonic() + interval)
         pool.note_boundary(result, now)
-    except Exception:  # a failed report is retried at the next resync; decisions go on
-        log.exception("admission report of pool %s failed", pool.key)
+        pool.health.ok(name)
+    except Exception as exc:  # a failed report is retried at the next resync; decisions go on
+        count = pool.health.failed(name, exc)
+        log.exception("admission report of pool %s failed (%d in a row)", pool.key, count)
     finally:
         pool.report_task = None
 
@@ -260,6 +324,8 @@ async def run_pool(
     write_quota_status: bool,
     wants_full: Callable[[], bool] = lambda: False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    health: LoopHealth | None = None,
+    pool_now: Callable[[], PoolNow | None] = lambda: None,
 ) -> None:
     """Loop until `stopped()`: a pass, start its writes, then wait for a wake-up, the next
     start or end of a Meeting, or the next report, whichever comes first.
@@ -272,45 +338,31 @@ async def run_pool(
     Reports: a full pass in the background, whose quota statuses and phase counts are
     written and whose Meeting statuses are not: `admission_settle_seconds` after
     decisions changed something, and every `admission_resync_seconds`.
+    Failures: a pass that fails is logged and retried after 1 s, 2 s, 4 s ... (at most
+    `admission_resync_seconds`); `health` counts the failures in a row (/healthz).
     """
-    pool = _Pool(pool_key, writer, write_quota_status)
+    health = health if health is not None else LoopHealth()
+    pool = _Pool(pool_key, writer, write_quota_status, health)
     try:
         while not stopped():
             wake.clear()
             spec = get_spec()
-            if spec is None:
-                timeout = settings.admission_resync_seconds
-            else:
-                full = wants_full() or spec != pool.last_spec
-                at_boundary = time.monotonic() >= pool.boundary_at
-                if at_boundary:
-                    pool.boundary_at = math.inf  # this pass serves it; a report finds the next
-                result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full)
-                for change in result.changes:
-                    pool.writes.meeting(change)
-                pool.note_boundary(result, now)
-                mono = time.monotonic()
-                if full:
-                    pool.last_spec = spec
-                    pool.publish(result, quotas, 0.0)
-                    pool.report_at = mono + settings.admission_resync_seconds
-                elif at_boundary:
-                    pool.report_at = mono
-                elif result.changes:
-                    pool.report_at = min(pool.report_at, mono + settings.admission_settle_seconds)
-                if mono >= pool.report_at and pool.report_task is None:
-                    pool.report_at = mono + settings.admission_resync_seconds
-                    pool.report_task = asyncio.create_task(
-                        _report(pool, spec, inputs, settings, clock)
+            timeout = settings.admission_resync_seconds
+            if spec is not None:
+                try:
+                    timeout = await _decide(
+                        pool, spec, inputs, settings, clock, wants_full, wake, pool_now
                     )
-                    # A report may find an earlier boundary or let a due report start.
-                    pool.report_task.add_done_callback(lambda _: wake.set())
-                due = [pool.boundary_at]
-                if pool.report_task is None:
-                    due.append(pool.report_at)
-                timeout = min(
-                    max(min(due) - time.monotonic(), 0.0), settings.admission_resync_seconds
-                )
+                    health.ok(pool.key)
+                except Exception as exc:  # the loop goes on; /healthz tells if it keeps failing
+                    count = health.failed(pool.key, exc)
+                    timeout = retry_after(count, settings)
+                    log.exception(
+                        "admission pass of pool %s failed (%d in a row); again in %.0f s",
+                        pool.key,
+                        count,
+                        timeout,
+                    )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=timeout)
             if settings.admission_debounce_seconds:
@@ -321,6 +373,100 @@ async def run_pool(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pool.report_task
         await pool.writes.drain(10)
+        health.forget(pool.key)
+        health.forget(f"{pool.key} (report)")
+
+
+async def _decide(
+    pool: _Pool,
+    spec: BridgePoolSpec,
+    inputs: Inputs,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    wants_full: Callable[[], bool],
+    wake: asyncio.Event,
+    pool_now: Callable[[], PoolNow | None] = lambda: None,
+) -> float:
+    """One decision pass, its writes, maybe a report; the seconds until the next pass."""
+    full = wants_full() or spec != pool.last_spec
+    at_boundary = time.monotonic() >= pool.boundary_at
+    if at_boundary:
+        pool.boundary_at = math.inf  # this pass serves it; a report finds the next
+    result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full, pool_now)
+    for change in result.changes:
+        pool.writes.meeting(change)
+    pool.note_boundary(result, now)
+    mono = time.monotonic()
+    if full:
+        pool.last_spec = spec
+        pool.publish(result, quotas, 0.0)
+        pool.report_at = mono + settings.admission_resync_seconds
+    elif at_boundary:
+        pool.report_at = mono
+    elif result.changes:
+        pool.report_at = min(pool.report_at, mono + settings.admission_settle_seconds)
+    if mono >= pool.report_at and pool.report_task is None:
+        pool.report_at = mono + settings.admission_resync_seconds
+        pool.report_task = asyncio.create_task(_report(pool, spec, inputs, settings, clock))
+        # A report may find an earlier boundary or let a due report start.
+        pool.report_task.add_done_callback(lambda _: wake.set())
+    due = [pool.boundary_at]
+    if pool.report_task is None:
+        due.append(pool.report_at)
+    return min(max(min(due) - time.monotonic(), 0.0), settings.admission_resync_seconds)
+
+
+OrphanInputs = Callable[[], tuple[Mapping[str, list[MeetingRecord]], Mapping[str, bool]]]
+
+
+async def run_orphans(
+    inputs: OrphanInputs,
+    default_pool_key: str,
+    settings: Settings,
+    writer: StatusWriter,
+    wake: asyncio.Event,
+    stopped: Callable[[], bool],
+    health: LoopHealth,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Until `stopped()`: give the Meetings of pools that do not exist (or cannot be used)
+    their status (admission.orphans), on a wake-up and every `admission_resync_seconds`.
+
+    `inputs()`: the Meetings by pool key, and every pool key -> whether its spec is usable.
+    """
+    writes = Writes(writer)
+    try:
+        while not stopped():
+            wake.clear()
+            timeout = settings.admission_resync_seconds
+            try:
+                by_pool, pools = inputs()
+                keyed = [
+                    (key, rec)
+                    for key, records in by_pool.items()
+                    if pools.get(key) is not True
+                    for rec in records
+                ]
+                shown = writes.overlay([rec for _, rec in keyed])
+                grouped: dict[str, list[MeetingRecord]] = {}
+                for (key, _), rec in zip(keyed, shown, strict=True):
+                    grouped.setdefault(key, []).append(rec)
+                now = clock()
+                for key, records in grouped.items():
+                    for change in orphan_changes(key, records, pools, default_pool_key, now):
+                        writes.meeting(change)
+                health.ok(ORPHANS)
+            except Exception as exc:
+                count = health.failed(ORPHANS, exc)
+                timeout = retry_after(count, settings)
+                log.exception("orphan Meetings pass failed (%d in a row)", count)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=timeout)
+            if settings.admission_debounce_seconds:
+                await asyncio.sleep(settings.admission_debounce_seconds)
+    finally:
+        await writes.drain(10)
+        health.forget(ORPHANS)
 
 
 def _quota_metrics(statuses: Mapping[str, Mapping[str, Any]], quotas: list[QuotaRecord]) -> None:

@@ -9,26 +9,25 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from meetscale.decide.admit.agency import AgencyResolution, AgencyResolver
-from meetscale.decide.admit.plan import (
+from meetscale.adapt import AdmissionInputs, admission_inputs, pool_ceiling
+from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
+from meetscale.conditions import condition
+from meetscale.decide.admit import (
     AdmissionPlan,
     AgencyQuotaView,
     MeetingRequest,
     decide_admission,
 )
-from meetscale.decide.lifecycle import HOLDS_RESERVATION, TERMINAL, timed_phase
-from meetscale.models import BridgePoolSpec, LabelSelector
-from meetscale.records import (
-    MeetingRecord,
-    QuotaRecord,
-    meeting_request,
-    pool_ceiling,
-    quota_views,
-)
+from meetscale.decide.admit.agency import AgencyResolver
+from meetscale.decide.door import PoolNow, at_the_door
+from meetscale.decide.lifecycle import timed_phase
+from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, Phase
+from meetscale.records import MeetingRecord, QuotaRecord, meeting_request
+from meetscale.times import rfc3339
 
 # Fields of status that describe the decision; compared to skip writes that change nothing.
 COMPARED = (
@@ -41,6 +40,7 @@ COMPARED = (
     "reservedBridges",
     "queuePosition",
     "observedGeneration",
+    "room",
 )
 WARNING_REASONS = frozenset(
     {
@@ -54,12 +54,13 @@ WARNING_REASONS = frozenset(
         "NoAgencyQuota",
         "AmbiguousAgency",
         "InvalidSpec",
+        "PoolNotFound",
+        "PoolInvalid",
+        "RoomTaken",
     }
 )
-
-
-def _ts(t: datetime) -> str:
-    return t.astimezone().isoformat(timespec="seconds") if t.tzinfo else t.isoformat()
+UNCANCELLED = "un-cancelled (spec.cancelled is false again), so decided again"
+SPEC_FIXED = "spec edited after it was refused as invalid, so decided again"
 
 
 @dataclass(frozen=True)
@@ -78,23 +79,12 @@ class PoolPass:
     changes: list[StatusChange] = field(default_factory=list)
     quota_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: AdmissionPlan | None = None
+    inputs: AdmissionInputs | None = None  # what the core was given
     next_wakeup: datetime | None = None
     phase_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-
-def _condition(
-    ctype: str, ok: bool, reason: str, message: str, now: datetime, old: Mapping[str, Any]
-) -> dict[str, Any]:
-    status = "True" if ok else "False"
-    prev = {c.get("type"): c for c in old.get("conditions") or []}.get(ctype)
-    when = prev["lastTransitionTime"] if prev and prev.get("status") == status else _ts(now)
-    return {
-        "type": ctype,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": when,
-    }
+    # Meetings this pass could not decide (key -> the error; they got InvalidSpec): the
+    # shell logs them, the pass went on for the others.
+    isolated: dict[str, str] = field(default_factory=dict)
 
 
 def compared_fields(
@@ -111,7 +101,7 @@ def compared_fields(
 ) -> dict[str, Any]:
     """The fields of a Meeting status that say what was decided (COMPARED): cheap to build
     for every Meeting of a pass, so the full status is only built for the changed ones."""
-    holds = phase in HOLDS_RESERVATION
+    holds = phase in HOLDING_PHASES
     return {
         "phase": phase,
         "reason": reason,
@@ -122,6 +112,7 @@ def compared_fields(
         "reservedBridges": bridges if holds else 0,
         "queuePosition": queue_position if phase == "Queued" else None,
         "observedGeneration": record.generation,
+        "room": record_room(record),
     }
 
 
@@ -129,21 +120,117 @@ def complete_status(record: MeetingRecord, status: dict[str, Any], now: datetime
     """Add the timestamps and conditions to `compared_fields`' answer."""
     old = record.status
     phase, reason, message = status["phase"], status["reason"], status["message"]
-    holds = phase in HOLDS_RESERVATION
+    holds = phase in HOLDING_PHASES
     admitted_ever = holds or phase == "Finished"
+    was = old.get("conditions")
     return {
         **status,
-        "admittedAt": old.get("admittedAt") or (_ts(now) if holds else None),
+        "admittedAt": old.get("admittedAt") or (rfc3339(now) if holds else None),
         "conditions": [
-            _condition("QuotaReserved", holds, reason, message, now, old),
-            _condition("Admitted", admitted_ever, reason, message, now, old),
-            _condition("Finished", phase in TERMINAL, reason, message, now, old),
+            condition("QuotaReserved", holds, reason, message, now, was),
+            condition("Admitted", admitted_ever, reason, message, now, was),
+            condition("Finished", phase in TERMINAL_PHASES, reason, message, now, was),
         ],
     }
 
 
 def changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return any(old.get(k) != new.get(k) for k in COMPARED)
+
+
+@dataclass
+class _Prepared:
+    """What the first walk over a pool's Meetings found (see `_prepare`)."""
+
+    requests: list[MeetingRequest] = field(default_factory=list)
+    agencies: dict[str, str | None] = field(default_factory=dict)
+    fixed: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # phase, reason, msg
+    reopened: dict[str, str] = field(default_factory=dict)  # key -> why it is decided again
+    boundaries: list[datetime] = field(default_factory=list)
+
+
+def reopened(rec: MeetingRecord) -> str | None:
+    """Why a terminal Meeting is decided again, or None: it was un-cancelled, or its spec
+    was refused as invalid and has been edited since."""
+    if rec.spec is None:
+        return None
+    if rec.phase == "Cancelled" and not rec.spec.cancelled:
+        return UNCANCELLED
+    observed = int(rec.status.get("observedGeneration") or 0)
+    invalid = rec.phase == "Rejected" and rec.status.get("reason") == "InvalidSpec"
+    return SPEC_FIXED if invalid and rec.generation > observed else None
+
+
+def _prepare(
+    meetings: list[MeetingRecord],
+    resolver: AgencyResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    agency_priority: Mapping[str, int],
+    margin: timedelta,
+    now: datetime,
+    out: PoolPass,
+) -> tuple[list[MeetingRecord], _Prepared]:
+    """Sort the Meetings into decided-by-themselves (`fixed`) and requests for the core.
+
+    A Meeting that cannot be prepared (an error of any kind) gets Rejected/InvalidSpec
+    and the others go on: one stored object must not stop admission for its pool."""
+    prep = _Prepared()
+    effective = []
+    for stored in meetings:
+        why = reopened(stored)
+        rec = stored
+        if why is not None:
+            prep.reopened[rec.key] = why
+            rec = replace(stored, status={**stored.status, "phase": "Pending"})
+        effective.append(rec)
+        try:
+            _prepare_one(rec, resolver, namespace_labels, agency_priority, margin, now, prep)
+        except Exception as exc:  # isolate it: the pass goes on for the others
+            prep.fixed[rec.key] = ("Rejected", "InvalidSpec", _undecidable(exc))
+            out.isolated[rec.key] = f"{type(exc).__name__}: {exc}"
+    return effective, prep
+
+
+def _undecidable(exc: Exception) -> str:
+    return f"spec cannot be decided ({type(exc).__name__}: {exc}); fix or delete the Meeting"
+
+
+def _prepare_one(
+    rec: MeetingRecord,
+    resolver: AgencyResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    agency_priority: Mapping[str, int],
+    margin: timedelta,
+    now: datetime,
+    prep: _Prepared,
+) -> None:
+    if rec.spec is None:
+        prep.fixed[rec.key] = ("Rejected", "InvalidSpec", rec.spec_error or "invalid spec")
+        return
+    res = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace))
+    prep.agencies[rec.key] = res.agency
+    if rec.spec.cancelled:
+        prep.fixed[rec.key] = ("Cancelled", "Cancelled", "cancelled by spec.cancelled")
+        return
+    if res.agency is None:
+        if rec.phase not in TERMINAL_PHASES:
+            prep.fixed[rec.key] = ("Pending", res.reason, res.message)
+        return
+    if rec.phase in TERMINAL_PHASES:  # kept as it is (nothing computed from the spec)
+        reason = str(rec.status.get("reason") or rec.phase)
+        prep.fixed[rec.key] = (rec.phase, reason, str(rec.status.get("message") or ""))
+        return
+    start, end = rec.spec.start, rec.spec.end_time
+    phase = timed_phase(rec.phase, start, end, now)
+    if phase in TERMINAL_PHASES:
+        prep.fixed[rec.key] = (phase, phase, f"ended at {rfc3339(end)}")
+        return
+    request = meeting_request(rec, res.agency, agency_priority.get(res.agency, 0))
+    window = [start - margin, start, end]  # computed before anything is recorded
+    if phase == "Running" and rec.phase != "Running":
+        prep.fixed[rec.key] = ("Running", "Started", f"started at {rfc3339(start)}")
+    prep.boundaries += window
+    prep.requests.append(request)
 
 
 def plan_pool(
@@ -155,6 +242,8 @@ def plan_pool(
     margin: timedelta,
     now: datetime,
     focus: bool = False,
+    *,
+    pool_now: PoolNow | None = None,
 ) -> PoolPass:
     """One admission pass over a pool: desired statuses, quota usage, next time to look.
 
@@ -163,62 +252,59 @@ def plan_pool(
     and no phase counts, and its next wake-up covers only those Meetings. The loop runs
     focused passes on Meeting events and full ones on a timer, at time boundaries and on
     quota, namespace or pool changes.
+
+    A Meeting the pass cannot prepare for the core (whatever the error) is isolated: it
+    gets Rejected/InvalidSpec saying why and is listed in `isolated`; the others are
+    decided. `pool_now`: the pool as its scaling pass last saw it; a short-notice Meeting
+    that would overflow it is Queued `PoolFull` (see `meetscale.decide.door`).
     """
     out = PoolPass(full=not focus)
     if focus:
         meetings = focus_subset(meetings, margin, now)
-    selectors: dict[str, LabelSelector] = {
-        q.name: q.spec.namespace_selector for q in quotas if q.spec is not None
-    }
-    resolver = AgencyResolver(selectors)
-    agency_priority = {q.name: q.spec.priority for q in quotas if q.spec is not None}
-    requests = []
-    agencies: dict[str, str | None] = {}
-    fixed: dict[str, tuple[str, str, str]] = {}  # key -> phase, reason, message
-    boundaries: list[datetime] = []
-    resolved: dict[str, AgencyResolution] = {}  # per namespace: many Meetings share one
-    for rec in meetings:
-        if rec.spec is None:
-            fixed[rec.key] = ("Rejected", "InvalidSpec", rec.spec_error or "invalid spec")
-            continue
-        res = resolved.get(rec.namespace)
-        if res is None:
-            res = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace))
-            resolved[rec.namespace] = res
-        agencies[rec.key] = res.agency
-        if rec.spec.cancelled:
-            fixed[rec.key] = ("Cancelled", "Cancelled", "cancelled by spec.cancelled")
-            continue
-        if res.agency is None:
-            if rec.phase not in TERMINAL:
-                fixed[rec.key] = ("Pending", res.reason, res.message)
-            continue
-        start, end = rec.spec.start, rec.spec.end_time
-        phase = timed_phase(rec.phase, start, end, now)
-        if phase in TERMINAL:
-            same = phase == rec.phase
-            fixed[rec.key] = (
-                phase,
-                str(rec.status.get("reason") or phase) if same else phase,
-                str(rec.status.get("message") or "") if same else f"ended at {_ts(end)}",
-            )
-            continue
-        if phase == "Running" and rec.phase != "Running":
-            fixed[rec.key] = ("Running", "Started", f"started at {_ts(start)}")
-        boundaries += [start - margin, start, end]
-        requests.append(meeting_request(rec, res.agency, agency_priority.get(res.agency, 0)))
-    plan = decide_admission(
-        requests, _involved(quota_views(quotas), requests), pool_ceiling(pool, margin), now
-    )
+    views, broken = _quota_views(quotas)
+    usable = [q for q in quotas if q.name in views]
+    resolver = AgencyResolver({q.name: q.spec.namespace_selector for q in usable if q.spec})
+    priority = {q.name: q.spec.priority for q in usable if q.spec is not None}
+    meetings, prep = _prepare(meetings, resolver, namespace_labels, priority, margin, now, out)
+    prep.requests = rooms_before_plan(meetings, prep.requests, prep.fixed)
+    inputs = admission_inputs(prep.requests, views, pool_ceiling(pool, margin), now)
+    out.inputs = inputs
+    plan = at_the_door(decide_admission(*inputs), prep.requests, pool_now, now)
+    rooms_after_plan(meetings, prep.requests, plan, prep.fixed)
     out.plan = plan
-    by_key = {r.key: r for r in requests}
+    _meeting_statuses(pool_name, meetings, prep, plan, now, out)
+    future = [b for b in prep.boundaries if b > now]
+    out.next_wakeup = min(future) if future else None
+    if focus:
+        out.phase_counts.clear()
+        return out
+    _quota_statuses(quotas, broken, resolver, namespace_labels, plan, now, out)
+    return out
+
+
+def _quota_views(quotas: list[QuotaRecord]) -> tuple[dict[str, AgencyQuotaView], dict[str, str]]:
+    """The core's view of every valid quota, and the errors of the others."""
+    views = {q.name: q.view() for q in quotas if q.spec is not None}
+    broken = {q.name: q.spec_error or "invalid spec" for q in quotas if q.spec is None}
+    return views, broken
+
+
+def _meeting_statuses(
+    pool_name: str,
+    meetings: list[MeetingRecord],
+    prep: _Prepared,
+    plan: AdmissionPlan,
+    now: datetime,
+    out: PoolPass,
+) -> None:
+    by_key = {r.key: r for r in prep.requests}
     for rec in meetings:
-        agency = agencies.get(rec.key)
+        agency = prep.agencies.get(rec.key)
         decision = plan.decisions.get(rec.key)
         req = by_key.get(rec.key)
         reserved = bridges = qpos = None
-        if rec.key in fixed:
-            phase, reason, message = fixed[rec.key]
+        if rec.key in prep.fixed:
+            phase, reason, message = prep.fixed[rec.key]
             if req is not None and decision is not None:
                 reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             elif req is not None:
@@ -226,13 +312,13 @@ def plan_pool(
                 bridges = int(rec.status.get("reservedBridges") or 0)
         elif decision is not None:
             phase, reason, message = decision.phase, decision.reason, decision.message
-            if rec.phase in HOLDS_RESERVATION and phase == "Admitted":
+            if rec.phase in HOLDING_PHASES and phase == Phase.ADMITTED:
                 phase = rec.phase  # confirmation of an existing reservation
                 reason = str(rec.status.get("reason") or decision.reason)
                 message = str(rec.status.get("message") or decision.message)
             reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             qpos = decision.queue_position
-        elif req is not None and rec.phase in HOLDS_RESERVATION:
+        elif req is not None and rec.phase in HOLDING_PHASES:
             phase = rec.phase
             reason = str(rec.status.get("reason") or "Admitted")
             message = str(rec.status.get("message") or "")
@@ -241,6 +327,8 @@ def plan_pool(
         else:
             out.phase_counts[(agency or "", rec.phase)] += 1
             continue
+        if rec.key in prep.reopened:
+            message = f"{prep.reopened[rec.key]}: {message}"
         out.phase_counts[(agency or "", phase)] += 1
         new = compared_fields(
             rec,
@@ -258,21 +346,34 @@ def plan_pool(
             moved = rec.status.get("phase") != phase or rec.status.get("reason") != reason
             event = (reason, message, reason in WARNING_REASONS) if moved else None
             out.changes.append(StatusChange(rec, new, event, agency))
-    future = [b for b in boundaries if b > now]
-    out.next_wakeup = min(future) if future else None
-    if focus:
-        out.phase_counts.clear()
-        return out
+
+
+def _quota_statuses(
+    quotas: list[QuotaRecord],
+    broken: Mapping[str, str],
+    resolver: AgencyResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    plan: AdmissionPlan,
+    now: datetime,
+    out: PoolPass,
+) -> None:
     namespaces_of: dict[str, list[str]] = {}
     for ns, labels in namespace_labels.items():
         agency = resolver.resolve(ns, labels).agency
         if agency is not None:
             namespaces_of.setdefault(agency, []).append(ns)
     for q in quotas:
-        if q.spec is None:
+        if q.name in broken:
             out.quota_status[q.name] = {
                 "conditions": [
-                    _condition("Valid", False, "InvalidSpec", q.spec_error or "", now, q.status)
+                    condition(
+                        "Valid",
+                        False,
+                        "InvalidSpec",
+                        broken[q.name],
+                        now,
+                        q.status.get("conditions"),
+                    )
                 ],
                 "observedGeneration": q.generation,
             }
@@ -288,18 +389,6 @@ def plan_pool(
             "pendingMeetings": u.pending_meetings if u else 0,
             "observedGeneration": q.generation,
         }
-    return out
-
-
-def _involved(
-    views: dict[str, AgencyQuotaView], requests: list[MeetingRequest]
-) -> dict[str, AgencyQuotaView]:
-    """The quotas that can matter to these requests: their agencies' and, for lending,
-    every quota of the cohorts those agencies belong to. An agency with no meeting in the
-    pass and no cohort in common holds nothing and lends nothing (its usage is zero)."""
-    agencies = {r.agency for r in requests}
-    cohorts = {views[a].cohort for a in agencies if a in views} - {None}
-    return {name: v for name, v in views.items() if name in agencies or v.cohort in cohorts}
 
 
 def _settled(rec: MeetingRecord, now: datetime) -> bool:
@@ -311,10 +400,10 @@ def _settled(rec: MeetingRecord, now: datetime) -> bool:
     phase = rec.phase
     if spec.cancelled or phase == "Cancelled":
         return spec.cancelled and phase == "Cancelled"
-    if phase in TERMINAL:
+    if phase in TERMINAL_PHASES:
         return True
     due = timed_phase(phase, spec.start, spec.end_time, now)
-    return phase in HOLDS_RESERVATION and due == phase
+    return phase in HOLDING_PHASES and due == phase
 
 
 def focus_subset(
@@ -329,7 +418,7 @@ def focus_subset(
     for rec in meetings:
         if not _settled(rec, now):
             open_.append(rec)
-        elif rec.phase in HOLDS_RESERVATION:
+        elif rec.phase in HOLDING_PHASES:
             held.append(rec)
     spans = sorted((r.spec.start - margin, r.spec.end_time) for r in open_ if r.spec is not None)
     merged: list[list[datetime]] = []

@@ -15,10 +15,15 @@ Registration: through the webhook Service (clientConfig.service), which the apis
 resolves itself (no cluster DNS needed). With the Helm chart, the chart owns the
 ValidatingWebhookConfiguration; the operator only keeps its caBundle. Without one
 (`meetscale run` on a workstation), Kopf manages a configuration named `meetscale.io`.
+
+An update that leaves the spec as it is (labels, annotations, finalizers: Kopf's own
+patches among them) is always accepted, even if the stored spec would be refused today:
+refusing it could leave an object that can never lose its finalizer.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,19 +31,26 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from meetscale.adapt import pool_ceiling
+from meetscale.admission.orphans import pool_problem
+from meetscale.admission.rooms import room_refusal
+from meetscale.clients.kube.aio import AsyncApi
+from meetscale.clients.kube.render import bridge_name, bridge_pod, template_hash
 from meetscale.config import Settings
+from meetscale.decide.admit import MeetingRequest, PoolCeiling
 from meetscale.decide.admit.agency import AgencyResolver
-from meetscale.decide.admit.plan import MeetingRequest, PoolCeiling
 from meetscale.decide.admit.validation import validate_meeting
 from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
+from meetscale.models.pool import template_problems
 from meetscale.records import (
     MeetingRecord,
     QuotaRecord,
     meeting_request,
-    pool_ceiling,
     quota_views,
     validation_message,
 )
+
+log = logging.getLogger("meetscale.admission.webhook")
 
 # Handler ids: Kopf serves each handler at /<id>; the chart's webhook configuration names
 # these paths (tests/unit/test_chart.py checks they agree with Kopf's own registration).
@@ -125,6 +137,10 @@ def _refuse(message: str) -> kopf.AdmissionError:
     return kopf.AdmissionError(message, code=422)
 
 
+def _same_spec(body: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
+    return old is not None and old.get("spec") == body.get("spec")
+
+
 def check_meeting(
     *,
     body: Mapping[str, Any],
@@ -133,16 +149,24 @@ def check_meeting(
     meetings: Iterable[MeetingRecord],
     quotas: Iterable[QuotaRecord],
     namespace_labels: Mapping[str, Mapping[str, str]],
-    pools: Mapping[str, BridgePoolSpec],
+    pools: Mapping[str, BridgePoolSpec | None],
     settings: Settings,
     now: datetime | None = None,
 ) -> None:
-    """Raise kopf.AdmissionError naming the field, the value and the limit, or return."""
+    """Raise kopf.AdmissionError naming the field, the value and the limit, or return.
+
+    `pools`: every BridgePool by "namespace/name", None for one whose spec is invalid."""
+    if _same_spec(body, old):
+        return
     now = now or datetime.now(UTC)
     try:
         MeetingSpec.model_validate(dict(body.get("spec") or {}))
     except ValidationError as exc:
         raise _refuse(validation_message(exc, "spec")) from None
+    default_key = f"{settings.pool_namespace}/{settings.default_pool}"
+    missing = pool_problem(pool_key, {key: True for key in pools}, default_key)
+    if missing is not None and not (body.get("spec") or {}).get("cancelled"):
+        raise _refuse(missing[1])  # (cancelling needs no pool: one deleted meanwhile)
     record = MeetingRecord.from_body(body)
     quotas = list(quotas)
     resolver = _resolver(quotas)
@@ -150,7 +174,7 @@ def check_meeting(
     if res.agency is None:
         raise _refuse(f"metadata.namespace: {res.message}")
     pool = pools.get(pool_key)
-    # Without the pool (not created yet) the per-meeting and quota limits still apply; the
+    # With a pool whose spec is invalid, the per-meeting and quota limits still apply; the
     # pool's ceiling is then checked by the admission pass.
     ceiling = (
         pool_ceiling(pool, settings.pre_join_margin)
@@ -160,11 +184,14 @@ def check_meeting(
     views = quota_views(quotas)
     prio = views[res.agency].priority if res.agency in views else 0
     new_req = meeting_request(record, res.agency, prio)
-    old_req = None
+    old_req = old_record = None
     if old is not None and old.get("spec"):
         old_record = MeetingRecord.from_body(old)
         if old_record.spec is not None:
             old_req = meeting_request(old_record, res.agency, prio)
+    taken = room_refusal(record, old_record, meetings)
+    if taken:
+        raise _refuse(taken)
 
     def others() -> list[MeetingRequest]:
         found = []
@@ -181,7 +208,9 @@ def check_meeting(
         raise _refuse(reason)
 
 
-def check_quota(spec: Mapping[str, Any]) -> None:
+def check_quota(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None = None) -> None:
+    if old_spec is not None and dict(old_spec) == dict(spec):
+        return
     try:
         parsed = AgencyQuotaSpec.model_validate(dict(spec))
     except ValidationError as exc:
@@ -194,8 +223,84 @@ def check_quota(spec: Mapping[str, Any]) -> None:
         )
 
 
-def check_pool(spec: Mapping[str, Any]) -> None:
+async def check_pool(
+    spec: Mapping[str, Any],
+    *,
+    old_spec: Mapping[str, Any] | None = None,
+    name: str,
+    namespace: str,
+    api: AsyncApi | None,
+) -> None:
+    """Refuse a BridgePool the operator could not use: its spec fails the model, its
+    template lacks containers or has an image its pods would be refused for
+    (template_problems), or the apiserver refuses the bridge Pod it becomes (a server-side
+    dry run of the Pod the operator would create, so the apiserver itself checks it; its
+    answer names the field, the value and the rule)."""
+    if old_spec is not None and dict(old_spec) == dict(spec):
+        return
     try:
-        BridgePoolSpec.model_validate(dict(spec))
+        parsed = BridgePoolSpec.model_validate(dict(spec))
     except ValidationError as exc:
         raise _refuse(validation_message(exc, "spec")) from None
+    pod = _dry_run_pod(name, namespace, parsed)
+    rendered = {"metadata": pod["metadata"], "spec": pod["spec"]}
+    problems = template_problems(rendered)  # also what a stored pool may lack
+    if problems:
+        raise _refuse("; ".join(problems))
+    if old_spec is not None:
+        with_old = _parsed(old_spec)
+        if with_old is not None and template_hash(with_old) == template_hash(parsed):
+            return  # the bridges would not change
+    if api is not None:
+        await _dry_run(api, namespace, name, pod)
+
+
+def _parsed(spec: Mapping[str, Any]) -> BridgePoolSpec | None:
+    try:
+        return BridgePoolSpec.model_validate(dict(spec))
+    except ValidationError:
+        return None
+
+
+def _dry_run_pod(pool: str, namespace: str, spec: BridgePoolSpec) -> dict[str, Any]:
+    port = spec.per_bridge_service.node_port_min if spec.jitsi else None
+    owner = {"apiVersion": "v1", "kind": "BridgePool", "name": pool, "uid": "dry-run"}
+    pod = bridge_pod(pool, namespace, bridge_name(pool, "dryrun"), spec, owner, port)
+    pod["metadata"]["ownerReferences"] = []
+    return pod
+
+
+async def _dry_run(api: AsyncApi, namespace: str, name: str, pod: Mapping[str, Any]) -> None:
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    status, doc = await api.call("POST", path, pod, query={"dryRun": "All"})
+    if status in (200, 201):
+        return
+    if status in (400, 422):
+        raise _refuse(dry_run_refusal(doc))
+    # Unreachable, forbidden, overloaded: not the pool's fault; the scaler will report it.
+    message = doc.get("message") if isinstance(doc, dict) else doc
+    log.warning(
+        "dry run of a bridge pod of pool %s/%s: HTTP %s %s", namespace, name, status, message
+    )
+
+
+def _pool_path(field: object) -> str:
+    if not isinstance(field, str) or not field:
+        return "spec.template"
+    return f"spec.template.{field}" if field.startswith(("spec.", "metadata.")) else field
+
+
+def dry_run_refusal(doc: Any) -> str:
+    """The apiserver's refusal of the dry-run bridge Pod, as paths of the BridgePool: the
+    Pod's `spec.x` is the template's `spec.template.spec.x`."""
+    causes = (doc.get("details") or {}).get("causes") if isinstance(doc, dict) else None
+    if causes:
+        found = [
+            f"{_pool_path(c.get('field'))}: {c.get('message', '')}".rstrip(": ")
+            for c in causes
+            if isinstance(c, dict)
+        ]
+        detail = "; ".join(found)
+    else:
+        detail = str(doc.get("message") if isinstance(doc, dict) else doc)
+    return f"spec.template: the apiserver refuses the pod template: {detail}"

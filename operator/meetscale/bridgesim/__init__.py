@@ -1,8 +1,10 @@
 """A simulated Jitsi videobridge (JVB) speaking the real bridge's private HTTP surface.
 
-`bridge` holds the state model (conferences, stress, drain, graceful shutdown), `server` serves it
-over HTTP with the JVB endpoints plus a `/sim/...` control API, `cli` is `meetscale jvb-sim`.
-The upstream sources of every endpoint, key and metric name are listed in `server`'s docstring.
+`bridge` holds the state model (conferences with their room names, stress, drain, graceful
+shutdown), `documents` and `metrics` build the JVB's JSON documents and Prometheus metrics,
+`scenario` plays timed steps, `server` serves it all over HTTP with the JVB endpoints plus a
+`/sim/...` control API, and `cli` is `meetscale jvb-sim`. The upstream source of every endpoint,
+key and metric name is cited in tests/contract/fixtures, which tests/contract holds it to.
 """
 
 from __future__ import annotations

@@ -28,16 +28,28 @@ Deliberate simplifications of the simulator (not upstream behaviour):
 * A conference with 0 participants has ended (the real bridge expires empty conferences after a
   timeout), so "no conferences" and "no participants" are the same thing here.
 * All endpoints are local (no Octo/relay), all conferences are active (no media model).
+* Identities are derived, not random: a conference's JVB id (hex, as
+  Videobridge.generateConferenceID makes them), its meeting id (a UUID, as prosody's
+  mod_muc_meeting_id makes them) and its endpoint ids (8 hex digits) are hashes of the
+  simulator's own conference key, so they are stable across resizes and runs. The room name
+  (`name`, the MUC JID Jicofo sends) is whatever the caller sets, checked to be a bare JID, and
+  kept as given.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DEFAULT_CAPACITY_PARTICIPANTS = 300
+JID_PART_MAX_OCTETS = 1023  # RFC 7622 section 3.2 (domainpart) and 3.3 (localpart)
+# RFC 7622 section 3.3.1: characters a localpart must not contain (besides whitespace).
+_LOCALPART_FORBIDDEN = frozenset("\"&'/:<>@")
+_MEETING_ID_NAMESPACE = uuid.UUID("5b7f2c1e-6f1a-4d3e-9a57-6d0f2b8c4e11")
 
 
 class ShutdownState(enum.Enum):
@@ -68,10 +80,77 @@ class BridgeEvent:
 Listener = Callable[[BridgeEvent, "SimBridge"], None]
 
 
+def check_room_jid(value: object) -> str:
+    """A conference `name` as the JVB holds it: a bare MUC JID `room@muc.domain`.
+
+    Tenant rooms arrive as `[tenant]room@muc.domain` (prosody's mod_muc_domain_mapper); the
+    brackets are allowed. Raises ValueError naming the value and the broken rule.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"conference name must be a string, got {type(value).__name__}")
+    local, at, domain = value.partition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"conference name {value!r} must be a bare JID 'room@muc.domain'")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"conference name {value!r} must not contain whitespace")
+    bad = sorted(set(local) & _LOCALPART_FORBIDDEN)
+    if bad:
+        raise ValueError(
+            f"conference name {value!r}: the room part must not contain {''.join(bad)!r}"
+        )
+    if "@" in domain or "/" in domain:
+        raise ValueError(f"conference name {value!r} must be a bare JID (no resource, one '@')")
+    for part, what in ((local, "room part"), (domain, "domain part")):
+        if len(part.encode()) > JID_PART_MAX_OCTETS:
+            raise ValueError(
+                f"conference name {value!r}: the {what} is {len(part.encode())} bytes, "
+                f"at most {JID_PART_MAX_OCTETS}"
+            )
+    return value
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def jvb_conference_id(key: str) -> str:
+    """The JVB-side id of a conference: hex without leading zeros, like Long.toHexString."""
+    return format(int(_digest(key)[:15], 16), "x")
+
+
+def meeting_id_for(key: str) -> str:
+    """A stable UUID standing in for the meeting id prosody gives the room."""
+    return str(uuid.uuid5(_MEETING_ID_NAMESPACE, key))
+
+
+def endpoint_ids(jvb_id: str, count: int) -> list[str]:
+    """The ids of a conference's endpoints (8 hex digits each, stable as it grows and shrinks)."""
+    return [_digest(f"{jvb_id}/{i}")[:8] for i in range(count)]
+
+
+@dataclass(frozen=True)
+class ConferenceInfo:
+    """What the JVB knows of one conference (its /debug entry), beside the simulator's key."""
+
+    key: str
+    id: str
+    name: str | None
+    meeting_id: str
+    participants: int
+    creation_time_ms: int
+
+    @property
+    def endpoint_ids(self) -> list[str]:
+        return endpoint_ids(self.id, self.participants)
+
+
 @dataclass
 class _Conference:
     participants: int
     started_at: float
+    name: str | None
+    meeting_id: str
+    creation_time_ms: int
 
 
 @dataclass
@@ -87,6 +166,7 @@ class SimBridge:
     drain: bool = False
     graceful_shutdown_min_participants: int = 0
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
     healthy: bool = True
 
     shutdown_state: ShutdownState = field(default=ShutdownState.RUNNING, init=False)
@@ -114,6 +194,20 @@ class SimBridge:
     def conferences(self) -> dict[str, int]:
         """Conference id -> participants (a copy)."""
         return {cid: c.participants for cid, c in self._conferences.items()}
+
+    def conference_info(self) -> list[ConferenceInfo]:
+        """Every conference with its JVB id, room name and meeting id, oldest first."""
+        return [
+            ConferenceInfo(
+                key=key,
+                id=jvb_conference_id(key),
+                name=c.name,
+                meeting_id=c.meeting_id,
+                participants=c.participants,
+                creation_time_ms=c.creation_time_ms,
+            )
+            for key, c in self._conferences.items()
+        ]
 
     @property
     def conference_count(self) -> int:
@@ -156,25 +250,60 @@ class SimBridge:
 
     # ------------------------------------------------------------------ conferences
 
-    def set_conference(self, conference_id: str, participants: int) -> str:
+    def set_conference(
+        self,
+        conference_id: str,
+        participants: int,
+        *,
+        name: str | None = None,
+        meeting_id: str | None = None,
+    ) -> str:
         """Create or resize a conference; 0 participants ends it.
 
+        `name` is the room's MUC JID (`room@muc.domain`) and `meeting_id` its meeting id, both
+        fixed when the conference is created, as on the JVB (Conference.conferenceName and
+        meetingId are final); the meeting id defaults to one derived from `conference_id`.
         Returns what happened: "created", "resized", "ended" or "unchanged".
         Raises ConferenceRefused for a new conference while draining or shutting down, and
-        ValueError for a negative count or an empty id.
+        ValueError for a negative count, an empty id, a name that is not a bare JID, or a name
+        or meeting id that differs from the one the conference already has.
         """
         if not conference_id:
             raise ValueError("conference id must not be empty")
         if participants < 0:
             raise ValueError("participants must not be negative")
+        if name is not None:
+            check_room_jid(name)
+        if meeting_id is not None and not meeting_id:
+            raise ValueError("meeting id must not be empty")
         current = self._conferences.get(conference_id)
+        if current is not None:
+            for field_name, given, held in (
+                ("name", name, current.name),
+                ("meeting id", meeting_id, current.meeting_id),
+            ):
+                if given is not None and given != held:
+                    raise ValueError(
+                        f"conference {conference_id!r} already has {field_name} {held!r}, "
+                        f"not {given!r}: it is fixed at creation"
+                    )
         if participants == 0:
             return "ended" if self.remove_conference(conference_id) else "unchanged"
         if current is None:
             reason = self.refusal_reason()
             if reason is not None:
                 raise ConferenceRefused(conference_id, reason)
-            self._conferences[conference_id] = _Conference(participants, self.clock())
+            if meeting_id is not None and any(
+                c.meeting_id == meeting_id for c in self._conferences.values()
+            ):
+                raise ValueError(f"meeting id {meeting_id!r} is already used by a conference")
+            self._conferences[conference_id] = _Conference(
+                participants,
+                self.clock(),
+                name,
+                meeting_id or meeting_id_for(conference_id),
+                int(self.wall_clock() * 1000),
+            )
             self.conferences_created += 1
             self.endpoints_created += participants
             self._emit(
@@ -266,6 +395,15 @@ class SimBridge:
             "name": self.name,
             "capacity_participants": self.capacity_participants,
             "conferences": self.conferences,
+            "conference_details": {
+                info.key: {
+                    "id": info.id,
+                    "name": info.name,
+                    "meeting_id": info.meeting_id,
+                    "participants": info.participants,
+                }
+                for info in self.conference_info()
+            },
             "conference_count": self.conference_count,
             "participants": self.participants,
             "largest_conference": self.largest_conference,

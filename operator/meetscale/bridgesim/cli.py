@@ -62,7 +62,7 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Run a simulated Jitsi videobridge serving the JVB private HTTP API "
-        "(/colibri/stats, /metrics, /colibri/drain, /colibri/shutdown, /about/health, "
+        "(/colibri/stats, /debug, /metrics, /colibri/drain, /colibri/shutdown, /about/health, "
         "/about/version) plus a control API under /sim/."
     )
     parser.add_argument(

@@ -1,69 +1,43 @@
 """HTTP server of the simulated videobridge: the JVB private REST surface plus a control API.
 
-Upstream facts, read in github.com/jitsi/jitsi-videobridge at commit a29d97d (paths relative to
-its root), github.com/jitsi/jicoco at e8384e2 and github.com/jitsi/jitsi-xmpp-extensions:
+The JVB endpoints are served as jitsi-videobridge (github.com/jitsi/jitsi-videobridge, read at
+a29d97d) and jicoco (e8384e2) serve them on the private HTTP server (port 8080; reference.conf
+binds 127.0.0.1, the docker image's jvb.conf 0.0.0.0). tests/contract/fixtures/jvb_rest.yaml
+cites every path, method, body and field; tests/contract/test_jvb_contract.py checks this server
+against it. In short:
 
-Port and host
-    The private HTTP interface listens on 8080 (doc/rest.md) and binds 127.0.0.1 by default
-    (jvb/src/main/resources/reference.conf, videobridge.http-servers.private.host).
-
-GET /colibri/stats
-    JSON object, one flat key -> value map (rest/root/colibri/stats/Stats.java, built by
-    jvb/src/main/kotlin/org/jitsi/videobridge/stats/VideobridgeStatisticsShim.kt). Key names from
-    that shim and ColibriStatsExtension.java (jitsi-xmpp-extensions) / doc/statistics.md:
-    `stress_level`, `conferences`, `participants` and `endpoints` (both = current endpoints,
-    local + relayed), `local_endpoints`, `octo_endpoints`, `largest_conference`,
-    `graceful_shutdown`, `shutting_down`, `drain`, `healthy`, `current_timestamp`
-    (UTC, "yyyy-MM-dd HH:mm:ss.SSS"), `version`, `total_conferences_created`,
-    `total_conferences_completed`, `total_conference_seconds`, `total_participants`,
-    `average_participant_stress` (default 0.01, reference.conf load-management). Upstream needs
-    videobridge.apis.rest.enabled (off by default); the simulator always serves it.
-    resources/graceful_shutdown.sh polls `.participants - .octo_endpoints` from this endpoint.
-
-GET /metrics
-    rest/prometheus/Prometheus.java + jicoco-metrics MetricsContainer.kt: content negotiation on
-    Accept (sorted by q): `application/openmetrics-text` -> OpenMetrics 1.0.0, `text/plain` ->
-    text format 0.0.4, `application/json` -> flat JSON {name: value}, `*/*` -> OpenMetrics;
-    an empty list -> OpenMetrics. Namespace `jitsi_jvb` (metrics/VideobridgeMetricsContainer.kt).
-    Boolean metrics are 0/1 gauges (jicoco-metrics BooleanMetric.kt); counters get a `_total`
-    suffix (MetricsContainer.registerCounter). All are label-free. Names and types:
-      gauges  (metrics/VideobridgeMetrics.kt): jitsi_jvb_stress, jitsi_jvb_conferences,
-              jitsi_jvb_local_endpoints, jitsi_jvb_current_visitors, jitsi_jvb_startup_time (ms),
-              jitsi_jvb_graceful_shutdown, jitsi_jvb_shutting_down, jitsi_jvb_drain_mode;
-              (health/JvbHealthChecker.kt): jitsi_jvb_healthy;
-              (metrics/VideobridgePeriodicMetrics.kt): jitsi_jvb_current_endpoints,
-              jitsi_jvb_largest_conference
-      counters (VideobridgeMetrics.kt): jitsi_jvb_conferences_created_total,
-              jitsi_jvb_conferences_completed_total, jitsi_jvb_endpoints_total,
-              jitsi_jvb_conference_seconds_total
-      histogram (VideobridgePeriodicMetrics.kt): jitsi_jvb_conferences_by_size, buckets 0..20
-    Upstream answers 500 to an Accept it cannot serve (NoSupportedMediaTypeException) or to a
-    missing Accept header; the simulator answers 406, and treats a missing header as `*/*`.
-
-POST /colibri/drain/enable, POST /colibri/drain/disable -> 200, empty body;
-GET /colibri/drain -> {"drain": bool}   (rest/root/colibri/drain/Drain.java; enabled by default)
-
-POST /colibri/shutdown, JSON {"graceful-shutdown": bool} (required; rest/root/colibri/shutdown/
-    Shutdown.java) -> 200. Upstream it is off by default (reference.conf rest.shutdown.enabled).
-    Jackson coerces the string "true" (sent by resources/graceful_shutdown.sh), so the simulator
-    accepts "true"/"false" strings too; anything else -> 400.
-    After graceful shutdown the bridge enters SHUTTING_DOWN when participants drop to 0 or after
-    graceful-shutdown-max-duration (24 hours), and the process exits shutting-down-delay later
-    (1 minute upstream; reference.conf videobridge.shutdown, shutdown/ShutdownManager.kt).
-    The process exits 0 after a REST shutdown, 128+signal after SIGTERM/SIGINT/SIGHUP
-    (jvb/src/main/kotlin/org/jitsi/videobridge/Main.kt).
-
-GET /about/health -> 200 with Content-Type application/json and no body when healthy, 5xx
-    otherwise (doc/health-checks.md; jicoco-jetty org/jitsi/rest/Health.java).
-GET /about/version -> {"name", "version", "os"} (jicoco-jetty org/jitsi/rest/Version.java;
-    name "JVB" from version/JvbVersionService.kt).
+GET  /colibri/stats          flat JSON of counters and gauges (documents.py); needs
+                             videobridge.apis.rest.enabled upstream (off by default).
+GET  /debug[?full=true]      bridge state and conferences: each with `name` (the room's MUC
+                             JID), `meeting_id` and its endpoints (documents.py).
+GET  /debug/{confId}[/{epId}][?full=false]   one conference (full by default upstream).
+GET  /metrics                Prometheus, content-negotiated on Accept (metrics.py).
+POST /colibri/drain/enable, /colibri/drain/disable -> 200, empty body; GET /colibri/drain ->
+                             {"drain": bool}   (rest/root/colibri/drain/Drain.java)
+POST /colibri/shutdown       Content-Type application/json (@Consumes, else 415), body
+                             {"graceful-shutdown": bool} (required, else 400). Jackson coerces
+                             the string "true" that resources/graceful_shutdown.sh sends, so
+                             "true"/"false" are accepted. Upstream it needs
+                             videobridge.rest.shutdown.enabled and the COLIBRI API (both off by
+                             default). After a graceful request the bridge enters SHUTTING_DOWN
+                             when its participants drop to 0 or after
+                             graceful-shutdown-max-duration (24 hours) and exits
+                             shutting-down-delay later (1 minute upstream; shutdown/
+                             ShutdownManager.kt); exit status 0, 128+signal on SIGTERM/SIGINT/
+                             SIGHUP (Main.kt).
+GET  /about/health           200, Content-Type application/json, no body when healthy; 500 (hard
+                             failure) with the message otherwise (jicoco-jetty rest/Health.java).
+GET  /about/version          {"name": "JVB", "version", "os"} (jicoco-jetty rest/Version.java).
 
 Control API (simulator only):
-    PUT    /sim/conferences/{id}  {"participants": N}  create (201) or resize (200); N = 0 ends
-           it; 409 for a new conference while draining or shutting down; 400 for bad input.
-    DELETE /sim/conferences/{id}  end a conference (200) or 404.
-    GET    /sim/state             the whole SimBridge state.
-    PUT    /sim/health            {"healthy": bool}   flip /about/health and jitsi_jvb_healthy.
+    PUT    /sim/conferences/{key}  {"participants": N, "name"?: "room@muc.domain",
+           "meeting_id"?: str}: create (201) or resize (200); N = 0 ends it; 409 for a new
+           conference while draining or shutting down; 400 for bad input. `key` is the
+           simulator's handle; /debug lists the conference under its JVB id (`/sim/state`
+           maps one to the other under `conference_details`).
+    DELETE /sim/conferences/{key}  end a conference (200) or 404.
+    GET    /sim/state              the whole SimBridge state.
+    PUT    /sim/health             {"healthy": bool}   flip /about/health and jitsi_jvb_healthy.
 """
 
 from __future__ import annotations
@@ -72,256 +46,68 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import platform
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client import exposition as text_exposition
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
-from prometheus_client.registry import Collector
 
-from meetscale import __version__
 from meetscale.bridgesim.bridge import BridgeEvent, ConferenceRefused, SimBridge
+from meetscale.bridgesim.documents import (
+    AVERAGE_PARTICIPANT_STRESS,
+    JVB_VERSION,
+    SIM_HEALTH_FAILURE,
+    debug_json,
+    stats_json,
+)
+from meetscale.bridgesim.metrics import (
+    CONFERENCE_SIZE_BUCKETS,
+    CONTENT_TYPE_OPENMETRICS,
+    CONTENT_TYPE_TEXT_004,
+    METRICS_NAMESPACE,
+    BridgeCollector,
+    choose_metrics_format,
+)
+from meetscale.bridgesim.scenario import (
+    ScenarioStep,
+    apply_step,
+    load_scenario,
+    parse_scenario,
+)
+
+__all__ = [
+    "AVERAGE_PARTICIPANT_STRESS",
+    "BRIDGE",
+    "CONFERENCE_SIZE_BUCKETS",
+    "CONTENT_TYPE_OPENMETRICS",
+    "CONTENT_TYPE_TEXT_004",
+    "DEFAULT_GRACEFUL_SHUTDOWN_MAX_DURATION",
+    "DEFAULT_SHUTTING_DOWN_DELAY",
+    "JVB_VERSION",
+    "METRICS_NAMESPACE",
+    "RUNTIME",
+    "ScenarioStep",
+    "SimRuntime",
+    "apply_step",
+    "choose_metrics_format",
+    "debug_json",
+    "load_scenario",
+    "make_app",
+    "parse_scenario",
+    "stats_json",
+]
 
 log = logging.getLogger("meetscale.bridgesim")
 
-METRICS_NAMESPACE = "jitsi_jvb"
-CONTENT_TYPE_OPENMETRICS = openmetrics_exposition.CONTENT_TYPE_LATEST
 # openmetrics.exposition is not annotated; give it the signature it has.
 _generate_openmetrics: Callable[[CollectorRegistry], bytes] = openmetrics_exposition.generate_latest
-CONTENT_TYPE_TEXT_004 = "text/plain; version=0.0.4; charset=utf-8"
-AVERAGE_PARTICIPANT_STRESS = 0.01
 DEFAULT_SHUTTING_DOWN_DELAY = 0.0
 DEFAULT_GRACEFUL_SHUTDOWN_MAX_DURATION = 24 * 3600.0
-CONFERENCE_SIZE_BUCKETS = tuple(range(21))
-JVB_VERSION = f"2.3.meetscale-jvbsim-{__version__}"
-
-
-# ---------------------------------------------------------------------- scenario
-
-
-@dataclass(frozen=True)
-class ScenarioStep:
-    """At `at_seconds` after start, set `conference` to `participants` (0 ends it)."""
-
-    at_seconds: float
-    conference: str
-    participants: int
-
-
-def parse_scenario(data: object) -> list[ScenarioStep]:
-    """Validate a decoded scenario: a list of {at_seconds, conference, participants}."""
-    if isinstance(data, dict) and "steps" in data:
-        data = data["steps"]
-    if not isinstance(data, list):
-        raise ValueError("a scenario is a list of {at_seconds, conference, participants}")
-    steps: list[ScenarioStep] = []
-    for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise ValueError(f"step {i}: expected a mapping, got {type(item).__name__}")
-        missing = {"at_seconds", "conference", "participants"} - item.keys()
-        if missing:
-            raise ValueError(f"step {i}: missing {', '.join(sorted(missing))}")
-        at, conference, participants = item["at_seconds"], item["conference"], item["participants"]
-        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
-            raise ValueError(f"step {i}: at_seconds must be a number")
-        if at < 0:
-            raise ValueError(f"step {i}: at_seconds must not be negative")
-        if not isinstance(conference, str | int) or isinstance(conference, bool) or not conference:
-            raise ValueError(f"step {i}: conference must be a non-empty string")
-        if isinstance(participants, bool) or not isinstance(participants, int) or participants < 0:
-            raise ValueError(f"step {i}: participants must be a non-negative integer")
-        steps.append(ScenarioStep(float(at), str(conference), participants))
-    return sorted(steps, key=lambda s: s.at_seconds)  # stable: same-time steps keep file order
-
-
-def load_scenario(path: str | Path) -> list[ScenarioStep]:
-    """Read a scenario file: JSON (`.json`) or YAML (anything else; YAML also reads JSON)."""
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    return parse_scenario(data)
-
-
-def apply_step(bridge: SimBridge, step: ScenarioStep) -> str:
-    """Apply one scenario step; a refused conference is logged, not raised."""
-    try:
-        return bridge.set_conference(step.conference, step.participants)
-    except ConferenceRefused as exc:
-        log.warning("[%s] scenario t=%gs: %s", bridge.name, step.at_seconds, exc)
-        return "refused"
-
-
-# ---------------------------------------------------------------------- metrics
-
-
-@dataclass(frozen=True)
-class _Spec:
-    name: str  # without the namespace; counters end in _total as upstream registers them
-    kind: str  # "gauge", "bool" or "counter"
-    help: str
-    value: Callable[[SimBridge], float]
-
-
-_METRICS: tuple[_Spec, ...] = (
-    _Spec(
-        "stress",
-        "gauge",
-        "Current stress (load / capacity; above 1 when overloaded).",
-        lambda b: b.stress,
-    ),
-    _Spec("conferences", "gauge", "Current number of conferences.", lambda b: b.conference_count),
-    _Spec(
-        "local_endpoints",
-        "gauge",
-        "Number of local endpoints that exist currently.",
-        lambda b: b.participants,
-    ),
-    _Spec(
-        "current_endpoints",
-        "gauge",
-        "Number of current endpoints (local and relayed).",
-        lambda b: b.participants,
-    ),
-    _Spec(
-        "largest_conference",
-        "gauge",
-        "Size of the largest conference (endpoints).",
-        lambda b: b.largest_conference,
-    ),
-    _Spec("current_visitors", "gauge", "Number of visitor endpoints.", lambda b: 0),
-    _Spec(
-        "graceful_shutdown",
-        "bool",
-        "Whether the bridge is in graceful shutdown mode (not accepting new conferences).",
-        lambda b: b.graceful_shutdown,
-    ),
-    _Spec(
-        "shutting_down", "bool", "Whether the bridge is shutting down.", lambda b: b.shutting_down
-    ),
-    _Spec("drain_mode", "bool", "Whether the bridge is in drain shutdown mode.", lambda b: b.drain),
-    _Spec(
-        "healthy",
-        "bool",
-        "Whether the Videobridge instance is healthy or not.",
-        lambda b: b.healthy,
-    ),
-    _Spec(
-        "conferences_created_total",
-        "counter",
-        "Total number of conferences created.",
-        lambda b: b.conferences_created,
-    ),
-    _Spec(
-        "conferences_completed_total",
-        "counter",
-        "Total number of conferences completed.",
-        lambda b: b.conferences_completed,
-    ),
-    _Spec(
-        "endpoints_total",
-        "counter",
-        "Total number of endpoints created.",
-        lambda b: b.endpoints_created,
-    ),
-    _Spec(
-        "conference_seconds_total",
-        "counter",
-        "Total duration in seconds of all completed conferences.",
-        lambda b: b.conference_seconds,
-    ),
-)
-
-
-class BridgeCollector(Collector):
-    """Reads the bridge at scrape time, so the exposition is always current."""
-
-    def __init__(self, bridge: SimBridge, startup_time_ms: int) -> None:
-        self._bridge = bridge
-        self._startup_time_ms = startup_time_ms
-
-    def collect(self) -> Iterable[Metric]:
-        b = self._bridge
-        for spec in _METRICS:
-            name = f"{METRICS_NAMESPACE}_{spec.name}"
-            if spec.kind == "counter":
-                yield CounterMetricFamily(name, spec.help, value=float(spec.value(b)))
-            else:
-                yield GaugeMetricFamily(name, spec.help, value=float(spec.value(b)))
-        yield GaugeMetricFamily(
-            f"{METRICS_NAMESPACE}_startup_time",
-            "The startup time of the service.",
-            value=float(self._startup_time_ms),
-        )
-        sizes = list(b.conferences.values())
-        buckets = [
-            (f"{float(le)}", float(sum(1 for s in sizes if s <= le)))
-            for le in CONFERENCE_SIZE_BUCKETS
-        ]
-        buckets.append(("+Inf", float(len(sizes))))
-        yield HistogramMetricFamily(
-            f"{METRICS_NAMESPACE}_conferences_by_size",
-            "Histogram of conferences by total number of endpoints.",
-            buckets=buckets,
-            sum_value=float(sum(sizes)),
-        )
-
-    def json_values(self) -> dict[str, Any]:
-        """The `Accept: application/json` form: short name -> value, booleans as booleans."""
-        out: dict[str, Any] = {}
-        for spec in _METRICS:
-            v = spec.value(self._bridge)
-            if spec.kind == "bool":
-                out[spec.name] = bool(v)
-            elif isinstance(v, float) and spec.kind == "counter":
-                out[spec.name] = int(v)
-            else:
-                out[spec.name] = v
-        out["startup_time"] = self._startup_time_ms
-        return out
-
-
-def choose_metrics_format(accept: str | None) -> str | None:
-    """ "openmetrics", "text", "json" or None (nothing acceptable), as jicoco's MetricsContainer."""
-    if accept is None or not accept.strip():
-        return "openmetrics"
-    ranked: list[tuple[float, int, str]] = []
-    for i, part in enumerate(accept.split(",")):
-        pieces = [p.strip() for p in part.split(";")]
-        media = pieces[0].lower()
-        if not media:
-            continue
-        q = 1.0
-        for param in pieces[1:]:
-            key, _, val = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(val.strip())
-                except ValueError:
-                    q = 0.0
-        ranked.append((-q, i, media))
-    for _, _, media in sorted(ranked):
-        if media in ("application/openmetrics-text", "*/*"):
-            return "openmetrics"
-        if media == "text/plain":
-            return "text"
-        if media == "application/json":
-            return "json"
-    return None
 
 
 # ---------------------------------------------------------------------- app
@@ -442,6 +228,9 @@ def make_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/colibri/stats", _stats)
+    app.router.add_get("/debug", _debug)
+    app.router.add_get("/debug/{conference}", _debug)
+    app.router.add_get("/debug/{conference}/{endpoint}", _debug)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/colibri/drain", _drain_state)
     app.router.add_post("/colibri/drain/enable", _drain_enable)
@@ -468,54 +257,36 @@ async def _play(bridge: SimBridge, steps: Sequence[ScenarioStep]) -> None:
 
 
 # ---------------------------------------------------------------------- JVB endpoints
-
-
-def stats_json(bridge: SimBridge, now: datetime | None = None) -> dict[str, Any]:
-    """The /colibri/stats document (see the module docstring for the key sources)."""
-    now = now or datetime.now(UTC)
-    participants = bridge.participants
-    return {
-        "stress_level": bridge.stress,
-        "average_participant_stress": AVERAGE_PARTICIPANT_STRESS,
-        "conferences": bridge.conference_count,
-        "participants": participants,
-        "endpoints": participants,
-        "local_endpoints": participants,
-        "local_active_endpoints": participants,
-        "octo_endpoints": 0,
-        "octo_conferences": 0,
-        "inactive_conferences": 0,
-        "inactive_endpoints": 0,
-        "p2p_conferences": 0,
-        "receive_only_endpoints": 0,
-        "visitors": 0,
-        "largest_conference": bridge.largest_conference,
-        "bit_rate_download": 0,
-        "bit_rate_upload": 0,
-        "packet_rate_download": 0,
-        "packet_rate_upload": 0,
-        "rtt_aggregate": 0.0,
-        "total_conferences_created": bridge.conferences_created,
-        "total_conferences_completed": bridge.conferences_completed,
-        "total_conference_seconds": int(bridge.conference_seconds),
-        "total_participants": bridge.endpoints_created,
-        "graceful_shutdown": bridge.graceful_shutdown,
-        "shutting_down": bridge.shutting_down,
-        "drain": bridge.drain,
-        "healthy": bridge.healthy,
-        "current_timestamp": now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}",
-        "version": JVB_VERSION,
-    }
+# ---------------------------------------------------------------------- JVB endpoints
 
 
 async def _stats(request: web.Request) -> web.Response:
     return web.json_response(stats_json(request.app[BRIDGE]))
 
 
+def _query_flag(request: web.Request, name: str, default: bool) -> bool:
+    """A JAX-RS `boolean` query parameter: "true" in any case is true, anything else false."""
+    value = request.query.get(name)
+    return default if value is None else value.strip().lower() == "true"
+
+
+async def _debug(request: web.Request) -> web.Response:
+    conference = request.match_info.get("conference")
+    doc = debug_json(
+        request.app[BRIDGE],
+        conference_id=conference,
+        endpoint_id=request.match_info.get("endpoint"),
+        # /debug defaults to the short form, /debug/{confId} to the full one (Debug.java).
+        full=_query_flag(request, "full", default=conference is not None),
+    )
+    return web.json_response(doc)
+
+
 async def _metrics(request: web.Request) -> web.Response:
     fmt = choose_metrics_format(request.headers.get("Accept"))
-    if fmt == "json":
-        return web.json_response(request.app[COLLECTOR].json_values())
+    if fmt == "json":  # jicoco answers with exactly "application/json", no charset
+        body = json.dumps(request.app[COLLECTOR].json_values()).encode()
+        return web.Response(body=body, headers={"Content-Type": "application/json"})
     registry = request.app[REGISTRY]
     if fmt == "openmetrics":
         body = _generate_openmetrics(registry)
@@ -563,6 +334,10 @@ async def _read_json_object(request: web.Request) -> dict[str, Any] | None:
 
 
 async def _shutdown(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":  # @Consumes(APPLICATION_JSON)
+        return web.Response(
+            status=415, text=f"expected Content-Type application/json, got {request.content_type}"
+        )
     body = await _read_json_object(request)
     graceful = _as_bool(body.get("graceful-shutdown")) if body is not None else None
     if graceful is None:
@@ -574,7 +349,7 @@ async def _shutdown(request: web.Request) -> web.Response:
 async def _health(request: web.Request) -> web.Response:
     if request.app[BRIDGE].healthy:
         return web.Response(status=200, headers={"Content-Type": "application/json"})
-    return web.Response(status=500, text="simulated health check failure")
+    return web.Response(status=500, text=SIM_HEALTH_FAILURE)
 
 
 async def _version(request: web.Request) -> web.Response:
@@ -591,19 +366,30 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 async def _put_conference(request: web.Request) -> web.Response:
     bridge = request.app[BRIDGE]
     conference_id = request.match_info["id"]
-    body = await _read_json_object(request)
-    participants = body.get("participants") if body is not None else None
+    body = await _read_json_object(request) or {}
+    participants = body.get("participants")
     if isinstance(participants, bool) or not isinstance(participants, int) or participants < 0:
         return _error(400, 'expected JSON {"participants": N} with N >= 0')
+    name, meeting_id = body.get("name"), body.get("meeting_id")
+    if meeting_id is not None and not isinstance(meeting_id, str):
+        return _error(400, f"meeting_id must be a string, got {type(meeting_id).__name__}")
     try:
-        result = bridge.set_conference(conference_id, participants)
+        result = bridge.set_conference(
+            conference_id, participants, name=name, meeting_id=meeting_id
+        )
     except ConferenceRefused as exc:
         return _error(409, str(exc), reason=exc.reason, conference=conference_id)
+    except ValueError as exc:
+        return _error(400, str(exc), conference=conference_id)
+    info = next((i for i in bridge.conference_info() if i.key == conference_id), None)
     return web.json_response(
         {
             "conference": conference_id,
             "participants": bridge.conferences.get(conference_id, 0),
             "result": result,
+            "id": info.id if info else None,
+            "name": info.name if info else None,
+            "meeting_id": info.meeting_id if info else None,
         },
         status=201 if result == "created" else 200,
     )

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -78,10 +79,20 @@ def _promql_string(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def substitute(query: str, namespace: str, pool: str) -> str:
-    """The pool's PromQL with ``$namespace`` and ``$pool`` replaced (escaped for strings)."""
-    return query.replace("$namespace", _promql_string(namespace)).replace(
-        "$pool", _promql_string(pool)
+def substitute(query: str, namespace: str, pool: str, pods: Sequence[str] = ()) -> str:
+    """The pool's PromQL with ``$namespace``, ``$pool`` and ``$pods`` (a regular expression
+    matching exactly the pool's bridge pods, for ``pod=~"$pods"``) replaced, escaped for
+    double-quoted strings. Pod names are DNS names: no regular-expression metacharacter
+    but the dot, which is escaped.
+
+    >>> substitute('x{namespace="$namespace",pod=~"$pods"}', "ns", "p", ["a.1", "b"])
+    'x{namespace="ns",pod=~"a\\\\.1|b"}'
+    """
+    alternatives = "|".join(re.escape(p) for p in sorted(pods)) or "^$"
+    return (
+        query.replace("$namespace", _promql_string(namespace))
+        .replace("$pool", _promql_string(pool))
+        .replace("$pods", _promql_string(alternatives))
     )
 
 

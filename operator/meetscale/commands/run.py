@@ -52,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
 
     if settings.webhook_enabled:
         import meetscale.handlers.webhook
+    import meetscale.handlers.links
     import meetscale.handlers.pool  # noqa: F401
     from meetscale.runtime import Runtime
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-TERMINAL = frozenset({"Finished", "Cancelled", "Rejected"})
-HOLDS_RESERVATION = frozenset({"Admitted", "Running"})
+from meetscale.models.meeting import HOLDING_PHASES, TERMINAL_PHASES, Phase
 
 
 def timed_phase(phase: str, start: datetime, end: datetime, now: datetime) -> str:
@@ -18,18 +17,18 @@ def timed_phase(phase: str, start: datetime, end: datetime, now: datetime) -> st
 
     >>> from datetime import datetime, timezone
     >>> t = lambda h: datetime(2020, 4, 6, h, tzinfo=timezone.utc)
-    >>> timed_phase("Admitted", t(8), t(10), t(9))
+    >>> str(timed_phase("Admitted", t(8), t(10), t(9)))
     'Running'
-    >>> timed_phase("Running", t(8), t(10), t(10))
+    >>> str(timed_phase("Running", t(8), t(10), t(10)))
     'Finished'
-    >>> timed_phase("Queued", t(8), t(10), t(9))
+    >>> str(timed_phase("Queued", t(8), t(10), t(9)))
     'Queued'
     """
-    if phase in TERMINAL:
+    if phase in TERMINAL_PHASES:
         return phase
-    if phase in HOLDS_RESERVATION:
+    if phase in HOLDING_PHASES:
         if now >= end:
-            return "Finished"
+            return Phase.FINISHED
         if now >= start:
-            return "Running"
+            return Phase.RUNNING
     return phase

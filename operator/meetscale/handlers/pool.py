@@ -20,11 +20,13 @@ import kopf
 from meetscale import API_VERSION, GROUP, VERSION
 from meetscale import metrics as m
 from meetscale.clients.colibri import Colibri
-from meetscale.clients.kube.pool import POOL_LABEL, OwnerRef, PoolKube
+from meetscale.clients.kube.pool import OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient
+from meetscale.models.labels import POOL_LABEL
 from meetscale.records import MeetingRecord
 from meetscale.runtime import Runtime
-from meetscale.scaling.scaler import PodRecord, PoolScaler
+from meetscale.scaling.inputs import PodRecord
+from meetscale.scaling.scaler import PoolScaler
 
 log = logging.getLogger("meetscale.scaling.scaler")
 
@@ -101,6 +103,7 @@ async def scaling(
         ),
         write_status=write_status,
         early_join=runtime.settings.pre_join_margin,
+        write_meeting=runtime.writer.meeting_status,
     )
     owner = OwnerRef(API_VERSION, "BridgePool", name, uid or "")
     try:
@@ -111,7 +114,7 @@ async def scaling(
             if pool_spec is not None:
                 m.pool_max_bridges.labels(pool=key).set(pool_spec.max_bridges)
                 try:
-                    await scaler.reconcile(
+                    result = await scaler.reconcile(
                         pool_spec,
                         owner,
                         list(pods_index.get(key, [])),
@@ -119,12 +122,15 @@ async def scaling(
                         dict(body.get("status") or {}),
                         meta.get("generation"),
                     )
+                    if result.pool_now is not None:
+                        runtime.pool_now[key] = result.pool_now
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one bad pass must not end the loop
                     log.exception("pool %s: reconcile failed", key)
             await stopped.wait(max(period - (time.monotonic() - started), 0.05))
     finally:
+        runtime.pool_now.pop(key, None)
         scaler.forget_metrics()
         with contextlib.suppress(KeyError):
             m.pool_max_bridges.remove(key)

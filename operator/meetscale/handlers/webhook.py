@@ -3,9 +3,10 @@
 
 The handlers are coroutines on purpose: they read the Kopf indexes, which the event
 loop updates, so they must run on the loop and not in Kopf's worker threads. Kopf serves
-webhooks as soon as it has discovered the resources, before the indexes are filled, so the
-Meeting handler first waits for them (Runtime.indexed): an empty index would refuse a valid
-Meeting ("namespace belongs to no agency").
+webhooks as soon as it has discovered the resources, before the indexes are filled: the
+Meeting handler first waits a little for them (Runtime.indexed); if they are still not filled,
+the Meeting is accepted unchecked, as with the webhook down, and the admission pass decides
+it: empty indexes would refuse every Meeting ("namespace belongs to no agency").
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from meetscale.admission.webhook import (
 )
 from meetscale.runtime import Runtime, pool_key_of
 
-INDEX_WAIT_SECONDS = 10.0
+# Shorter than the webhook's timeoutSeconds (the chart's default 10), so the answer is ours.
+INDEX_WAIT_SECONDS = 5.0
 
 
 @kopf.on.validate(
@@ -35,11 +37,7 @@ INDEX_WAIT_SECONDS = 10.0
 async def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     runtime: Runtime = memo["runtime"]
     if not await runtime.wait_indexed(INDEX_WAIT_SECONDS):
-        raise kopf.AdmissionError(
-            f"meetscale is starting: its indexes are not loaded after {INDEX_WAIT_SECONDS:g} s; "
-            "try again shortly",
-            code=503,
-        )
+        return  # unchecked, as with the webhook down: the admission pass decides it
     key = pool_key_of(body.get("spec", {}).get("pool"), runtime.settings)
     check_meeting(
         body=body,
@@ -48,22 +46,35 @@ async def validate_meeting(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -
         meetings=kwargs["meetings_by_pool"].get(key, []),
         quotas=[q for store in kwargs["quotas_by_name"].values() for q in store],
         namespace_labels={ns: next(iter(s)) for ns, s in kwargs["namespace_labels"].items()},
-        pools={k: next(iter(s)) for k, s in kwargs["pools_by_key"].items() if next(iter(s))},
+        pools={k: next(iter(s), None) for k, s in kwargs["pools_by_key"].items()},
         settings=runtime.settings,
     )
+
+
+def _old_spec(kwargs: dict[str, Any]) -> Any:
+    old = kwargs.get("old")
+    return old.get("spec") if old else None
 
 
 @kopf.on.validate(
     GROUP, VERSION, "agencyquotas", id=QUOTA_HOOK, operations=["CREATE", "UPDATE"],
     ignore_failures=True,
 )  # fmt: skip
-async def validate_quota(spec: kopf.Spec, **_: Any) -> None:
-    check_quota(spec)
+async def validate_quota(spec: kopf.Spec, **kwargs: Any) -> None:
+    check_quota(spec, _old_spec(kwargs))
 
 
 @kopf.on.validate(
     GROUP, VERSION, "bridgepools", id=POOL_HOOK, operations=["CREATE", "UPDATE"],
     ignore_failures=True,
 )  # fmt: skip
-async def validate_pool(spec: kopf.Spec, **_: Any) -> None:
-    check_pool(spec)
+async def validate_pool(
+    spec: kopf.Spec, name: str | None, namespace: str | None, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await check_pool(
+        spec,
+        old_spec=_old_spec(kwargs),
+        name=name or "pool",
+        namespace=namespace or "",
+        api=memo["runtime"].api,
+    )

@@ -2,7 +2,10 @@
 
 from meetscale.models.base import CamelModel, Condition, LabelSelector
 from meetscale.models.meeting import (
+    CANDIDATE_PHASES,
+    HOLDING_PHASES,
     PRIORITY_VALUES,
+    TERMINAL_PHASES,
     MeetingSpec,
     MeetingStatus,
     Phase,
@@ -12,7 +15,10 @@ from meetscale.models.pool import Behavior, BridgePoolSpec, BridgePoolStatus, Sc
 from meetscale.models.quota import AgencyQuotaSpec, AgencyQuotaStatus, QuotaLimits
 
 __all__ = [
+    "CANDIDATE_PHASES",
+    "HOLDING_PHASES",
     "PRIORITY_VALUES",
+    "TERMINAL_PHASES",
     "AgencyQuotaSpec",
     "AgencyQuotaStatus",
     "Behavior",

@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from meetscale.models.base import CamelModel, Condition
+from meetscale.models.jitsi import JitsiSection
+from meetscale.models.template import template_problems
+
+__all__ = ["Behavior", "BridgePoolSpec", "BridgePoolStatus", "ScalingRules", "template_problems"]
 
 DEFAULT_LOAD_QUERY = "jitsi_jvb_stress"
 
@@ -55,20 +59,25 @@ class Behavior(CamelModel):
 class PrometheusSource(CamelModel):
     url: str = Field(max_length=2048, pattern=r"^https?://")
     stress_query: str = Field(
-        default='jitsi_jvb_stress{namespace="$namespace",pool="$pool"}',
+        default='jitsi_jvb_stress{namespace="$namespace",pod=~"$pods"}',
         max_length=4096,
-        description="Per-bridge stress (0..1 is full load); one series per pod (label `pod`).",
+        description=(
+            "Per-bridge stress (0..1 is full load); one series per pod (label `pod`). "
+            "$namespace is the pool's namespace, $pods matches its bridge pods, $pool its name: "
+            "any scrape that labels series with namespace and pod (the chart's PodMonitor, or "
+            "annotation-based discovery) serves the defaults."
+        ),
     )
     endpoints_query: str = Field(
-        default='jitsi_jvb_local_endpoints{namespace="$namespace",pool="$pool"}',
+        default='jitsi_jvb_local_endpoints{namespace="$namespace",pod=~"$pods"}',
         max_length=4096,
     )
     conferences_query: str = Field(
-        default='jitsi_jvb_conferences{namespace="$namespace",pool="$pool"}', max_length=4096
+        default='jitsi_jvb_conferences{namespace="$namespace",pod=~"$pods"}', max_length=4096
     )
     drain_query: str = Field(
-        default='max by (pod) (jitsi_jvb_drain_mode{namespace="$namespace",pool="$pool"}'
-        ' or jitsi_jvb_graceful_shutdown{namespace="$namespace",pool="$pool"})',
+        default='max by (pod) (jitsi_jvb_drain_mode{namespace="$namespace",pod=~"$pods"}'
+        ' or jitsi_jvb_graceful_shutdown{namespace="$namespace",pod=~"$pods"})',
         max_length=4096,
     )
     timeout_seconds: float = Field(default=5.0, ge=0.1, le=60)
@@ -93,14 +102,29 @@ class BridgePoolSpec(CamelModel):
                 {
                     "rule": "self.minBridges <= self.maxBridges",
                     "message": "spec.minBridges must be <= spec.maxBridges",
-                }
+                },
+                {
+                    "rule": "has(self.jitsi) || has(self.template)",
+                    "message": (
+                        "spec.template is required without spec.jitsi (give the Jitsi "
+                        "deployment the bridges join, or a whole bridge Pod template)"
+                    ),
+                },
             ]
         }
     }
 
     template: dict[str, Any] = Field(
+        default_factory=dict,
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-        description="Pod template of the videobridge Deployment the operator owns.",
+        description=(
+            "Pod template of the bridges: with `jitsi`, what it adds to the rendered bridge "
+            "(nodeSelector, tolerations, resources, ...); without, the whole bridge Pod."
+        ),
+    )
+    jitsi: JitsiSection | None = Field(
+        default=None,
+        description="The Jitsi deployment the bridges join; the operator renders their Pods.",
     )
     participants_per_bridge: int = Field(default=300, ge=1, le=10_000)
     min_bridges: int = Field(default=1, ge=0, le=1000)
@@ -131,6 +155,9 @@ class BridgePoolSpec(CamelModel):
             raise ValueError(
                 f"spec.minBridges {self.min_bridges} must be <= spec.maxBridges {self.max_bridges}"
             )
+        problems = template_problems(self.template, required=False, image=self.jitsi is None)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -144,6 +171,10 @@ class BridgePoolStatus(CamelModel):
     observed_participants: int | None = Field(default=None, ge=0)
     booked_participants: int | None = Field(default=None, ge=0)
     booked_bridges: int | None = Field(default=None, ge=0)
+    unbooked_conferences: int | None = Field(
+        default=None, ge=0, description="Conferences on the bridges that match no Meeting."
+    )
+    unbooked_participants: int | None = Field(default=None, ge=0)
     last_scale_time: datetime | None = None
     last_scale_direction: Literal["Up", "Down", "None"] | None = None
     last_scale_reason: str | None = Field(default=None, max_length=1024)

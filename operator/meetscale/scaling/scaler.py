@@ -2,21 +2,19 @@
 
 One pass (:meth:`PoolScaler.reconcile`):
 
-1. ensure the owned Deployment `<pool>-jvb` (create it, or update its pod template);
+1. check what the pool refers to (the `jitsi` section's Secret);
 2. read the bridges' stress, local endpoints, conferences and drain mode from Prometheus
-   (per pod, the pool's PromQL with `$namespace`/`$pool` substituted);
-3. :func:`~meetscale.decide.scale.plan.decide_scale` over every bridge pod (draining ones
-   included, pods the Deployment still has to create as unready placeholders), the pool's
+   (per pod, the pool's PromQL with `$namespace`, `$pool` and `$pods` substituted);
+3. through the adapter, :func:`~meetscale.decide.scale.decide_scale` over every bridge pod
+   (draining ones included, pods created but not yet seen as unready ones), the pool's
    admitted and running meetings and the scale history;
 4. carry it out: cancel drains (`/colibri/drain/disable`, unlabel) before starting any new
-   bridge; raise replicas for new bridges; start drains (label `meetscale.io/draining`,
-   pod-deletion-cost, `/colibri/drain/enable`);
-5. finish drains: a draining bridge is removed once Prometheus *and the bridge itself*
-   (`/colibri/stats`, no scrape lag) report zero local endpoints while in drain mode, or
-   once the drain timed out (an event and a metric). It is first given the lowest
-   pod-deletion-cost; in a later pass, when every other pod is ready and the Deployment is
-   settled (so the ReplicaSet controller ranks by that cost), replicas are lowered by exactly
-   the number of such pods, and exactly those go;
+   bridge; create new bridges (a media-port Service, then the Pod: the operator owns its
+   bridge Pods); start drains (label `meetscale.io/draining`, `/colibri/drain/enable`),
+   including the outdated bridge a rolling update replaces;
+5. removals, as :func:`~meetscale.decide.scale.removal.plan_removal` decides: a drained
+   bridge that Prometheus *and the bridge itself* (`/colibri/stats`, no scrape lag) report
+   empty while in drain mode, or whose drain timed out, is deleted: exactly that Pod;
 6. status, events and metrics, with the same CamelCase reason words.
 
 Without usable Prometheus answers nothing is removed: no drain starts, none completes; the
@@ -29,207 +27,58 @@ Prometheus comes back (no collapse on a partial first scrape).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from meetscale import metrics as m
-from meetscale.clients.colibri import Colibri, local_endpoints
-from meetscale.clients.kube.pool import (
-    COST_DRAINING,
-    COST_REMOVE,
-    DELETION_COST_ANNOTATION,
-    DRAIN_STARTED_ANNOTATION,
-    DRAINING_LABEL,
-    HELD_LABEL,
-    POOL_LABEL,
-    KubeError,
-    OwnerRef,
-    PoolKube,
-    media_port,
+from meetscale import metrics
+from meetscale.adapt import (
+    ConferenceFacts,
+    ScaleInputs,
+    arrival,
+    attendance,
+    pool_params,
+    scale_inputs,
 )
-from meetscale.clients.prometheus import (
-    PromClient,
-    PromResult,
-    PromUnavailable,
-    PromValues,
-    substitute,
-)
-from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
-from meetscale.decide.scale.plan import (
-    BookedMeeting,
+from meetscale.clients.colibri import Colibri
+from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
+from meetscale.clients.kube.render import template_hash
+from meetscale.clients.prometheus import PromClient, PromResult, substitute
+from meetscale.decide.door import PoolNow
+from meetscale.decide.scale import (
+    BridgeState,
     PoolParams,
     ScaleHistory,
     ScalePlan,
     decide_scale,
     record,
 )
-from meetscale.decide.scale.removal import BridgeState, drain_complete
+from meetscale.decide.scale.removal import RemovalPlan, plan_removal
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord
+from meetscale.scaling.conferences import ConferenceTracker, MeetingSink, ask_bridges
+from meetscale.scaling.drains import BridgeActions, EventSink
+from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
+from meetscale.scaling.status import (
+    LastScale,
+    PassChanges,
+    PassOutcome,
+    export,
+    forget,
+    pool_status,
+)
 
-log = logging.getLogger("meetscale.scaling.scaler")
+__all__ = ["PassResult", "PoolScaler", "StatusSink", "live_scale_inputs"]
 
-EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
+log = logging.getLogger("meetscale.scaler")
+
 StatusSink = Callable[[dict[str, Any]], Awaitable[bool]]
 
-PLACEHOLDER_PREFIX: Final = "(starting-"
 REMOVAL_FORGET: Final = timedelta(seconds=120)
-INTENT_FORGET: Final = timedelta(seconds=30)
-BOOKED_PHASES: Final = frozenset({"Admitted", "Running"})
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def _ts(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True, slots=True)
-class PodRecord:
-    """A bridge pod as the pods index keeps it."""
-
-    namespace: str
-    name: str
-    uid: str
-    pool: str
-    created: datetime
-    ip: str | None = None
-    running: bool = False
-    ready: bool = False
-    deleting: bool = False
-    draining: bool = False
-    drain_started: datetime | None = None
-    deletion_cost: int | None = None
-    template_hash: str | None = None
-    held: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.pool}"
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> PodRecord:
-        meta = body.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        annotations = meta.get("annotations") or {}
-        status = body.get("status") or {}
-        conditions = status.get("conditions") or []
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-        cost: int | None
-        try:
-            cost = int(annotations[DELETION_COST_ANNOTATION])
-        except (KeyError, ValueError, TypeError):
-            cost = None
-        running = status.get("phase") == "Running"
-        ip = status.get("podIP") or None
-        return cls(
-            namespace=str(meta.get("namespace", "")),
-            name=str(meta.get("name", "")),
-            uid=str(meta.get("uid", "")),
-            pool=str(labels.get(POOL_LABEL, "")),
-            created=_parse_time(meta.get("creationTimestamp")) or datetime.now(UTC),
-            ip=ip,
-            running=running,
-            ready=running and ready and ip is not None,
-            deleting=meta.get("deletionTimestamp") is not None,
-            draining=labels.get(DRAINING_LABEL) == "true",
-            drain_started=_parse_time(annotations.get(DRAIN_STARTED_ANNOTATION)),
-            deletion_cost=cost,
-            template_hash=labels.get("pod-template-hash"),
-            held=labels.get(HELD_LABEL) == "true",
-        )
-
-
-def _pending(
-    intents: dict[str, tuple[bool, datetime]], name: str, shown: bool, now: datetime
-) -> tuple[bool, datetime] | None:
-    """The mark this scaler wrote on pod ``name`` (value, when) while the pods index does
-    not show it yet; forgotten once it does, or after ``INTENT_FORGET``."""
-    intent = intents.get(name)
-    if intent is None:
-        return None
-    if shown == intent[0] or now - intent[1] > INTENT_FORGET:
-        del intents[name]
-        return None
-    return intent
-
-
-def _after(b: BridgeState, started: set[str], cancelled: set[str]) -> BridgeState:
-    if b.name in started:
-        return replace(b, draining=True)
-    if b.name in cancelled:
-        return replace(b, draining=False)
-    return b
-
-
-# Ad-hoc (unbooked) arrivals are averaged over this window for the headroom term.
-ADHOC_WINDOW = timedelta(minutes=30)
-
-
-def booked_meetings(meetings: Sequence[MeetingRecord], now: datetime) -> list[BookedMeeting]:
-    """The pool's admitted and running meetings that have not ended, for the core."""
-    out = []
-    for rec in meetings:
-        spec = rec.spec
-        if spec is None or spec.cancelled or rec.phase not in BOOKED_PHASES:
-            continue
-        end = spec.end_time
-        if end <= now:
-            continue
-        out.append(
-            BookedMeeting(
-                key=rec.key,
-                start=spec.start,
-                end=end,
-                participants=spec.participants,
-                confidential=spec.confidential,
-                running=rec.phase == "Running" or spec.start <= now,
-            )
-        )
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Metrics:
-    """The Prometheus answers of one pass."""
-
-    stress: PromResult
-    endpoints: PromResult
-    conferences: PromResult
-    drain: PromResult
-
-    @property
-    def ok(self) -> bool:
-        return isinstance(self.stress, PromValues) and isinstance(self.endpoints, PromValues)
-
-    @property
-    def problem(self) -> PromUnavailable | None:
-        for r in (self.stress, self.endpoints):
-            if isinstance(r, PromUnavailable):
-                return r
-        return None
-
-    @staticmethod
-    def value(result: PromResult, pod: str) -> float | None:
-        return result.values.get(pod) if isinstance(result, PromValues) else None
-
-
-def _skipped(reason: str, message: str) -> Metrics:
-    r = PromUnavailable(reason, message)
-    return Metrics(r, r, r, r)
 
 
 @dataclass
@@ -237,13 +86,51 @@ class PassResult:
     """What one pass saw, decided and did (for logs, tests and the benchmark)."""
 
     plan: ScalePlan | None
-    replicas_before: int
-    replicas_after: int
+    bridges_before: int
+    bridges_after: int
     metrics_ok: bool
     actions: list[str] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     status_written: bool = False
     seconds: float = 0.0
+    pool_now: PoolNow | None = None  # the pool as this pass saw it, for admission's door
+
+
+@dataclass
+class _Seen:
+    """What a pass gathered."""
+
+    now: datetime
+    params: PoolParams
+    kept: list[PodRecord]
+    by_name: dict[str, PodRecord]
+    answers: Metrics
+    bridges: list[BridgeState]
+    conferences: ConferenceFacts
+
+
+def live_scale_inputs(
+    params: PoolParams,
+    bridges: list[BridgeState],
+    meetings: Sequence[MeetingRecord],
+    now: datetime,
+    metrics_ok: bool,
+    conferences: ConferenceFacts | None = None,
+) -> ScaleInputs:
+    """The core's inputs of a pass, through the adapter: the pool's Meeting records become
+    facts; every Meeting is an arrival the ad-hoc estimate may count; the bridges'
+    conferences (``conferences``) say who runs where."""
+    facts = [f for f in (rec.facts() for rec in meetings) if f is not None]
+    return scale_inputs(
+        params,
+        bridges,
+        facts,
+        (arrival(f) for f in facts),
+        now,
+        metrics_ok=metrics_ok,
+        conferences=conferences,
+        history=attendance(facts),
+    )
 
 
 class PoolScaler:
@@ -264,45 +151,45 @@ class PoolScaler:
         write_status: StatusSink,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         early_join: timedelta = timedelta(minutes=10),
+        write_meeting: MeetingSink | None = None,
     ) -> None:
         self.namespace = namespace
-        self.early_join = early_join
         self.name = name
         self.key = f"{namespace}/{name}"
+        self.early_join = early_join
         self.kube = kube
         self.prom = prom
-        self.colibri = colibri
         self.events = events
         self.write_status = write_status
         self.clock = clock
         self.history = ScaleHistory()
         self._seeded = False
         self.removing: dict[str, datetime] = {}
-        self._announced_timeouts: set[str] = set()
-        self._services: dict[str, int] | None = None
-        self._taken_ports: set[int] = set()
+        self.intents = Intents()
+        self.act = BridgeActions(
+            namespace, name, kube=kube, colibri=colibri, events=events, intents=self.intents
+        )
         self._last_status: dict[str, Any] | None = None
-        self._last_scale: tuple[datetime, str, str] | None = None
-        self._deployment_error: str | None = None
-        # Drain marks written by this scaler that the pods index may not show yet:
-        # pod name -> (draining, when).
-        self._intent: dict[str, tuple[bool, datetime]] = {}
-        # pod name -> (held, when): the hold marks written, for the same reason
-        self._held_intent: dict[str, tuple[bool, datetime]] = {}
+        self._last_scale: LastScale | None = None
+        self._problem: tuple[str, str] | None = None  # what keeps bridges from being created
+        self.colibri = colibri
+        self.conferences = ConferenceTracker(write_meeting)
+        self.pool_now: PoolNow | None = None
 
     # ------------------------------------------------------------------ inputs
 
-    async def _query_metrics(self, spec: BridgePoolSpec, have_ready: bool) -> Metrics:
+    async def _query_metrics(self, spec: BridgePoolSpec, pods: Sequence[PodRecord]) -> Metrics:
         source = spec.prometheus
         if source is None:
-            return _skipped("NotConfigured", "spec.prometheus is not set")
-        if not have_ready:
-            return _skipped("NoBridges", "no ready bridge to measure")
+            return skipped("NotConfigured", "spec.prometheus is not set")
+        if not any(p.ready for p in pods):
+            return skipped("NoBridges", "no ready bridge to measure")
+        names = [p.name for p in pods]  # the pool's pods, whatever labels the scrape adds
 
         def q(expr: str) -> Awaitable[PromResult]:
             return self.prom.query(
                 source.url,
-                substitute(expr, self.namespace, self.name),
+                substitute(expr, self.namespace, self.name, names),
                 timeout_s=source.timeout_seconds,
                 pool=self.key,
             )
@@ -315,8 +202,49 @@ class PoolScaler:
         )
         return Metrics(stress, endpoints, conferences, drain)
 
-    def _url(self, spec: BridgePoolSpec, pod: PodRecord) -> str:
-        return f"http://{pod.ip}:{spec.colibri_port}"
+    async def _gather(
+        self, spec: BridgePoolSpec, pods: Sequence[PodRecord], now: datetime
+    ) -> _Seen:
+        live = [p for p in pods if not p.deleting and p.uid]
+        present = {p.name for p in live}
+        for name, since in list(self.removing.items()):
+            if name not in present or now - since > REMOVAL_FORGET:
+                del self.removing[name]
+        self.intents.forget_gone(present, now)
+        kept = [self.intents.overlay(p, now) for p in live if p.name not in self.removing]
+        answers, conferences = await asyncio.gather(
+            self._query_metrics(spec, kept), ask_bridges(self.colibri, kept, spec.colibri_port)
+        )
+        starting = sorted(self.intents.created)
+        bridges = bridge_states(kept, answers, starting, now, template_hash(spec))
+        return _Seen(
+            now,
+            pool_params(spec, self.early_join),
+            kept,
+            {p.name: p for p in kept},
+            answers,
+            bridges,
+            conferences,
+        )
+
+    def _decide(self, seen: _Seen, meetings: Sequence[MeetingRecord]) -> ScalePlan:
+        if not self._seeded:
+            active = sum(1 for b in seen.bridges if not b.draining)
+            self.history = self.history.add(seen.now, active)
+            self._seeded = True
+        i = live_scale_inputs(
+            seen.params, seen.bridges, meetings, seen.now, seen.answers.ok, seen.conferences
+        )
+        self.pool_now = PoolNow(i.params, i.bridges, i.booked)
+        return decide_scale(
+            i.params,
+            i.bridges,
+            i.booked,
+            self.history,
+            i.now,
+            i.adhoc_rate,
+            metrics_ok=i.metrics_ok,
+        )
 
     # ------------------------------------------------------------------ the pass
 
@@ -331,517 +259,176 @@ class PoolScaler:
     ) -> PassResult:
         t0 = time.perf_counter()
         now = self.clock()
-        params = PoolParams.from_spec(spec, early_join=self.early_join)
-        try:
-            dep = await self.kube.ensure_deployment(
-                self.namespace, self.name, spec, owner, initial_replicas=spec.min_bridges
-            )
-        except KubeError as exc:
-            if self._deployment_error != exc.message:
-                self.events(exc.reason, exc.message, True)
-                log.warning("pool %s: %s", self.key, exc.message)
-            self._deployment_error = exc.message
-            status = self._status_on_error(exc, stored_status or {}, now, generation)
-            written = await self._write(status)
-            return PassResult(None, 0, 0, False, [], status, written, time.perf_counter() - t0)
-        self._deployment_error = None
-
-        live = [p for p in pods if not p.deleting and p.uid]
-        present = {p.name for p in live}
-        for name, since in list(self.removing.items()):
-            if name not in present or now - since > REMOVAL_FORGET:
-                del self.removing[name]
-        if dep.settled and len(live) == dep.replicas:
-            # Every removal asked for has happened. A pod still listed as being removed was
-            # spared (the ReplicaSet took another pod of the same deletion cost): it is an
-            # ordinary drained bridge again, removed in a later pass.
-            self.removing.clear()
-        for intents in (self._intent, self._held_intent):
-            for name in [n for n in intents if n not in present]:
-                del intents[name]
-        kept = [self._overlay(p, now) for p in live if p.name not in self.removing]
-        by_name = {p.name: p for p in kept}
-
-        metrics = await self._query_metrics(spec, any(p.ready for p in kept))
-        bridges = self._bridge_states(kept, metrics)
-        for i in range(dep.replicas - len(kept)):  # pods the ReplicaSet has yet to create
-            bridges.append(
-                BridgeState(
-                    name=f"{PLACEHOLDER_PREFIX}{i})", ready=False, draining=False, created_at=now
-                )
-            )
-        current_active = sum(1 for b in bridges if not b.draining)
-        if not self._seeded:
-            self.history = self.history.add(now, current_active)
-            self._seeded = True
-
-        booked = booked_meetings(meetings, now)
-        rate = adhoc_rate(
-            (
-                Arrival(rec.created, rec.spec.start, rec.spec.participants)
-                for rec in meetings
-                if rec.spec is not None
-            ),
-            now,
-            lead_time=params.lead_time,
-            window=ADHOC_WINDOW,
+        seen = await self._gather(spec, pods, now)
+        plan = self._decide(seen, meetings)
+        before = len(seen.kept) + len(self.intents.created)
+        result = PassResult(plan, before, before, seen.answers.ok, pool_now=self.pool_now)
+        await self._check_refs(spec)
+        changes = await self._carry_out(spec, owner, seen, plan, result)
+        self._record(plan, seen, changes)
+        view = await self.conferences.publish(meetings, seen.conferences, now)
+        old = self._last_status if self._last_status is not None else stored_status or {}
+        outcome = PassOutcome(
+            plan,
+            seen.bridges,
+            seen.answers,
+            changes,
+            self._last_scale,
+            spec.max_bridges,
+            self._problem,
+            view,
         )
-        plan = decide_scale(params, bridges, booked, self.history, now, rate, metrics_ok=metrics.ok)
-        result = PassResult(plan, dep.replicas, dep.replicas, metrics.ok)
-        # Replicas move relative to the Deployment's own count, never to the pods seen (a
-        # rollout's surge pod must not become permanent).
-        base = dep.replicas
+        status = pool_status(outcome, old, now, generation)
+        result.status = status
+        result.status_written = await self._write(status)
+        export(self.key, plan, status)
+        result.seconds = time.perf_counter() - t0
+        metrics.pool_reconcile_seconds.labels(pool=self.key).observe(result.seconds)
+        return result
 
+    async def _check_refs(self, spec: BridgePoolSpec) -> None:
+        """The Secret the `jitsi` section names must exist with the JVB account's keys;
+        without it no bridge is created (they could not log in), and the status says so."""
+        problem: tuple[str, str] | None = None
+        if spec.jitsi is not None:
+            name = spec.jitsi.auth_secret
+            try:
+                keys = await self.kube.secret_keys(self.namespace, name)
+            except KubeError as exc:
+                keys, problem = set(), (exc.reason, exc.message)
+            if problem is None and keys is None:
+                problem = (
+                    "SecretNotFound",
+                    f"spec.jitsi.authSecret: Secret {self.namespace}/{name} does not exist "
+                    "(it holds the bridges' XMPP account: JVB_AUTH_USER, JVB_AUTH_PASSWORD)",
+                )
+            elif problem is None and keys is not None:
+                missing = {"JVB_AUTH_USER", "JVB_AUTH_PASSWORD"} - keys
+                if missing:
+                    problem = (
+                        "SecretKeyMissing",
+                        f"spec.jitsi.authSecret: Secret {self.namespace}/{name} has no "
+                        f"{', '.join(sorted(missing))}",
+                    )
+        self._set_problem(problem)
+
+    def _set_problem(self, problem: tuple[str, str] | None) -> None:
+        if problem is not None and problem != self._problem:
+            self.events(problem[0], problem[1], True)
+            log.warning("pool %s: %s", self.key, problem[1])
+        self._problem = problem
+
+    async def _carry_out(
+        self,
+        spec: BridgePoolSpec,
+        owner: OwnerRef,
+        seen: _Seen,
+        plan: ScalePlan,
+        result: PassResult,
+    ) -> PassChanges:
+        """Drains cancelled, holds, new bridges, drains started, removals, drain modes."""
+        now, by_name, act = seen.now, seen.by_name, self.act
         # Drains back into service first: a ready bridge beats a new pod.
         cancelled = set()
         for name in plan.cancel_drain:
             pod = by_name.get(name)
-            if pod is None:
-                continue
-            if await self._guard(self._cancel_drain(spec, pod)):
+            if pod is not None and await act.guard(act.cancel_drain(spec, pod, now)):
                 cancelled.add(name)
                 result.actions.append(f"DrainCancelled {name}")
-
         # Bridges held out of Jicofo's selection for a meeting about to open, and released.
         for name, held in [(n, True) for n in plan.hold] + [(n, False) for n in plan.release]:
             pod = by_name.get(name)
             shielded = name in plan.shield
-            if pod is not None and await self._guard(self._hold(spec, pod, held, now, shielded)):
+            if pod is not None and await act.guard(act.hold(spec, pod, held, now, shielded)):
                 result.actions.append(f"{'BridgeHeld' if held else 'BridgeReleased'} {name}")
-
-        # New bridges.
-        target = base + plan.new_bridges
-        # Drains to start.
+        await self._create(spec, owner, plan.new_bridges, now, result)
         started = set()
-        for name in plan.drain:
+        for name in plan.drain + plan.replace:
             pod = by_name.get(name)
-            if pod is None:
+            state = next((b for b in seen.bridges if b.name == name), None)
+            if pod is None or state is None:
                 continue
-            state = next(b for b in bridges if b.name == name)
-            if await self._guard(self._start_drain(spec, pod, state, now)):
+            if await act.guard(act.start_drain(spec, pod, state, now)):
                 started.add(name)
                 result.actions.append(f"DrainStarted {name}")
-
-        # Drains to finish (never without metrics, never while growing).
-        removable: list[PodRecord] = []
-        if metrics.ok and plan.new_bridges == 0:
-            removable = await self._finish_drains(
-                spec, bridges, by_name, cancelled | started, now, result
+        removal = await self._plan_removal(spec, seen, plan, cancelled | started)
+        gone = await self._remove(seen, removal, result)
+        if seen.answers.ok:
+            await act.reconcile_drain_mode(
+                spec, seen.kept, seen.answers, cancelled | started, removal.redrain
             )
-        if removable:
-            others = [p for p in kept if p not in removable]
-            hashes = {p.template_hash for p in kept}
-            why_not = None
-            if not dep.settled or len(kept) != dep.replicas:
-                why_not = f"Deployment not settled ({len(kept)} pods, {dep.replicas} replicas)"
-            elif len(hashes) > 1:
-                why_not = "a rollout is in progress"
-            elif not all(p.ready for p in others):
-                why_not = "other bridges are not ready yet"
-            if why_not is None:
-                target -= len(removable)
-                for pod in removable:
-                    self.removing[pod.name] = now
-            else:
-                log.info(
-                    "pool %s: %d drained bridges wait for removal: %s",
-                    self.key,
-                    len(removable),
-                    why_not,
-                )
-                removable = []
+        await act.guard(act.sweep_services([p.name for p in seen.kept], list(self.intents.created)))
+        held_now = {b.name for b in seen.bridges if b.held} | set(plan.hold)
+        return PassChanges(started, cancelled, gone, held_now - set(plan.release))
 
-        if target != dep.replicas:
+    async def _create(
+        self, spec: BridgePoolSpec, owner: OwnerRef, count: int, now: datetime, result: PassResult
+    ) -> None:
+        """Create ``count`` bridges, unless what they need is missing (a Secret); what the
+        apiserver refuses (an invalid template) is reported as it says it."""
+        if count <= 0 or (self._problem is not None and self._problem[0].startswith("Secret")):
+            return
+        problem: tuple[str, str] | None = None
+        for _ in range(count):
             try:
-                await self.kube.set_replicas(self.namespace, self.name, target)
-                result.replicas_after = target
-                result.actions.append(f"Replicas {dep.replicas}->{target}")
+                name = await self.act.create(spec, owner, secrets.token_hex(3), now)
             except KubeError as exc:
-                log.warning("pool %s: %s", self.key, exc.message)
-                for pod in removable:
-                    self.removing.pop(pod.name, None)
-                removable = []
-        for pod in removable:
-            timed_out = pod.uid in self._announced_timeouts
-            self._announced_timeouts.discard(pod.uid)
-            m.drains.labels(pool=self.key, outcome="BridgeRemoved").inc()
-            self.events(
-                "BridgeRemoved",
-                f"removed drained bridge {pod.name}"
-                + (" after the drain timeout" if timed_out else " (no participants left)"),
-                False,
-            )
-            result.actions.append(f"BridgeRemoved {pod.name}")
+                problem = (exc.reason, exc.message)
+                break
+            if name is None:
+                problem = ("NodePortsExhausted", "no free media port for a new bridge")
+                break
+            result.bridges_after += 1
+            result.actions.append(f"BridgeCreated {name}")
+        self._set_problem(problem)
 
-        if metrics.ok:
-            await self._reconcile_drain_mode(spec, kept, metrics, cancelled | started)
-        if spec.per_bridge_service.enabled:
-            await self._guard(self._ensure_services(spec, kept))
+    async def _plan_removal(
+        self, spec: BridgePoolSpec, seen: _Seen, plan: ScalePlan, skip: set[str]
+    ) -> RemovalPlan:
+        growing = plan.new_bridges > 0
+        if not seen.answers.ok or growing:
+            return RemovalPlan()
+        draining = await self.act.draining_bridges(spec, seen.bridges, seen.by_name, skip, seen.now)
+        return plan_removal(seen.params.drain, draining, seen.now, metrics_ok=True, growing=False)
 
-        # History and the decision's event.
+    async def _remove(self, seen: _Seen, removal: RemovalPlan, result: PassResult) -> set[str]:
+        """Announce timeouts and delete exactly the drained bridges' Pods."""
+        act, by_name = self.act, seen.by_name
+        timeout_s = int(seen.params.drain.timeout.total_seconds())
+        for name in removal.timed_out:
+            state = next(b for b in seen.bridges if b.name == name)
+            if act.announce_timeout(by_name[name], state.endpoints, timeout_s):
+                result.actions.append(f"DrainTimeout {name}")
+        gone = set()
+        for name in removal.remove:
+            pod = by_name[name]
+            if await act.guard(act.remove(pod)):
+                self.removing[name] = seen.now
+                gone.add(name)
+                result.bridges_after -= 1
+                result.actions.append(f"BridgeRemoved {name}")
+        return gone
+
+    def _record(self, plan: ScalePlan, seen: _Seen, changes: PassChanges) -> None:
+        """History and the decision's event."""
+        now = seen.now
         self.history = record(self.history, plan, now)
-        if not metrics.ok:
+        if not seen.answers.ok:
             # Remember the size held during the outage: scale-down restarts its
             # stabilization window when metrics come back.
             self.history = self.history.add(now, plan.desired)
         direction = None
-        if plan.desired > plan.current and (cancelled or plan.new_bridges):
+        if plan.desired > plan.current and (changes.cancelled or plan.new_bridges):
             direction = "Up"
-        elif started:
+        elif changes.started:
             direction = "Down"
         if direction is not None:
-            self._last_scale = (now, direction, plan.reason)
-            m.scale_decisions.labels(pool=self.key, direction=direction, reason=plan.reason).inc()
+            self._last_scale = LastScale(now, direction, plan.reason)
+            metrics.scale_decisions.labels(
+                pool=self.key, direction=direction, reason=plan.reason
+            ).inc()
             self.events(plan.reason, f"scale {direction.lower()}: {plan.message}", False)
             log.info("pool %s: scale %s (%s): %s", self.key, direction, plan.reason, plan.message)
-
-        status = self._status(
-            spec,
-            plan,
-            bridges,
-            metrics,
-            stored_status or {},
-            now,
-            generation,
-            {p.name for p in removable},
-            (started, cancelled),
-        )
-        # held (for a booked meeting larger than a bridge, or shielded), after this pass
-        held_now = ({b.name for b in bridges if b.held} | set(plan.hold)) - set(plan.release)
-        status["held"] = len(held_now)
-        result.status = status
-        result.status_written = await self._write(status)
-        self._export(plan, status)
-        result.seconds = time.perf_counter() - t0
-        m.pool_reconcile_seconds.labels(pool=self.key).observe(result.seconds)
-        return result
-
-    # ------------------------------------------------------------------ pieces
-
-    def _overlay(self, pod: PodRecord, now: datetime) -> PodRecord:
-        """The pod with the drain and hold marks this scaler wrote, if the index lags."""
-        held = _pending(self._held_intent, pod.name, pod.held, now)
-        if held is not None:
-            pod = replace(pod, held=held[0])
-        intent = _pending(self._intent, pod.name, pod.draining, now)
-        if intent is None:
-            return pod
-        draining, when = intent
-        if draining:
-            return replace(pod, draining=True, drain_started=when, deletion_cost=COST_DRAINING)
-        return replace(pod, draining=False, drain_started=None, deletion_cost=None)
-
-    def _bridge_states(self, pods: Sequence[PodRecord], metrics: Metrics) -> list[BridgeState]:
-        out = []
-        for p in pods:
-            stress = Metrics.value(metrics.stress, p.name)
-            endpoints = Metrics.value(metrics.endpoints, p.name)
-            conferences = Metrics.value(metrics.conferences, p.name)
-            out.append(
-                BridgeState(
-                    name=p.name,
-                    ready=p.ready,
-                    draining=p.draining,
-                    created_at=p.created,
-                    stress=stress,
-                    endpoints=None if endpoints is None else round(endpoints),
-                    conferences=None if conferences is None else round(conferences),
-                    drain_started_at=p.drain_started,
-                    held=p.held,
-                )
-            )
-        return out
-
-    async def _guard(self, aw: Awaitable[Any]) -> bool:
-        """Run one write; a KubeError is logged (and counted by PoolKube), the pass goes on."""
-        try:
-            await aw
-        except KubeError as exc:
-            log.warning("pool %s: %s", self.key, exc.message)
-            return False
-        return True
-
-    async def _cancel_drain(self, spec: BridgePoolSpec, pod: PodRecord) -> None:
-        if pod.ip:
-            await self.colibri.set_drain(self._url(spec, pod), False)
-        await self.kube.unmark_draining(self.namespace, pod.name)
-        self._intent[pod.name] = (False, self.clock())
-        self._announced_timeouts.discard(pod.uid)
-        m.drains.labels(pool=self.key, outcome="DrainCancelled").inc()
-        self.events("DrainCancelled", f"bridge {pod.name} back in service: load rose again", False)
-
-    async def _hold(
-        self, spec: BridgePoolSpec, pod: PodRecord, held: bool, now: datetime, shield: bool
-    ) -> None:
-        # Mark first, as for drains: later passes repeat the bridge call if it fails.
-        await self.kube.mark_held(self.namespace, pod.name, held)
-        self._held_intent[pod.name] = (held, now)
-        if pod.ip:
-            await self.colibri.set_drain(self._url(spec, pod), held)
-        if not held:
-            message = (
-                f"bridge {pod.name} back in Jicofo's selection: the meeting it was held for "
-                "may open now, or the meetings it was shielded from have landed"
-            )
-        elif shield:
-            message = (
-                f"bridge {pod.name} out of Jicofo's selection (drain mode, its conferences "
-                "stay): the meetings about to start would pile onto it, the least-loaded bridge"
-            )
-        else:
-            message = (
-                f"bridge {pod.name} kept empty (drain mode) for a booked meeting larger than a "
-                "bridge that may open soon"
-            )
-        self.events("BridgeHeld" if held else "BridgeReleased", message, False)
-
-    async def _start_drain(
-        self, spec: BridgePoolSpec, pod: PodRecord, state: BridgeState, now: datetime
-    ) -> None:
-        # Mark first: the mark is the record of the decision; the bridge call is repeated
-        # by later passes if it fails (see _reconcile_drain_mode).
-        await self.kube.mark_draining(self.namespace, pod.name, now)
-        self._intent[pod.name] = (True, now)
-        if pod.ip:
-            await self.colibri.set_drain(self._url(spec, pod), True)
-        m.drains.labels(pool=self.key, outcome="DrainStarted").inc()
-        self.events(
-            "DrainStarted",
-            f"draining bridge {pod.name}: {state.endpoints} participants in "
-            f"{state.conferences} conferences stay until they leave "
-            f"(timeout {spec.drain_timeout_seconds}s)",
-            False,
-        )
-
-    async def _finish_drains(
-        self,
-        spec: BridgePoolSpec,
-        bridges: Sequence[BridgeState],
-        by_name: Mapping[str, PodRecord],
-        skip: set[str],
-        now: datetime,
-        result: PassResult,
-    ) -> list[PodRecord]:
-        """Draining pods that may go now (marked with the lowest deletion cost earlier)."""
-        timeout = timedelta(seconds=spec.drain_timeout_seconds)
-        removable = []
-        for b in bridges:
-            pod = by_name.get(b.name)
-            if pod is None or not b.draining or b.name in skip:
-                continue
-            started = pod.drain_started or now
-            outcome = drain_complete(b, started, now, timeout)
-            if outcome == "Waiting":
-                continue
-            if outcome == "Empty":
-                # Prometheus lags a scrape: ask the bridge itself before it goes.
-                stats = await self.colibri.stats(self._url(spec, pod)) if pod.ip else None
-                left = local_endpoints(stats) if stats is not None else None
-                in_drain = stats is not None and stats.get("drain") is True
-                if stats is not None and not in_drain and pod.ip:
-                    await self.colibri.set_drain(self._url(spec, pod), True)
-                if (left != 0 or not in_drain) and now - started < timeout:
-                    continue
-            if now - started >= timeout and pod.uid not in self._announced_timeouts:
-                self._announced_timeouts.add(pod.uid)
-                m.drain_timeouts.labels(pool=self.key).inc()
-                m.drains.labels(pool=self.key, outcome="DrainTimeout").inc()
-                self.events(
-                    "DrainTimeout",
-                    f"bridge {pod.name} still hosts {b.endpoints} participants after the drain "
-                    f"timeout of {spec.drain_timeout_seconds}s; removing it (the preStop hook "
-                    "shuts it down gracefully within terminationGracePeriodSeconds)",
-                    True,
-                )
-                result.actions.append(f"DrainTimeout {pod.name}")
-            if pod.deletion_cost != COST_REMOVE:
-                if await self._guard(self.kube.mark_removable(self.namespace, pod.name)):
-                    result.actions.append(f"MarkedForRemoval {pod.name}")
-                continue  # removed in a later pass, once the mark is visible
-            removable.append(pod)
-        return removable
-
-    async def _reconcile_drain_mode(
-        self,
-        spec: BridgePoolSpec,
-        pods: Sequence[PodRecord],
-        metrics: Metrics,
-        skip: set[str],
-    ) -> None:
-        """Bring each bridge's drain mode in line with its pod's mark (retries failed calls)."""
-        calls = []
-        for p in pods:
-            if not p.ip or p.name in skip:
-                continue
-            reported = Metrics.value(metrics.drain, p.name)
-            if reported is None:
-                continue
-            wanted = p.draining or p.held
-            if wanted != (reported >= 0.5):
-                calls.append(self.colibri.set_drain(self._url(spec, p), wanted))
-        if calls:
-            await asyncio.gather(*calls)
-
-    async def _ensure_services(self, spec: BridgePoolSpec, pods: Sequence[PodRecord]) -> None:
-        cfg = spec.per_bridge_service
-        if self._services is not None and all(p.name in self._services for p in pods):
-            return
-        self._services = await self.kube.list_bridge_services(self.namespace, self.name)
-        self._taken_ports = set(self._services.values())
-        target_port = media_port(spec)
-        for p in pods:
-            if p.name in self._services:
-                continue
-            port = await self.kube.ensure_bridge_service(
-                self.namespace,
-                self.name,
-                p.name,
-                p.uid,
-                (cfg.node_port_min, cfg.node_port_max),
-                self._taken_ports,
-                target_port,
-            )
-            if port is None:
-                self.events(
-                    "NodePortsExhausted",
-                    f"no free NodePort in {cfg.node_port_min}-{cfg.node_port_max} for bridge "
-                    f"{p.name}",
-                    True,
-                )
-                continue
-            self._services[p.name] = port
-
-    # ------------------------------------------------------------------ status
-
-    @staticmethod
-    def _condition(
-        ctype: str,
-        ok: bool,
-        reason: str,
-        message: str,
-        now: datetime,
-        old: Mapping[str, Any],
-        generation: int | None,
-    ) -> dict[str, Any]:
-        status = "True" if ok else "False"
-        prev = {c.get("type"): c for c in old.get("conditions") or []}.get(ctype)
-        when = prev["lastTransitionTime"] if prev and prev.get("status") == status else _ts(now)
-        out: dict[str, Any] = {
-            "type": ctype,
-            "status": status,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": when,
-        }
-        if generation is not None:
-            out["observedGeneration"] = generation
-        return out
-
-    def _old(self, stored: Mapping[str, Any]) -> Mapping[str, Any]:
-        return self._last_status if self._last_status is not None else stored
-
-    def _status_on_error(
-        self, exc: KubeError, stored: Mapping[str, Any], now: datetime, generation: int | None
-    ) -> dict[str, Any]:
-        old = self._old(stored)
-        conds = [c for c in old.get("conditions") or [] if c.get("type") != "DeploymentReady"]
-        conds.append(
-            self._condition("DeploymentReady", False, exc.reason, exc.message, now, old, generation)
-        )
-        return {**old, "conditions": conds}
-
-    def _status(
-        self,
-        spec: BridgePoolSpec,
-        plan: ScalePlan,
-        bridges: Sequence[BridgeState],
-        metrics: Metrics,
-        stored: Mapping[str, Any],
-        now: datetime,
-        generation: int | None,
-        gone: set[str],
-        changes: tuple[set[str], set[str]],
-    ) -> dict[str, Any]:
-        """The status after this pass's actions (drains started/cancelled, pods removed)."""
-        old = self._old(stored)
-        started, cancelled = changes
-        real = [_after(b, started, cancelled) for b in bridges if b.name not in gone]
-        real = [b for b in real if not b.name.startswith(PLACEHOLDER_PREFIX)]
-        active = [b for b in real if not b.draining]
-        ready = [b for b in active if b.ready]
-        draining = sorted(b.name for b in real if b.draining)
-        stresses = [b.stress for b in ready if b.stress is not None]
-        endpoints = [b.endpoints for b in real if b.endpoints is not None]
-
-        def cond(ctype: str, ok: bool, reason: str, message: str) -> dict[str, Any]:
-            return self._condition(ctype, ok, reason, message, now, old, generation)
-
-        pc = plan.conditions
-        able = pc["AbleToScale"]
-        hi = spec.max_bridges
-        conditions = [
-            cond("DeploymentReady", True, "DeploymentOwned", "the bridge Deployment is up to date"),
-            cond("ScalingActive", *pc["ScalingActive"]),
-            cond("AbleToScale", *able),
-            cond("ScaleUpStabilized", able[1] == "ScaleUpStabilized", *self._stab(able, "Up")),
-            cond(
-                "ScaleDownStabilized", able[1] == "ScaleDownStabilized", *self._stab(able, "Down")
-            ),
-            cond("ScaleLimited", *pc["ScalingLimited"]),
-            cond(
-                "AtMaximum",
-                plan.desired >= hi,
-                "AtMaximum" if plan.desired >= hi else "BelowMaximum",
-                f"desired {plan.desired} of at most {hi} bridges (live wants "
-                f"{plan.live_replicas}, bookings {plan.booked_replicas})",
-            ),
-            cond("BookingsCovered", *pc["BookingsCovered"]),
-            cond("PrometheusUnavailable", *self._prom_condition(metrics)),
-            cond(
-                "Draining",
-                bool(draining),
-                "DrainInProgress" if draining else "NoDrain",
-                f"draining: {', '.join(draining)}" if draining else "no bridge is draining",
-            ),
-        ]
-        status: dict[str, Any] = {
-            "desired": plan.desired,
-            "current": plan.current,
-            "ready": len(ready),
-            "draining": len(draining),
-            "observedStress": round(sum(stresses) / len(stresses), 3) if stresses else None,
-            "observedParticipants": sum(endpoints) if metrics.ok else None,
-            "bookedParticipants": plan.booked.participants,
-            "bookedBridges": plan.booked_replicas,
-            "conditions": conditions,
-        }
-        if self._last_scale is not None:
-            when, direction, reason = self._last_scale
-            status["lastScaleTime"] = _ts(when)
-            status["lastScaleDirection"] = direction
-            status["lastScaleReason"] = reason
-        if generation is not None:
-            status["observedGeneration"] = generation
-        return status
-
-    @staticmethod
-    def _prom_condition(metrics: Metrics) -> tuple[bool, str, str]:
-        problem = metrics.problem
-        if problem is None:
-            return False, "QueriesSucceeded", "per-bridge metrics are available"
-        if problem.reason == "NoBridges":
-            return False, "NoBridges", problem.message
-        return (
-            True,
-            problem.reason,
-            f"{problem.message}; not scaling down, booked demand is the floor",
-        )
-
-    @staticmethod
-    def _stab(able: tuple[bool, str, str], direction: str) -> tuple[str, str]:
-        if able[1] == f"Scale{direction}Stabilized":
-            return able[1], able[2]
-        return "NotStabilized", f"no scale-{direction.lower()} held back by stabilization"
 
     async def _write(self, status: dict[str, Any]) -> bool:
         if status == self._last_status:
@@ -851,21 +438,6 @@ class PoolScaler:
             self._last_status = status
         return ok
 
-    def _export(self, plan: ScalePlan, status: Mapping[str, Any]) -> None:
-        m.pool_desired_bridges.labels(pool=self.key).set(plan.desired)
-        m.pool_bridges.labels(pool=self.key, state="InService").set(plan.current)
-        m.pool_bridges.labels(pool=self.key, state="Ready").set(status["ready"])
-        m.pool_bridges.labels(pool=self.key, state="Draining").set(status["draining"])
-        m.pool_bridges.labels(pool=self.key, state="Held").set(status["held"])
-
     def forget_metrics(self) -> None:
         """Drop this pool's gauges (the pool is gone)."""
-        for gauge, labels in (
-            (m.pool_desired_bridges, {"pool": self.key}),
-            *(
-                (m.pool_bridges, {"pool": self.key, "state": s})
-                for s in ("InService", "Ready", "Draining", "Held")
-            ),
-        ):
-            with contextlib.suppress(KeyError):
-                gauge.remove(*labels.values())
+        forget(self.key)

@@ -92,10 +92,6 @@ class Demand:
     shared_series: list[int]  # participants of non-confidential meetings per tick
     confidential_series: list[list[tuple[int, int]]] | None = None
 
-    @property
-    def dt_minutes(self) -> float:
-        return self.tick / 60.0
-
 
 def build_demand(trace: Trace) -> Demand:
     tick = trace.tick_seconds

@@ -142,6 +142,203 @@ def stderr_progress(label: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
+class _Run:
+    """The state of one policy run: the world, the meetings' admission record and what is
+    measured tick by tick."""
+
+    def __init__(self, demand: Demand, policy: Policy, record_series: bool) -> None:
+        trace = demand.trace
+        pool = trace.pool
+        self.demand = demand
+        self.policy = policy
+        self.meetings = demand.meetings
+        n = len(self.meetings)
+        tick = demand.tick
+        self.world = World(
+            n_meetings=n,
+            confidential=[m.confidential for m in self.meetings],
+            ppb=pool.participants_per_bridge,
+            tick_seconds=tick,
+            startup_ticks=math.ceil(pool.bridge_startup_seconds / tick),
+            drain_timeout_ticks=math.ceil(pool.drain_timeout_seconds / tick),
+        )
+        # the pool exists before the window opens: minBridges ready bridges
+        self.world.add_bridges(pool.min_bridges, 0, ready_now=True)
+        policy.begin(SimContext(trace=trace, demand=demand, start=trace.start))
+        self.removes_drained = getattr(policy, "removes_drained", False)
+        self.status = bytearray(n)  # _PENDING ...
+        self.since = [0] * n  # tick of the last status change
+        self.served = [0] * n  # participant-ticks
+        self.denied = [0] * n
+        self.ever_queued = bytearray(n)
+        self.ever_admitted = bytearray(n)
+        self.ever_rejected = bytearray(n)
+        self.scrapes: deque[tuple[float, list[BridgeSample]]] = deque()
+        self.bridge_ticks = 0
+        self.peak = 0
+        self.scale_events = 0
+        self.record_series = record_series
+        self.series: tuple[list[float], list[int], list[int], list[int], list[int]] = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
+        self.ended: list[int] = []
+
+    def settle(self, m: int, k: int) -> None:
+        amount = self.meetings[m].ticks_between(self.since[m], k)
+        if self.status[m] == _ADMITTED:
+            self.served[m] += amount
+        else:
+            self.denied[m] += amount
+        self.since[m] = k
+
+    def observe(self, k: int) -> Observation:
+        """What the policy sees at tick k: the live inventory and the lagged scrape."""
+        t = k * self.demand.tick
+        scrapes = self.scrapes
+        lag = 2 * SCRAPE_SECONDS  # the newest usable scrape is one scrape late
+        while len(scrapes) >= 2 and scrapes[1][0] <= t - lag:
+            scrapes.popleft()
+        if scrapes and scrapes[0][0] <= t - lag:
+            metrics: Sequence[BridgeSample] = scrapes[0][1]
+            age: float | None = t - scrapes[0][0]
+        else:
+            metrics, age = (), None
+        world = self.world
+        obs = Observation(
+            tick=k,
+            t=float(t),
+            now=self.demand.trace.start + timedelta(seconds=t),
+            bridges=world.inventory(),
+            metrics=metrics,
+            metrics_age_s=age,
+            new_meetings=self.demand.visible.get(k, ()),
+            ended_meetings=self.ended,
+            changed=world.changed,
+            draining_loads={b.name: b.load for b in world.draining},
+            conferences=world.conferences,
+        )
+        world.changed = False
+        return obs
+
+    def admission(self, act: Actions, k: int) -> None:
+        status = self.status
+        for m in act.admit:
+            if status[m] != _ADMITTED:
+                self.settle(m, k)
+                status[m] = _ADMITTED
+                self.ever_admitted[m] = 1
+                self.world.admit(m)
+        for m in act.queue:
+            if status[m] == _PENDING or status[m] == _QUEUED:
+                self.settle(m, k)
+                status[m] = _QUEUED
+                self.ever_queued[m] = 1
+        for m in act.reject:
+            if status[m] != _ADMITTED and status[m] != _REJECTED:
+                self.settle(m, k)
+                status[m] = _REJECTED
+                self.ever_rejected[m] = 1
+
+    def scaling(self, act: Actions, k: int) -> None:
+        if not act.scales():
+            return
+        world = self.world
+        self.scale_events += 1
+        if act.add:
+            world.add_bridges(act.add, k)
+        for name in act.drain:
+            world.drain(name, k)
+        for name in act.remove:
+            world.remove(name)
+        for name in act.migrate:
+            world.remove(name, migrate=True)
+        for name in act.undrain:
+            world.undrain(name)
+        for name in act.hold:
+            world.hold(name, True)
+        for name in act.release:
+            world.hold(name, False)
+
+    def move(self, k: int) -> None:
+        """The world moves: attendance changes, waiting conferences placed, drains settled
+        (unless the policy removes drained bridges itself), and this tick accounted."""
+        world = self.world
+        self.ended = []
+        for m, c in self.demand.events.get(k, ()):
+            world.set_count(m, c)
+            if c == 0 and self.status[m] == _ADMITTED:
+                self.ended.append(m)
+        if world.waiting:
+            world.place_waiting()
+        if not self.removes_drained:
+            world.settle_drains(k)
+        nb = len(world.bridges)
+        self.bridge_ticks += nb
+        self.peak = max(self.peak, nb)
+        deg = world.account()
+        t = k * self.demand.tick
+        if self.record_series:
+            ser_t, ser_p, ser_b, ser_r, ser_d = self.series
+            ser_t.append(t / 3600.0)
+            ser_p.append(world.admitted_participants)
+            ser_b.append(nb)
+            ser_r.append(sum(1 for b in world.bridges.values() if b.ready))
+            ser_d.append(deg)
+        if t % SCRAPE_SECONDS == 0:
+            self.scrapes.append((float(t), world.samples()))
+
+    def result(self, oracle_hours: float | None, wall0: float) -> PolicyResult:
+        demand, world = self.demand, self.world
+        tick = demand.tick
+        n = len(self.meetings)
+        for m in range(n):
+            self.settle(m, demand.n_ticks)
+        dtm = tick / 60.0
+        agencies = demand.trace.agencies
+        per_agency: dict[str, AgencyFigures] = {a.name: AgencyFigures() for a in agencies}
+        lead = demand.trace.pool.lead_time_seconds
+        deg_booked = 0
+        for m, info in enumerate(self.meetings):
+            f = per_agency[info.agency]
+            f.served += self.served[m] * dtm
+            f.degraded += world.degraded[m] * dtm
+            f.denied += self.denied[m] * dtm
+            if info.lead_seconds >= lead:
+                deg_booked += world.degraded[m]
+        if oracle_hours is None:
+            oracle_hours = oracle_bridge_hours(demand)
+        admitted, rejected = self.ever_admitted, self.ever_rejected
+        ser_t, ser_p, ser_b, ser_r, ser_d = self.series
+        return PolicyResult(
+            policy=self.policy.name,
+            bridge_hours=self.bridge_ticks * tick / 3600.0,
+            oracle_bridge_hours=oracle_hours,
+            served_participant_minutes=sum(self.served) * dtm,
+            degraded_participant_minutes=sum(world.degraded) * dtm,
+            denied_participant_minutes=sum(self.denied) * dtm,
+            cut_participants=world.cut_total,
+            meetings_admitted=sum(admitted),
+            meetings_queued=sum(self.ever_queued),
+            meetings_rejected=sum(1 for m in range(n) if rejected[m] and not admitted[m]),
+            peak_bridges=self.peak,
+            scale_events=self.scale_events,
+            per_agency=per_agency,
+            degraded_booked_minutes=deg_booked * dtm,
+            degraded_by_meeting=[d * dtm for d in world.degraded],
+            denied_by_meeting=[d * dtm for d in self.denied],
+            series_t=ser_t,
+            series_participants=ser_p,
+            series_bridges=ser_b,
+            series_ready=ser_r,
+            series_degraded=ser_d,
+            seconds=time.perf_counter() - wall0,
+        )
+
+
 def run_policy(
     demand: Demand,
     policy: Policy,
@@ -152,177 +349,17 @@ def run_policy(
 ) -> PolicyResult:
     """Simulate `policy` over the trace behind `demand`."""
     wall0 = time.perf_counter()
-    trace = demand.trace
-    pool = trace.pool
-    tick = demand.tick
+    run = _Run(demand, policy, record_series)
     n_ticks = demand.n_ticks
-    meetings = demand.meetings
-    n = len(meetings)
-    world = World(
-        n_meetings=n,
-        confidential=[m.confidential for m in meetings],
-        ppb=pool.participants_per_bridge,
-        tick_seconds=tick,
-        startup_ticks=math.ceil(pool.bridge_startup_seconds / tick),
-        drain_timeout_ticks=math.ceil(pool.drain_timeout_seconds / tick),
-    )
-    # the pool exists before the window opens: minBridges ready bridges
-    world.add_bridges(pool.min_bridges, 0, ready_now=True)
-    ctx = SimContext(trace=trace, demand=demand, start=trace.start)
-    policy.begin(ctx)
-
-    status = bytearray(n)  # _PENDING ...
-    since = [0] * n  # tick of the last status change
-    served = [0] * n  # participant-ticks
-    denied = [0] * n
-    ever_queued = bytearray(n)
-    ever_admitted = bytearray(n)
-    ever_rejected = bytearray(n)
-
-    def settle(m: int, k: int) -> None:
-        info = meetings[m]
-        amount = info.ticks_between(since[m], k)
-        if status[m] == _ADMITTED:
-            served[m] += amount
-        else:
-            denied[m] += amount
-        since[m] = k
-
-    # initial "pending" interval starts at tick 0 for everyone
-    scrapes: deque[tuple[float, list[BridgeSample]]] = deque()
-    lag = 2 * SCRAPE_SECONDS  # the newest usable scrape is one scrape late
-    bridge_ticks = 0
-    peak = 0
-    scale_events = 0
-    ser_t: list[float] = []
-    ser_p: list[int] = []
-    ser_b: list[int] = []
-    ser_r: list[int] = []
-    ser_d: list[int] = []
-    ended: list[int] = []
     every = max(1, n_ticks // 100)
-    t0 = trace.start
     for k in range(n_ticks):
-        t = k * tick
-        world.make_ready(k)
-        # the policy decides on what it can see
-        while len(scrapes) >= 2 and scrapes[1][0] <= t - lag:
-            scrapes.popleft()
-        if scrapes and scrapes[0][0] <= t - lag:
-            metrics: Sequence[BridgeSample] = scrapes[0][1]
-            age: float | None = t - scrapes[0][0]
-        else:
-            metrics, age = (), None
-        obs = Observation(
-            tick=k,
-            t=float(t),
-            now=t0 + timedelta(seconds=t),
-            bridges=world.inventory(),
-            metrics=metrics,
-            metrics_age_s=age,
-            new_meetings=demand.visible.get(k, ()),
-            ended_meetings=ended,
-            changed=world.changed,
-        )
-        world.changed = False
-        act: Actions = policy.step(obs)
-        ended = []
-        # admission
-        for m in act.admit:
-            if status[m] != _ADMITTED:
-                settle(m, k)
-                status[m] = _ADMITTED
-                ever_admitted[m] = 1
-                world.admit(m)
-        for m in act.queue:
-            if status[m] == _PENDING or status[m] == _QUEUED:
-                settle(m, k)
-                status[m] = _QUEUED
-                ever_queued[m] = 1
-        for m in act.reject:
-            if status[m] != _ADMITTED and status[m] != _REJECTED:
-                settle(m, k)
-                status[m] = _REJECTED
-                ever_rejected[m] = 1
-        # scaling
-        if act.scales():
-            scale_events += 1
-            if act.add:
-                world.add_bridges(act.add, k)
-            for name in act.drain:
-                world.drain(name, k)
-            for name in act.remove:
-                world.remove(name)
-            for name in act.migrate:
-                world.remove(name, migrate=True)
-            for name in act.undrain:
-                world.undrain(name)
-            for name in act.hold:
-                world.hold(name, True)
-            for name in act.release:
-                world.hold(name, False)
-        # the world moves
-        for m, c in demand.events.get(k, ()):
-            world.set_count(m, c)
-            if c == 0 and status[m] == _ADMITTED:
-                ended.append(m)
-        if world.waiting:
-            world.place_waiting()
-        world.settle_drains(k)
-        # accounting for this tick
-        nb = len(world.bridges)
-        bridge_ticks += nb
-        peak = max(peak, nb)
-        deg = world.account()
-        if record_series:
-            ser_t.append(t / 3600.0)
-            ser_p.append(world.admitted_participants)
-            ser_b.append(nb)
-            ser_r.append(sum(1 for b in world.bridges.values() if b.ready))
-            ser_d.append(deg)
-        if t % SCRAPE_SECONDS == 0:
-            scrapes.append((float(t), world.samples()))
+        run.world.make_ready(k)
+        act: Actions = policy.step(run.observe(k))
+        run.admission(act, k)
+        run.scaling(act, k)
+        run.move(k)
         if progress is not None and (k % every == 0):
             progress(policy.name, k, n_ticks)
     if progress is not None:
         progress(policy.name, n_ticks, n_ticks)
-    for m in range(n):
-        settle(m, n_ticks)
-
-    dtm = tick / 60.0
-    per_agency: dict[str, AgencyFigures] = {a.name: AgencyFigures() for a in trace.agencies}
-    lead = pool.lead_time_seconds
-    deg_booked = 0
-    for m, info in enumerate(meetings):
-        f = per_agency[info.agency]
-        f.served += served[m] * dtm
-        f.degraded += world.degraded[m] * dtm
-        f.denied += denied[m] * dtm
-        if info.lead_seconds >= lead:
-            deg_booked += world.degraded[m]
-    if oracle_hours is None:
-        oracle_hours = oracle_bridge_hours(demand)
-    return PolicyResult(
-        policy=policy.name,
-        bridge_hours=bridge_ticks * tick / 3600.0,
-        oracle_bridge_hours=oracle_hours,
-        served_participant_minutes=sum(served) * dtm,
-        degraded_participant_minutes=sum(world.degraded) * dtm,
-        denied_participant_minutes=sum(denied) * dtm,
-        cut_participants=world.cut_total,
-        meetings_admitted=sum(ever_admitted),
-        meetings_queued=sum(ever_queued),
-        meetings_rejected=sum(1 for m in range(n) if ever_rejected[m] and not ever_admitted[m]),
-        peak_bridges=peak,
-        scale_events=scale_events,
-        per_agency=per_agency,
-        degraded_booked_minutes=deg_booked * dtm,
-        degraded_by_meeting=[d * dtm for d in world.degraded],
-        denied_by_meeting=[d * dtm for d in denied],
-        series_t=ser_t,
-        series_participants=ser_p,
-        series_bridges=ser_b,
-        series_ready=ser_r,
-        series_degraded=ser_d,
-        seconds=time.perf_counter() - wall0,
-    )
+    return run.result(oracle_hours, wall0)

@@ -8,7 +8,7 @@ is the one exception: it is given the actual attendance, by design.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 __all__ = [
     "SCRAPE_SECONDS",
     "Actions",
+    "BridgePod",
     "BridgeSample",
-    "BridgeState",
     "Observation",
     "Policy",
     "SimContext",
@@ -42,7 +42,7 @@ class BridgeSample:
 
 
 @dataclass(frozen=True, slots=True)
-class BridgeState:
+class BridgePod:
     """One bridge Pod as the Kubernetes API shows it (live, not lagged)."""
 
     name: str
@@ -67,12 +67,17 @@ class Observation:
     tick: int
     t: float  # seconds from trace start
     now: datetime
-    bridges: Sequence[BridgeState]
+    bridges: Sequence[BridgePod]
     metrics: Sequence[BridgeSample]  # lagged scrape; empty before the first one arrives
     metrics_age_s: float | None  # how old the scrape is
     new_meetings: Sequence[int]  # meeting indexes whose spec became visible this tick
     ended_meetings: Sequence[int]  # admitted meetings whose last participant left this tick
     changed: bool  # the pool's bridges changed since the last tick (added, ready, removed)
+    # participants on each draining bridge now, as the bridge itself answers (no scrape lag)
+    draining_loads: Mapping[str, int] = field(default_factory=dict)
+    # each ready bridge's conferences now (meeting index -> participants), as its `GET /debug`
+    # answers; asked for lazily (only a policy that reads it pays for it)
+    conferences: Callable[[], Mapping[str, Mapping[int, int]]] = lambda: {}
 
 
 @dataclass(slots=True)
@@ -106,6 +111,9 @@ class Policy(Protocol):
     """A scaling (and admission) policy under test."""
 
     name: str
+    # True: the world does not remove drained bridges by itself; the policy's
+    # ``Actions.remove`` does (the operator removes them as the live operator does)
+    removes_drained: bool
 
     def begin(self, ctx: SimContext) -> None:
         """Called once before the first tick."""

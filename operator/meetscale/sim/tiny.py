@@ -29,7 +29,7 @@ def agency(name: str = "so-y-te", **kw: Any) -> dict[str, Any]:
         "weight": 1,
         "maxConcurrentParticipants": 100_000,
         "maxConcurrentMeetings": 1000,
-        "maxMeetingParticipants": 100_000,
+        "maxMeetingParticipants": 5000,
     }
     out.update(kw)
     return out

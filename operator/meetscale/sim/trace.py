@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from meetscale.models.meeting import PriorityClass
+from meetscale.models.meeting import MAX_PARTICIPANTS, PriorityClass
 
 __all__ = [
     "ActualAttendance",
@@ -50,14 +50,14 @@ class PoolSpec(_Model):
     """The bridge pool. The first five fields are the contract; the rest are optional extras
     that mirror the BridgePool spec the operator policy is given."""
 
-    participants_per_bridge: int = Field(ge=1, le=100_000)
-    min_bridges: int = Field(ge=0, le=10_000)
-    max_bridges: int = Field(ge=1, le=10_000)
+    participants_per_bridge: int = Field(ge=1, le=10_000)
+    min_bridges: int = Field(ge=0, le=1000)
+    max_bridges: int = Field(ge=1, le=1000)
     bridge_startup_seconds: int = Field(ge=0, le=86_400)
-    drain_timeout_seconds: int = Field(default=3600, ge=0, le=7 * 86_400)
+    drain_timeout_seconds: int = Field(default=3600, ge=0, le=86_400)
     # optional additions (defaults are the BridgePool defaults)
     lead_time_seconds: int = Field(default=600, ge=0, le=86_400)
-    target_stress: float = Field(default=0.7, gt=0.0, le=1.0)
+    target_stress: float = Field(default=0.7, ge=0.05, le=1.0)
     tolerance: float = Field(default=0.1, ge=0.0, le=0.5)
     protection_seconds: int = Field(default=300, ge=0, le=86_400)
     pre_join_margin_seconds: int = Field(default=600, ge=0, le=7200)
@@ -69,11 +69,16 @@ class AgencySpec(_Model):
     weight: int = Field(default=1, ge=1, le=1000)
     max_concurrent_participants: int = Field(ge=0, le=1_000_000)
     max_concurrent_meetings: int = Field(ge=0, le=10_000)
-    max_meeting_participants: int = Field(ge=1, le=100_000)
+    max_meeting_participants: int = Field(ge=1, le=MAX_PARTICIPANTS)
     # optional additions (AgencyQuota defaults)
     max_meeting_duration_minutes: int = Field(default=240, ge=1, le=1440)
     max_book_ahead_days: int = Field(default=90, ge=0, le=3650)
     max_priority_class: PriorityClass = PriorityClass.HIGH
+    cohort: str | None = Field(
+        default=None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
+    borrowing_limit: int | None = Field(default=None, ge=0, le=1_000_000)
+    lending_limit: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class ActualAttendance(_Model):
@@ -91,7 +96,7 @@ class MeetingTrace(_Model):
     created_at: datetime
     start: datetime
     end: datetime
-    participants: int = Field(ge=1, le=100_000)
+    participants: int = Field(ge=1, le=MAX_PARTICIPANTS)
     confidential: bool = False
     priority_class: PriorityClass = PriorityClass.NORMAL  # optional addition
     actual: ActualAttendance
@@ -123,9 +128,6 @@ class Trace(_Model):
     @property
     def duration_seconds(self) -> float:
         return (self.end - self.start).total_seconds()
-
-    def agency_map(self) -> dict[str, AgencySpec]:
-        return {a.name: a for a in self.agencies}
 
 
 def _loc_text(loc: Sequence[int | str], raw: Mapping[str, Any] | None) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from meetscale.sim.policy import BridgeSample, BridgeState
+from meetscale.sim.policy import BridgePod, BridgeSample
 
 __all__ = ["Bridge", "Conference", "World"]
 
@@ -39,7 +39,7 @@ class Bridge:
     held: bool = False  # kept out of placement (drain mode) for a booked meeting, not removed
     confs: dict[int, int] = field(default_factory=dict)  # meeting -> participants here
     sample: BridgeSample | None = None  # cached metrics; None when changed since
-    state: BridgeState | None = None  # cached inventory entry
+    state: BridgePod | None = None  # cached inventory entry
 
 
 @dataclass(slots=True, eq=False)
@@ -327,6 +327,11 @@ class World:
             total += c
         return total
 
+    def conferences(self) -> dict[str, dict[int, int]]:
+        """Each ready bridge's conferences (meeting -> participants here), as the bridges'
+        `GET /debug` lists them."""
+        return {b.name: dict(b.confs) for b in self.bridges.values() if b.ready}
+
     def samples(self) -> list[BridgeSample]:
         """What a Prometheus scrape of the ready bridges returns now."""
         out = []
@@ -341,13 +346,13 @@ class World:
             out.append(s)
         return out
 
-    def inventory(self) -> list[BridgeState]:
+    def inventory(self) -> list[BridgePod]:
         tk = self.tick_seconds
         out = []
         for b in self.bridges.values():
             st = b.state
             if st is None:
-                st = BridgeState(
+                st = BridgePod(
                     b.name,
                     b.created * tk,
                     b.ready,

@@ -82,12 +82,3 @@ def _outcome(namespace: str, matches: list[str]) -> AgencyResolution:
         f"namespace {namespace} is selected by {len(matches)} AgencyQuotas "
         f"({', '.join(matches)}); exactly one must select it",
     )
-
-
-def resolve_agency(
-    namespace: str,
-    namespace_labels: Mapping[str, str] | None,
-    selectors: Mapping[str, LabelSelector],
-) -> AgencyResolution:
-    """One-off resolution (see AgencyResolver for many namespaces)."""
-    return AgencyResolver(selectors).resolve(namespace, namespace_labels)

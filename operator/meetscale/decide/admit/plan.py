@@ -1,94 +1,4 @@
-"""Admission of Meetings against agency quotas and the pool ceiling (pure).
-
-`decide_admission(meetings, quotas, pool, now)` takes plain frozen dataclasses (the
-shell converts the CRDs) and returns an `AdmissionPlan`: a `Decision` for every
-Pending or Queued meeting and the `AgencyUsage` of every agency that has a quota or a
-reservation. Nothing here reads a clock: `now` is a parameter, and every time must
-carry a time zone. The result does not depend on the order of the inputs.
-
-Semantics
----------
-Reservations. A meeting that holds a reservation (phase Admitted or Running, or
-admitted earlier in the same pass) holds `participants` of its agency's quota, one of
-its agency's concurrent meetings, and `pool units` of the pool ceiling during
-`[start - pre_join_margin, end)`. Time before `now` is ignored (windows are clipped
-to `[now, ...)`), so a meeting whose end has passed holds nothing. Pending, Queued,
-Finished, Cancelled and Rejected meetings hold nothing. Admitted and Running meetings
-are never re-decided, never evicted, and get no `Decision` (the plan only lists
-Pending and Queued meetings); they are counted in `usage`, even when they exceed a
-limit that was lowered after they were admitted.
-
-Limits are checked as the peak, over the candidate's window, of the concurrent sum of
-overlapping reservations (participants, meetings, pool units), i.e. a sweep over the
-interval endpoints; meetings whose windows do not overlap never compete.
-
-Pool units. A shared meeting takes `participants` units of the pool ceiling
-`max_bridges * participants_per_bridge`; a confidential one takes whole bridges of its
-own: `ceil(participants / participants_per_bridge) * participants_per_bridge` units.
-Agency quotas always count declared participants.
-
-Rejected at once (terminal, whatever else is booked): `NoQuota` (no AgencyQuota for
-the agency), `StartInPast` (its end has passed and it was never admitted),
-`PriorityNotAllowed` (priority above the quota's `max_priority`), `MeetingTooLarge`
-(above `max_meeting_participants`, or more pool units than the whole ceiling),
-`MeetingTooLong`, `TooFarAhead` (`start - now > max_book_ahead`), and `QuotaExceeded`
-when the meeting could not fit even with nothing else booked (participants above the
-nominal quota plus everything it could ever borrow, or `max_concurrent_meetings` 0).
-
-Blocked by other reservations (`QuotaExceeded`, `PoolFull`): `Queued` while
-`now < start` (a booking may still be cancelled), otherwise `Rejected`. A meeting that
-started but has not ended and fits is admitted (ad-hoc meetings).
-
-Order. Candidates are taken by priority tier: meeting `priority` (higher first), then
-the agency's priority, `AgencyQuotaView.priority` (higher first; this is the single
-source of truth for it, `MeetingRequest.agency_priority` is informational and not
-used). Within a tier the agencies take turns by weighted fair share, as Kueue's fair
-sharing: the next meeting comes from the agency whose share is lowest, where an
-agency's share for its next meeting is the peak of the pool units it already holds
-in that meeting's window divided by its `weight`; ties go to the earlier `created_at`,
-then to the smaller key. Inside one agency meetings go first-come first-served by
-(`created_at`, key); a blocked meeting does not block the ones behind it. Each tier
-runs twice: first only meetings that fit their agency's own nominal quota are decided
-(those that would need to borrow wait), then the ones that need to borrow, so in a
-tier owners use their own quota before borrowers take it. A meeting is checked
-against everything admitted before it, so within a pass admission is greedy and
-monotone: a meeting that is blocked could not be added to the final plan either.
-
-Cohorts (borrowing and reclaim). Each agency in a cohort splits its nominal
-`max_concurrent_participants` N into a lendable part L = min(lending_limit, N) (all
-of N when unset) and a guaranteed part G = N - L. The cohort's shared capacity is
-the sum of L over its members; at each instant a member uses max(0, U - G) of it,
-where U is its own booked participants. An agency may book beyond N (borrow) when,
-at every instant of the window where it would be above N: its borrowing U - N stays
-within `borrowing_limit` (unlimited when unset) and the cohort's use of the shared
-capacity stays within the total; idle quota that the owner's own reservations need
-is therefore never lent. Reclaim: a booking that stays within the agency's own N is
-checked against the agency's own reservations only, never against what others
-borrowed, so an owner always gets its nominal quota back for new meetings; nothing is
-evicted, so the cohort may be over-committed for a while, and the pool ceiling stays
-the hard stop. The meeting count limit cannot be borrowed.
-
-Queue position. `queue_position` of a Queued meeting is its 1-based rank among all
-meetings of the pool queued in this pass, in the order the pass considered them
-(priority tier, fair share, created_at, key); roughly the order in which they get in
-when capacity frees up (fair shares may reorder agencies by then).
-
-Usage. `participants_in_use`, `meetings_in_use` and `borrowed_participants` are at
-`now` (reservations whose window contains `now`); `borrowed_participants` is
-max(0, U - N) for cohort members and 0 otherwise. `peak_booked_participants` is the
-peak of booked participants over `[now, inf)`. `admitted_meetings` counts the
-reservations still held (Admitted/Running ones whose end is after `now`, plus the
-ones admitted by this plan) and `pending_meetings` the meetings this plan queues.
-Both include this plan's decisions.
-
-Cost. Building is O(n log n). Per meeting, with A(m) the slots (distinct endpoints)
-of its agency inside its window: the agency checks and booking use a plain list (max
-of a slice, in C) for agencies with up to 256 slots and a range-add/range-max segment
-tree, O(log n), beyond; the pool is a segment tree, O(log n); the fair-share heap is
-O(log #agencies). A cohort check is O(log n) unless the cohort is nearly full, then
-O(A(m) log n); booking in a cohort is O(log n) for members without a lending limit
-and O(A(m) log n) with one. See benchmarks/bench_admission.py.
-"""
+"""One admission pass: :func:`decide_admission` (see the package docstring for the rules)."""
 
 from __future__ import annotations
 
@@ -98,187 +8,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Final, Literal
+from typing import Final, NamedTuple
 
+from meetscale.decide.admit.checks import conf_note, static_rejection
 from meetscale.decide.admit.tree import FlatSeries, MaxAddTree, series
-
-__all__ = [
-    "HOLDING_PHASES",
-    "PHASES",
-    "REASONS",
-    "AdmissionPlan",
-    "AgencyQuotaView",
-    "AgencyUsage",
-    "Decision",
-    "DecisionPhase",
-    "MeetingRequest",
-    "PoolCeiling",
-    "decide_admission",
-]
-
-PENDING: Final = "Pending"
-QUEUED: Final = "Queued"
-ADMITTED: Final = "Admitted"
-RUNNING: Final = "Running"
-FINISHED: Final = "Finished"
-CANCELLED: Final = "Cancelled"
-REJECTED: Final = "Rejected"
-
-PHASES: Final = frozenset({PENDING, QUEUED, ADMITTED, RUNNING, FINISHED, CANCELLED, REJECTED})
-HOLDING_PHASES: Final = frozenset({ADMITTED, RUNNING})
-CANDIDATE_PHASES: Final = frozenset({PENDING, QUEUED})
-
-R_ADMITTED: Final = "Admitted"
-R_QUOTA_EXCEEDED: Final = "QuotaExceeded"
-R_POOL_FULL: Final = "PoolFull"
-R_TOO_LARGE: Final = "MeetingTooLarge"
-R_TOO_LONG: Final = "MeetingTooLong"
-R_TOO_FAR_AHEAD: Final = "TooFarAhead"
-R_START_IN_PAST: Final = "StartInPast"
-R_PRIORITY_NOT_ALLOWED: Final = "PriorityNotAllowed"
-R_NO_QUOTA: Final = "NoQuota"
-
-REASONS: Final = frozenset(
-    {
-        R_ADMITTED,
-        R_QUOTA_EXCEEDED,
-        R_POOL_FULL,
-        R_TOO_LARGE,
-        R_TOO_LONG,
-        R_TOO_FAR_AHEAD,
-        R_START_IN_PAST,
-        R_PRIORITY_NOT_ALLOWED,
-        R_NO_QUOTA,
-    }
+from meetscale.decide.admit.types import (
+    AdmissionPlan,
+    AgencyQuotaView,
+    AgencyUsage,
+    Decision,
+    MeetingRequest,
+    PoolCeiling,
+    Reason,
 )
+from meetscale.models.meeting import CANDIDATE_PHASES, HOLDING_PHASES, Phase
 
-DecisionPhase = Literal["Admitted", "Queued", "Rejected"]
+__all__ = ["decide_admission"]
 
-# Only used to name priorities in messages (the values of models.PRIORITY_VALUES).
-_PRIORITY_NAMES: Final = {1000: "provincial", 100: "high", 0: "normal", -100: "low"}
 _US: Final = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class MeetingRequest:
-    """One Meeting as admission sees it; `key` is "namespace/name"."""
-
-    key: str
-    agency: str
-    start: datetime
-    end: datetime
-    participants: int
-    priority: int
-    confidential: bool
-    created_at: datetime
-    phase: str
-    agency_priority: int = 0  # informational; the quota's priority is used
-
-    def __post_init__(self) -> None:
-        if any(t.tzinfo is None for t in (self.start, self.end, self.created_at)):
-            raise ValueError(f"meeting {self.key}: start, end and created_at need a time zone")
-        if self.end <= self.start:
-            raise ValueError(f"meeting {self.key}: end must be after start")
-        if self.participants < 1:
-            raise ValueError(f"meeting {self.key}: participants must be at least 1")
-        if self.phase not in PHASES:
-            raise ValueError(f"meeting {self.key}: unknown phase {self.phase!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyQuotaView:
-    """One AgencyQuota; defaults are the CRD's."""
-
-    name: str
-    max_concurrent_participants: int
-    max_concurrent_meetings: int
-    max_meeting_participants: int
-    max_meeting_duration: timedelta = timedelta(minutes=240)
-    max_book_ahead: timedelta = timedelta(days=90)
-    priority: int = 0
-    weight: int = 1
-    cohort: str | None = None
-    borrowing_limit: int | None = None
-    lending_limit: int | None = None
-    max_priority: int = 100
-
-    def __post_init__(self) -> None:
-        if self.weight < 1:
-            raise ValueError(f"quota {self.name}: weight must be at least 1")
-        for name in ("max_concurrent_participants", "max_concurrent_meetings"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"quota {self.name}: {name} must not be negative")
-        for name in ("borrowing_limit", "lending_limit"):
-            value = getattr(self, name)
-            if value is not None and (value < 0 or self.cohort is None):
-                raise ValueError(f"quota {self.name}: {name} needs a cohort and must be >= 0")
-
-    @property
-    def lendable(self) -> int:
-        """The part of the nominal quota the cohort may use (L)."""
-        n = self.max_concurrent_participants
-        return n if self.lending_limit is None else min(self.lending_limit, n)
-
-
-@dataclass(frozen=True, slots=True)
-class PoolCeiling:
-    """The pool's hard ceiling: `max_bridges * participants_per_bridge` participants."""
-
-    max_bridges: int
-    participants_per_bridge: int
-    pre_join_margin: timedelta = timedelta(0)
-
-    def __post_init__(self) -> None:
-        if self.max_bridges < 0 or self.participants_per_bridge < 1:
-            raise ValueError("pool: max_bridges >= 0 and participants_per_bridge >= 1 required")
-        if self.pre_join_margin < timedelta(0):
-            raise ValueError("pool: pre_join_margin must not be negative")
-
-    @property
-    def capacity(self) -> int:
-        return self.max_bridges * self.participants_per_bridge
-
-    def bridges_for(self, participants: int) -> int:
-        """Whole bridges a confidential meeting of `participants` takes."""
-        return -(-participants // self.participants_per_bridge)
-
-    def units_for(self, participants: int, confidential: bool) -> int:
-        """Pool-ceiling units a meeting takes."""
-        if confidential:
-            return self.bridges_for(participants) * self.participants_per_bridge
-        return participants
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    key: str
-    phase: DecisionPhase
-    reason: str
-    message: str
-    reserved_participants: int = 0
-    reserved_bridges: int = 0  # whole bridges of its own (confidential meetings only)
-    queue_position: int | None = None
-    borrowed: int = 0  # peak participants above the agency's nominal quota
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyUsage:
-    agency: str
-    participants_in_use: int
-    meetings_in_use: int
-    peak_booked_participants: int
-    borrowed_participants: int
-    admitted_meetings: int
-    pending_meetings: int
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionPlan:
-    decisions: dict[str, Decision]
-    usage: dict[str, AgencyUsage]
-    pool_units_in_use: int = 0
-    pool_peak_booked_units: int = 0
-    pool_capacity: int = 0
 
 
 # --------------------------------------------------------------------------- internals
@@ -333,23 +80,6 @@ class _Outcome:
 _DEFER: Final = _Outcome(admit=False, defer=True)
 
 
-def _name(priority: int) -> str:
-    name = _PRIORITY_NAMES.get(priority)
-    return f"{name} ({priority})" if name else str(priority)
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _minutes(td: timedelta) -> str:
-    return _num(td / timedelta(minutes=1))
-
-
-def _days(td: timedelta) -> str:
-    return _num(td / timedelta(days=1))
-
-
 def _index_quotas(
     quotas: Mapping[str, AgencyQuotaView] | Iterable[AgencyQuotaView],
 ) -> dict[str, AgencyQuotaView]:
@@ -360,81 +90,6 @@ def _index_quotas(
             raise ValueError(f"two quotas named {view.name}")
         out[view.name] = view
     return out
-
-
-def _static_rejection(
-    req: MeetingRequest,
-    *,
-    quota: AgencyQuotaView | None,
-    pool: PoolCeiling,
-    now: datetime,
-    units: int,
-    borrowable: int,
-) -> tuple[str, str] | None:
-    """Why a candidate can never be admitted, whatever else is booked; or None."""
-    if quota is None:
-        return R_NO_QUOTA, f"no AgencyQuota covers agency {req.agency}"
-    if req.end <= now:
-        return (
-            R_START_IN_PAST,
-            f"meeting ended at {req.end.isoformat()} before it could be admitted "
-            f"(now {now.isoformat()})",
-        )
-    q = quota.name
-    if req.priority > quota.max_priority:
-        return (
-            R_PRIORITY_NOT_ALLOWED,
-            f"priority {_name(req.priority)} exceeds maxPriorityClass "
-            f"{_name(quota.max_priority)} of quota {q}",
-        )
-    if req.participants > quota.max_meeting_participants:
-        return (
-            R_TOO_LARGE,
-            f"meeting too large: participants {req.participants} exceeds "
-            f"maxMeetingParticipants {quota.max_meeting_participants} of quota {q}",
-        )
-    if units > pool.capacity:
-        return (
-            R_TOO_LARGE,
-            f"meeting too large: participants {req.participants} need {units} of the pool "
-            f"ceiling{_conf(req, pool)}, which is {pool.capacity} "
-            f"({pool.max_bridges} bridges x {pool.participants_per_bridge})",
-        )
-    duration = req.end - req.start
-    if duration > quota.max_meeting_duration:
-        return (
-            R_TOO_LONG,
-            f"meeting too long: duration {_minutes(duration)} minutes exceeds "
-            f"maxMeetingDurationMinutes {_minutes(quota.max_meeting_duration)} of quota {q}",
-        )
-    ahead = req.start - now
-    if ahead > quota.max_book_ahead:
-        return (
-            R_TOO_FAR_AHEAD,
-            f"too far ahead: start {req.start.isoformat()} is {_days(ahead)} days ahead, "
-            f"beyond maxBookAheadDays {_days(quota.max_book_ahead)} of quota {q}",
-        )
-    if quota.max_concurrent_meetings < 1:
-        return (
-            R_QUOTA_EXCEEDED,
-            f"exceeded quota {q}: meetings requested 1, limit {quota.max_concurrent_meetings}",
-        )
-    nominal = quota.max_concurrent_participants
-    if req.participants > nominal + borrowable:
-        extra = f" + borrowable {borrowable} in cohort {quota.cohort}" if quota.cohort else ""
-        return (
-            R_QUOTA_EXCEEDED,
-            f"exceeded quota {q}: participants requested {req.participants}, limit "
-            f"{nominal}{extra}, even with nothing else booked",
-        )
-    return None
-
-
-def _conf(req: MeetingRequest, pool: PoolCeiling) -> str:
-    if not req.confidential:
-        return ""
-    bridges = pool.bridges_for(req.participants)
-    return f" (confidential: {bridges} whole bridge{'' if bridges == 1 else 's'})"
 
 
 def _build_agency(
@@ -500,7 +155,7 @@ class _Pass:
         if booked_meetings + 1 > quota.max_concurrent_meetings:
             return _Outcome(
                 admit=False,
-                reason=R_QUOTA_EXCEEDED,
+                reason=Reason.QUOTA_EXCEEDED,
                 message=f"exceeded quota {q}: meetings requested 1, booked {booked_meetings}, "
                 f"limit {quota.max_concurrent_meetings}",
             )
@@ -514,7 +169,7 @@ class _Pass:
             )
             cohort = ag.cohort
             if cohort is None:
-                return _Outcome(admit=False, reason=R_QUOTA_EXCEEDED, message=head)
+                return _Outcome(admit=False, reason=Reason.QUOTA_EXCEEDED, message=head)
             if not allow_borrow:
                 return _DEFER
             need = booked + r - nominal
@@ -522,7 +177,7 @@ class _Pass:
             if limit is not None and need > limit:
                 return _Outcome(
                     admit=False,
-                    reason=R_QUOTA_EXCEEDED,
+                    reason=Reason.QUOTA_EXCEEDED,
                     message=f"{head} + borrowingLimit {limit} in cohort {cohort.name}",
                 )
             short = self._cohort_shortfall(ag, cohort, it)
@@ -531,7 +186,7 @@ class _Pass:
                 when = (self.now + timedelta(microseconds=at)).isoformat()
                 return _Outcome(
                     admit=False,
-                    reason=R_QUOTA_EXCEEDED,
+                    reason=Reason.QUOTA_EXCEEDED,
                     message=f"{head}; cohort {cohort.name} can lend {avail} more at {when}, "
                     f"{needed} needed",
                 )
@@ -540,14 +195,14 @@ class _Pass:
         if used + it.units > self.cap:
             return _Outcome(
                 admit=False,
-                reason=R_POOL_FULL,
+                reason=Reason.POOL_FULL,
                 message=f"pool full: participants requested {it.units}"
-                f"{_conf(it.req, self.pool)}, booked {used}, limit {self.cap}",
+                f"{conf_note(it.req, self.pool)}, booked {used}, limit {self.cap}",
             )
         extra = f", borrowing {borrowed} in cohort {ag.cohort.name}" if ag.cohort else ""
         return _Outcome(
             admit=True,
-            reason=R_ADMITTED,
+            reason=Reason.ADMITTED,
             message=f"admitted in quota {q}: participants {r}, booked {booked + r} of limit "
             f"{nominal}{extra if borrowed else ''}; pool {used + it.units} of {self.cap}",
             borrowed=borrowed,
@@ -648,8 +303,8 @@ class _Pass:
         self.agencies[req.agency].admitted += 1
         self.decisions[req.key] = Decision(
             key=req.key,
-            phase="Admitted",
-            reason=R_ADMITTED,
+            phase=Phase.ADMITTED,
+            reason=Reason.ADMITTED,
             message=outcome.message,
             reserved_participants=req.participants,
             reserved_bridges=self.pool.bridges_for(req.participants) if req.confidential else 0,
@@ -662,12 +317,12 @@ class _Pass:
             self.agencies[req.agency].queued += 1
             self.queued.append(req.key)
             self.decisions[req.key] = Decision(
-                key=req.key, phase="Queued", reason=outcome.reason, message=outcome.message
+                key=req.key, phase=Phase.QUEUED, reason=outcome.reason, message=outcome.message
             )
         else:
             self.decisions[req.key] = Decision(
                 key=req.key,
-                phase="Rejected",
+                phase=Phase.REJECTED,
                 reason=outcome.reason,
                 message=f"{outcome.message}; start {req.start.isoformat()} has passed, "
                 "so it cannot wait in the queue",
@@ -697,32 +352,27 @@ class _Pass:
         return out
 
 
-def decide_admission(
-    meetings: Iterable[MeetingRequest],
-    quotas: Mapping[str, AgencyQuotaView] | Iterable[AgencyQuotaView],
-    pool: PoolCeiling,
-    now: datetime,
-) -> AdmissionPlan:
-    """Admit, queue or reject every Pending/Queued meeting; see the module docstring."""
-    if now.tzinfo is None:
-        raise ValueError("now needs a time zone")
-    qmap = _index_quotas(quotas)
-    reqs = sorted(meetings, key=lambda m: m.key)
-    for a, b in itertools.pairwise(reqs):
-        if a.key == b.key:
-            raise ValueError(f"meeting {a.key} listed twice")
-    state = _Pass(pool, now)
-    margin = pool.pre_join_margin // _US
+class _Sorted(NamedTuple):
+    """The pass's meetings sorted out: reservations and candidates per agency."""
 
+    holders: dict[str, list[_Item]]
+    items: dict[str, list[_Item]]
+    candidates: list[_Item]
+    cohort_capacity: dict[str, int]
+
+
+def _sort_out(
+    state: _Pass, reqs: list[MeetingRequest], qmap: dict[str, AgencyQuotaView]
+) -> _Sorted:
+    """Reservations, candidates, and the candidates rejected at once (into ``state``)."""
+    pool, now = state.pool, state.now
+    margin = pool.pre_join_margin // _US
     # What each cohort member could borrow at most (for "can never fit").
     cohort_capacity: dict[str, int] = {}
     for view in qmap.values():
         if view.cohort is not None:
             cohort_capacity[view.cohort] = cohort_capacity.get(view.cohort, 0) + view.lendable
-
-    holders: dict[str, list[_Item]] = {}
-    items: dict[str, list[_Item]] = {}
-    candidates: list[_Item] = []
+    out = _Sorted({}, {}, [], cohort_capacity)
     for req in reqs:
         if req.phase not in HOLDING_PHASES and req.phase not in CANDIDATE_PHASES:
             continue
@@ -732,8 +382,8 @@ def decide_admission(
         it = _Item(req, lo, hi, units, (req.created_at - now) // _US, (req.start - now) // _US)
         if req.phase in HOLDING_PHASES:
             if hi > lo:
-                holders.setdefault(req.agency, []).append(it)
-                items.setdefault(req.agency, []).append(it)
+                out.holders.setdefault(req.agency, []).append(it)
+                out.items.setdefault(req.agency, []).append(it)
             continue
         quota = qmap.get(req.agency)
         borrowable = 0
@@ -741,64 +391,89 @@ def decide_admission(
             others = cohort_capacity[quota.cohort] - quota.lendable
             limit = quota.borrowing_limit
             borrowable = others if limit is None else min(limit, others)
-        rejection = _static_rejection(
+        rejection = static_rejection(
             req, quota=quota, pool=pool, now=now, units=units, borrowable=borrowable
         )
         if rejection is not None:
-            reason, message = rejection
             state.decisions[req.key] = Decision(
-                key=req.key, phase="Rejected", reason=reason, message=message
+                key=req.key,
+                phase=Phase.REJECTED,
+                reason=rejection.reason,
+                message=rejection.message,
             )
             continue
-        candidates.append(it)
-        items.setdefault(req.agency, []).append(it)
+        out.candidates.append(it)
+        out.items.setdefault(req.agency, []).append(it)
+    return out
 
-    # Per-agency arrays (every agency with a quota or a reservation).
-    for name in sorted(set(qmap) | set(items)):
+
+def _build_trees(state: _Pass, qmap: dict[str, AgencyQuotaView], s: _Sorted) -> list[int]:
+    """Per-agency arrays (every agency with a quota or a reservation), the pool tree and
+    the cohort trees; returns the pool's coordinates."""
+    for name in sorted(set(qmap) | set(s.items)):
         state.agencies[name] = _build_agency(
-            name, qmap.get(name), items.get(name, []), holders.get(name, [])
+            name, qmap.get(name), s.items.get(name, []), s.holders.get(name, [])
         )
-
-    # Pool tree.
-    every = [it for name in sorted(items) for it in items[name]]
+    every = [it for name in sorted(s.items) for it in s.items[name]]
     pcoords = sorted({t for it in every for t in (it.lo, it.hi)})
     pindex = {t: i for i, t in enumerate(pcoords)}
     pdiff = [0] * max(1, len(pcoords))
     for it in every:
         it.plo = pindex[it.lo]
         it.phi = pindex[it.hi]
-    for name in sorted(holders):
-        for it in holders[name]:
+    for name in sorted(s.holders):
+        for it in s.holders[name]:
             pdiff[it.plo] += it.units
             pdiff[it.phi] -= it.units
     state.pool_tree = MaxAddTree(_prefix(pdiff, max(0, len(pcoords) - 1)))
+    for cname in sorted(s.cohort_capacity):
+        _build_cohort(state, cname, s.cohort_capacity[cname])
+    return pcoords
 
-    # Cohort trees: the members' use of the shared capacity, max(0, U - G) per slot.
-    for cname in sorted(cohort_capacity):
-        members = [
-            ag
-            for ag in state.agencies.values()
-            if ag.quota is not None and ag.quota.cohort == cname
-        ]
-        cohort = _Cohort(cname, cohort_capacity[cname])
-        cohort.coords = sorted({t for ag in members for t in ag.coords})
-        cindex = {t: i for i, t in enumerate(cohort.coords)}
-        cdiff = [0] * max(1, len(cohort.coords))
-        for ag in members:
-            assert ag.quota is not None
-            ag.cohort = cohort
-            ag.cslot = [cindex[t] for t in ag.coords]
-            guaranteed = ag.quota.max_concurrent_participants - ag.quota.lendable
-            for j, u in enumerate(ag.part.values()):
-                over = u - guaranteed
-                if over > 0:
-                    cdiff[ag.cslot[j]] += over
-                    cdiff[ag.cslot[j + 1]] -= over
-        cohort.tree = MaxAddTree(_prefix(cdiff, max(0, len(cohort.coords) - 1)))
+
+def _build_cohort(state: _Pass, cname: str, capacity: int) -> None:
+    """The members' use of the cohort's shared capacity, max(0, U - G) per slot."""
+    members = [
+        ag for ag in state.agencies.values() if ag.quota is not None and ag.quota.cohort == cname
+    ]
+    cohort = _Cohort(cname, capacity)
+    cohort.coords = sorted({t for ag in members for t in ag.coords})
+    cindex = {t: i for i, t in enumerate(cohort.coords)}
+    cdiff = [0] * max(1, len(cohort.coords))
+    for ag in members:
+        assert ag.quota is not None
+        ag.cohort = cohort
+        ag.cslot = [cindex[t] for t in ag.coords]
+        guaranteed = ag.quota.max_concurrent_participants - ag.quota.lendable
+        for j, u in enumerate(ag.part.values()):
+            over = u - guaranteed
+            if over > 0:
+                cdiff[ag.cslot[j]] += over
+                cdiff[ag.cslot[j + 1]] -= over
+    cohort.tree = MaxAddTree(_prefix(cdiff, max(0, len(cohort.coords) - 1)))
+
+
+def decide_admission(
+    meetings: Iterable[MeetingRequest],
+    quotas: Mapping[str, AgencyQuotaView] | Iterable[AgencyQuotaView],
+    pool: PoolCeiling,
+    now: datetime,
+) -> AdmissionPlan:
+    """Admit, queue or reject every Pending/Queued meeting; see the package docstring."""
+    if now.tzinfo is None:
+        raise ValueError("now needs a time zone")
+    qmap = _index_quotas(quotas)
+    reqs = sorted(meetings, key=lambda m: m.key)
+    for a, b in itertools.pairwise(reqs):
+        if a.key == b.key:
+            raise ValueError(f"meeting {a.key} listed twice")
+    state = _Pass(pool, now)
+    sorted_out = _sort_out(state, reqs, qmap)
+    pcoords = _build_trees(state, qmap, sorted_out)
 
     # Tiers: meeting priority, then agency priority, both higher first.
     tiers: dict[tuple[int, int], list[_Item]] = {}
-    for it in candidates:
+    for it in sorted_out.candidates:
         tier = (-it.req.priority, -qmap[it.req.agency].priority)
         tiers.setdefault(tier, []).append(it)
     for tier in sorted(tiers):

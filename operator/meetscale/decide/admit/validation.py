@@ -12,25 +12,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from meetscale.decide.admit.plan import (
-    AgencyQuotaView,
-    MeetingRequest,
-    PoolCeiling,
-    decide_admission,
-)
+from meetscale.decide.admit.plan import decide_admission
+from meetscale.decide.admit.types import AgencyQuotaView, MeetingRequest, PoolCeiling, Reason
+from meetscale.models.meeting import Phase
 
 # How far in the past a new meeting may start (ad-hoc meetings are created as they begin).
 START_GRACE = timedelta(minutes=5)
 
-FIELD_OF_REASON = {
-    "MeetingTooLarge": "spec.participants",
-    "QuotaExceeded": "spec.participants",
-    "PoolFull": "spec.participants",
-    "MeetingTooLong": "spec.durationMinutes",
-    "TooFarAhead": "spec.start",
-    "StartInPast": "spec.start",
-    "PriorityNotAllowed": "spec.priorityClass",
-    "NoQuota": "metadata.namespace",
+FIELD_OF_REASON: dict[str, str] = {
+    Reason.TOO_LARGE: "spec.participants",
+    Reason.QUOTA_EXCEEDED: "spec.participants",
+    Reason.POOL_FULL: "spec.participants",
+    Reason.TOO_LONG: "spec.durationMinutes",
+    Reason.TOO_FAR_AHEAD: "spec.start",
+    Reason.START_IN_PAST: "spec.start",
+    Reason.PRIORITY_NOT_ALLOWED: "spec.priorityClass",
+    Reason.NO_QUOTA: "metadata.namespace",
+    Reason.ROOM_TAKEN: "spec.room",
 }
 
 
@@ -67,16 +65,16 @@ def validate_meeting(
         for name, q in quotas.items()
         if name == new.agency or (cohort is not None and q.cohort == cohort)
     }
-    alone = decide_admission([replace(new, phase="Pending")], related, pool, now)
+    alone = decide_admission([replace(new, phase=Phase.PENDING)], related, pool, now)
     verdict = alone.decisions.get(new.key)
-    if verdict is not None and verdict.phase == "Rejected":
+    if verdict is not None and verdict.phase == Phase.REJECTED:
         return f"{_field(verdict.reason)}: {verdict.message}"
-    if old is not None and old.phase == "Admitted" and _grows(old, new):
+    if old is not None and old.phase == Phase.ADMITTED and _grows(old, new):
         listed = others() if callable(others) else others
         rest = [m for m in listed if m.key != new.key]
-        plan = decide_admission([*rest, replace(new, phase="Pending")], quotas, pool, now)
+        plan = decide_admission([*rest, replace(new, phase=Phase.PENDING)], quotas, pool, now)
         d = plan.decisions.get(new.key)
-        if d is not None and d.phase != "Admitted":
+        if d is not None and d.phase != Phase.ADMITTED:
             return (
                 f"{_field(d.reason)}: the edit would break the admitted booking's quota: "
                 f"{d.message}; cancel and re-book, or ask for a smaller change"

@@ -24,10 +24,9 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:  # only for the converter's annotation; no runtime dependency
-    from meetscale.models.pool import Behavior
+from meetscale.decide.scale.history import Recommendation, ScaleEvent, ScaleHistory
 
 __all__ = [
     "DEFAULT_SCALE_DOWN",
@@ -35,7 +34,7 @@ __all__ = [
     "BehaviorResult",
     "BehaviorRules",
     "HpaResult",
-    "Policy",
+    "RatePolicy",
     "Recommendation",
     "Rules",
     "ScaleEvent",
@@ -193,7 +192,7 @@ SelectPolicy = Literal["Max", "Min", "Disabled"]
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
+class RatePolicy:
     """One HPA scaling policy: at most ``value`` pods (or percent) per ``period_seconds``."""
 
     type: PolicyType
@@ -207,20 +206,20 @@ class Rules:
 
     stabilization_window_seconds: int
     select_policy: SelectPolicy = "Max"
-    policies: tuple[Policy, ...] = ()
+    policies: tuple[RatePolicy, ...] = ()
 
 
 DEFAULT_SCALE_UP = Rules(
     stabilization_window_seconds=0,
     select_policy="Max",
-    policies=(Policy("Percent", 100, 15), Policy("Pods", 4, 15)),
+    policies=(RatePolicy("Percent", 100, 15), RatePolicy("Pods", 4, 15)),
 )
 """HPA's default scale-up: no stabilization; the larger of +100 % or +4 pods per 15 s."""
 
 DEFAULT_SCALE_DOWN = Rules(
     stabilization_window_seconds=300,
     select_policy="Max",
-    policies=(Policy("Percent", 100, 15),),
+    policies=(RatePolicy("Percent", 100, 15),),
 )
 """HPA's default scale-down: 300 s stabilization; up to 100 % per 15 s."""
 
@@ -231,81 +230,6 @@ class BehaviorRules:
 
     scale_up: Rules = DEFAULT_SCALE_UP
     scale_down: Rules = DEFAULT_SCALE_DOWN
-
-    @classmethod
-    def from_model(cls, behavior: Behavior) -> BehaviorRules:
-        """Convert the CRD model (``meetscale.models.pool.Behavior``).
-
-        As upstream: an unset stabilization window is 0 s for scale-up and 300 s
-        for scale-down; unset policies are the defaults of that direction.
-        """
-        up, down = behavior.scale_up, behavior.scale_down
-
-        def conv(rules: object, default: Rules) -> Rules:
-            window = getattr(rules, "stabilization_window_seconds", None)
-            policies = getattr(rules, "policies", None)
-            return Rules(
-                stabilization_window_seconds=(
-                    default.stabilization_window_seconds if window is None else int(window)
-                ),
-                select_policy=getattr(rules, "select_policy", "Max"),
-                policies=(
-                    default.policies
-                    if policies is None
-                    else tuple(
-                        Policy(p.type, int(p.value), int(p.period_seconds)) for p in policies
-                    )
-                ),
-            )
-
-        return cls(scale_up=conv(up, DEFAULT_SCALE_UP), scale_down=conv(down, DEFAULT_SCALE_DOWN))
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    """An unstabilized recommendation made at ``at``."""
-
-    at: datetime
-    replicas: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleEvent:
-    """A scale actually carried out at ``at``: ``change`` > 0 added, < 0 removed replicas."""
-
-    at: datetime
-    change: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleHistory:
-    """Past recommendations and scale events of one scaled object (oldest first)."""
-
-    recommendations: tuple[Recommendation, ...] = ()
-    events: tuple[ScaleEvent, ...] = ()
-
-    def add(
-        self,
-        now: datetime,
-        recommendation: int | None,
-        change: int = 0,
-        horizon: timedelta = timedelta(hours=1),
-    ) -> ScaleHistory:
-        """A new history with this round's unstabilized recommendation and scale change.
-
-        ``recommendation`` None (metrics unavailable) records none, as upstream
-        records nothing when it cannot compute one; ``change`` 0 records no event.
-        Entries older than ``horizon`` (>= every window and period; the CRD caps
-        both at 3600 s) are dropped.
-        """
-        cutoff = now - horizon
-        recs = [r for r in self.recommendations if r.at > cutoff]
-        if recommendation is not None:
-            recs.append(Recommendation(now, recommendation))
-        events = [e for e in self.events if e.at > cutoff]
-        if change:
-            events.append(ScaleEvent(now, change))
-        return ScaleHistory(tuple(recs), tuple(events))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,44 +1,41 @@
-"""Which videobridges to drain on a scale-down, and when a drain is over.
+"""Taking bridges away: which to drain, which drains to cancel, and when a drained bridge
+may go.
 
-A drained bridge takes no new conferences (Jicofo stops selecting it) but keeps
-the ones it hosts until they end; the operator deletes the pod once it is empty
-or the drain timed out. Pure functions: ``now`` is a parameter.
+A drained bridge takes no new conferences (Jicofo stops selecting it) but keeps the ones
+it hosts until they end. :func:`choose_drain` picks the bridges to drain on a
+scale-down, :func:`choose_cancel` the drains to cancel when load comes back,
+:func:`rescue` the drains to cancel before their timeout cuts anyone, and
+:func:`plan_removal` which drained bridges may be removed now (as CloudNativePG's
+``findDeletableInstance`` beside the reconciler that acts; the operator owns the bridge
+Pods, so it deletes exactly those). Pure functions: ``now`` is a parameter; the shell
+asks the bridges, then carries the plan out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-__all__ = ["BridgeState", "DrainStatus", "choose_drain", "drain_complete", "drain_order_key"]
+from meetscale.decide.scale.params import DrainRules
+from meetscale.decide.scale.types import BridgeState
+
+__all__ = [
+    "DrainStatus",
+    "DrainingBridge",
+    "RemovalPlan",
+    "choose_cancel",
+    "choose_drain",
+    "choose_replacement",
+    "drain_complete",
+    "drain_order_key",
+    "plan_removal",
+    "rescue",
+]
 
 DrainStatus = Literal["Empty", "TimedOut", "Waiting"]
-
-
-@dataclass(frozen=True, slots=True)
-class BridgeState:
-    """One videobridge pod as the operator last observed it.
-
-    ``stress`` (0..1 is full load), ``endpoints`` (participants hosted) and
-    ``conferences`` are None when the bridge did not report them.
-    ``participants_by_meeting`` optionally maps a Meeting key to the participants
-    of that meeting on this bridge. ``drain_started_at`` is set for a draining
-    bridge when known. Datetimes must be timezone-aware.
-    """
-
-    name: str
-    ready: bool
-    draining: bool
-    created_at: datetime
-    stress: float | None = None
-    endpoints: int | None = None
-    conferences: int | None = None
-    participants_by_meeting: Mapping[str, int] | None = None
-    drain_started_at: datetime | None = None
-    held: bool = False
 
 
 def drain_order_key(bridge: BridgeState) -> tuple[float, float, float, float, str]:
@@ -128,3 +125,133 @@ def drain_complete(
     if now - started_at >= timeout:
         return "TimedOut"
     return "Waiting"
+
+
+def choose_cancel(draining: Sequence[BridgeState], count: int) -> list[str]:
+    """Draining bridges to put back into service: ready ones, most participants first.
+
+    Their participants stay either way; cancelling the busiest drain loses
+    nothing, and a ready bridge is cheaper and faster than a new pod. Ties: the
+    most recently started drain, then name.
+    """
+    if count <= 0:
+        return []
+    candidates = [b for b in draining if b.ready]
+    candidates.sort(
+        key=lambda b: (
+            -(b.endpoints or 0),
+            -(b.drain_started_at or b.created_at).timestamp(),
+            b.name,
+        )
+    )
+    return [b.name for b in candidates[:count]]
+
+
+def rescue(rules: DrainRules, draining: Sequence[BridgeState], now: datetime) -> list[str]:
+    """Draining bridges about to reach the drain timeout with participants still on them,
+    under ``ReturnToService``: put back into service ``rescue`` (at most a quarter of the
+    timeout) before it rather than cut (a later scale-down drains them again)."""
+    if rules.action != "ReturnToService":
+        return []
+    due = rules.timeout - min(rules.rescue, rules.timeout / 4)
+    return sorted(
+        b.name
+        for b in draining
+        if b.ready
+        and b.drain_started_at is not None
+        and now - b.drain_started_at >= due
+        and (b.endpoints is None or b.endpoints > 0)
+    )
+
+
+def choose_replacement(bridges: Sequence[BridgeState]) -> list[str]:
+    """The outdated bridge to replace now (a rolling update): the least-loaded ready one
+    (:func:`drain_order_key`), and only when no outdated bridge is draining already, so
+    that bridges are replaced one at a time and nobody is cut."""
+    if any(b.outdated and b.draining for b in bridges):
+        return []
+    outdated = [
+        b
+        for b in bridges
+        if b.outdated and not b.draining and not b.held and b.ready and b.endpoints is not None
+    ]
+    if not outdated:
+        return []
+    return [min(outdated, key=drain_order_key).name]
+
+
+@dataclass(frozen=True, slots=True)
+class DrainingBridge:
+    """A draining bridge as the shell saw it this pass.
+
+    ``state``: as Prometheus reports it (one scrape late). ``own_endpoints`` and
+    ``in_drain_mode``: what the bridge itself answered (JVB ``GET /colibri/stats``, no
+    scrape lag), None when it was not asked or did not answer; it is asked once Prometheus
+    reports it empty (:func:`awaiting_confirmation`).
+    """
+
+    state: BridgeState
+    own_endpoints: int | None = None
+    in_drain_mode: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalPlan:
+    """Which drained bridges go now (the operator deletes exactly these Pods).
+
+    ``remove``: drained and empty, or past the drain timeout. ``timed_out``: those of them
+    still hosting participants (``Remove``): they go anyway, with a Warning event.
+    ``redrain``: bridges that answer they are not in drain mode: enable it again."""
+
+    remove: list[str] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
+    redrain: list[str] = field(default_factory=list)
+
+
+def awaiting_confirmation(
+    draining: Iterable[BridgeState], now: datetime, timeout: timedelta
+) -> list[str]:
+    """Draining bridges that Prometheus reports empty: the shell asks each bridge itself
+    (Prometheus lags a scrape) before :func:`plan_removal` lets it go."""
+    return [
+        b.name
+        for b in draining
+        if drain_complete(b, b.drain_started_at or now, now, timeout) == "Empty"
+    ]
+
+
+def plan_removal(
+    rules: DrainRules,
+    draining: Sequence[DrainingBridge],
+    now: datetime,
+    *,
+    metrics_ok: bool,
+    growing: bool,
+) -> RemovalPlan:
+    """Which drained bridges may be removed now.
+
+    Nothing goes without usable metrics or while the pool grows. A drained bridge may go
+    once Prometheus reports it empty *and* the bridge itself answers 0 local endpoints
+    while in drain mode, or once its drain timed out (``TimedOut``; under
+    ``ReturnToService`` :func:`rescue` has put it back before that, if it was ready).
+    """
+    if not metrics_ok or growing:
+        return RemovalPlan()
+    out = RemovalPlan()
+    for d in draining:
+        b = d.state
+        started = b.drain_started_at or now
+        outcome = drain_complete(b, started, now, rules.timeout)
+        if outcome == "Waiting":
+            continue
+        late = now - started >= rules.timeout
+        if outcome == "Empty":
+            if d.in_drain_mode is False:
+                out.redrain.append(b.name)
+            confirmed = d.own_endpoints == 0 and d.in_drain_mode is True
+            if not confirmed and not late:
+                continue
+        if late:
+            out.timed_out.append(b.name)
+        out.remove.append(b.name)
+    return out

@@ -25,6 +25,8 @@ SYNC_SECONDS = 15
 
 
 class HpaPolicy:
+    removes_drained = False
+
     def __init__(self, target: float = 0.7, tolerance: float = 0.1) -> None:
         if not 0 < target <= 1:
             raise ValueError(f"HPA target stress must be in (0, 1], got {target}")

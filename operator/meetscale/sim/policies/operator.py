@@ -1,36 +1,32 @@
-"""`operator`: the operator's own decision code, unchanged, driven as the live shell drives it.
+"""`operator`: the operator's own decision code, fed as the live shell feeds it.
+
+The trace's rows become the operator's specs (:mod:`meetscale.sim.specs`), and every
+input of the core is built by :mod:`meetscale.adapt`, the module the live operator uses:
+the simulator measures the operator that ships.
 
 Admission. Each Meeting exists from its `createdAt`. An admission pass calls
-`meetscale.decide.admit.plan.decide_admission` on the open Meetings (Pending and Queued
-ones, and the Admitted/Running ones that hold reservations), with `timed_phase` moving
-Admitted -> Running -> Finished by the clock, exactly the inputs the live operator
-builds (`statuses.plan_pool`). A pass runs when its answer can change: new Meetings
-became visible, a Queued meeting's start came (it is then rejected if still blocked),
-or, while some meeting is queued, a reservation ended. The live operator re-runs
-every 15 s as well; those extra passes give the same answers, since nothing else
+`decide_admission` on the open Meetings (Pending and Queued ones, and the
+Admitted/Running ones that hold reservations), with `timed_phase` moving Admitted ->
+Running -> Finished by the clock, and the quotas involved, exactly as the live operator
+builds them (`admission.statuses.plan_pool`). A pass runs when its answer can change:
+new Meetings became visible, a Queued meeting's start came (it is then rejected if still
+blocked), or, while some meeting is queued, a reservation ended. The live operator
+re-runs every 15 s as well; those extra passes give the same answers, since nothing else
 changes between them. Two shortcuts, both exact for the decisions (a test checks it):
 reservations that cannot overlap any candidate's window are left out of a pass, and
-reservations whose end has passed are dropped (they hold nothing).
+reservations whose end has passed are dropped (they hold nothing). Participants of a
+meeting that is not admitted (pending, queued, rejected) are kept out and counted as
+denied.
 
-Participants of a meeting that is not admitted (pending, queued, rejected) are kept out
-and counted as denied.
-
-Scaling. Every 15 s `meetscale.decide.scale.plan.decide_scale` gets the pool's parameters
-(as `PoolParams.from_spec` builds them: the placement-aware booked term, the drain timeout),
-every bridge Pod (live readiness and drain state) with its metrics from the lagged
-Prometheus scrape (stress, endpoints, conferences; Prometheus has no per-meeting
-counts), the admitted meetings that are running or start within the lead time, the
-scale history (`record`), and `adhoc_rate`. A meeting past its declared end stays in
-the list as running (its participants are booked ones, not unbooked load) until its
-conference closes, at most `OVERRUN_LIMIT_S`: the live operator sees a conference
-close in the bridges' conference list (jitsi-videobridge `GET /colibri/conferences`,
-`GET /debug`) or from Jicofo; here `Observation.ended_meetings` tells it. It then
-starts `plan.new_bridges`, drains `plan.drain` and puts `plan.cancel_drain` back into service.
-
-`adhoc_rate` (unbooked participants expected per minute) is an input the shell
-estimates with the core's `meetscale.decide.scale.adhoc.adhoc_rate`, as the live operator
-does: the declared participants of the Meetings created less than the lead time before
-their start ("ad hoc") that started within the last `adhoc_window_minutes`, per minute.
+Scaling. Every 15 s `decide_scale` gets what the live operator gives it: the pool's
+parameters, every bridge Pod with its metrics from the lagged Prometheus scrape, the
+admitted meetings the adapter keeps (running, or opening within the lead time; gone at
+their end), the scale history, and the ad-hoc rate. The policy then starts
+`plan.new_bridges`, drains `plan.drain` and puts `plan.cancel_drain` back into service.
+Drained bridges are removed as the live operator removes them
+(:func:`~meetscale.decide.scale.removal.plan_removal`): once the lagged scrape and the
+bridge itself (its own count, as `GET /colibri/stats` answers) say it is empty, it is
+marked, and removed at the next pass.
 """
 
 from __future__ import annotations
@@ -40,96 +36,77 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from meetscale.decide.admit.plan import (
-    AgencyQuotaView,
-    MeetingRequest,
-    PoolCeiling,
-    decide_admission,
+from meetscale.adapt import (
+    AdmissionInputs,
+    BridgeFacts,
+    ConferenceFacts,
+    MeetingFacts,
+    ScaleInputs,
+    admission_inputs,
+    arrival,
+    bridge_state,
+    meeting_request,
+    pool_ceiling,
+    pool_params,
+    quota_view,
+    scale_inputs,
 )
+from meetscale.decide.admit import MeetingRequest, Reason, decide_admission
+from meetscale.decide.admit.rooms import room_of
+from meetscale.decide.door import PoolNow, at_the_door
 from meetscale.decide.lifecycle import timed_phase
-from meetscale.decide.scale.adhoc import Arrival, adhoc_rate
-from meetscale.decide.scale.plan import (
-    DECLARATION_MARGIN,
-    PLACEMENT_STRESS,
-    BookedMeeting,
-    PoolParams,
-    ScaleHistory,
-    decide_scale,
-    record,
-)
-from meetscale.decide.scale.removal import BridgeState
-from meetscale.models import PRIORITY_VALUES
+from meetscale.decide.scale import BridgeState, ScaleHistory, ScalePlan, decide_scale, record
+from meetscale.decide.scale.adhoc import Arrival
+from meetscale.decide.scale.calibration import Attendance
+from meetscale.decide.scale.removal import DrainingBridge, plan_removal
+from meetscale.models import Phase
 from meetscale.sim.demand import MeetingInfo
-from meetscale.sim.policy import Actions, BridgeSample, Observation, SimContext
-from meetscale.sim.policy import BridgeState as SimBridge
+from meetscale.sim.policy import Actions, BridgePod, BridgeSample, Observation, SimContext
+from meetscale.sim.specs import trace_specs
 
 __all__ = ["OperatorOptions", "OperatorPolicy"]
 
 SYNC_SECONDS = 15
-OVERRUN_LIMIT_S = 1800.0  # a meeting past its end counts as running for at most this long
 _BUCKET = 3600  # seconds per bucket of the reservation index
 
 
 @dataclass(frozen=True)
 class OperatorOptions:
-    adhoc_window_minutes: float = 30.0  # 0 disables the ad-hoc estimate
     prune_holders: bool = True  # leave out reservations no candidate can overlap
     resync_every_tick: bool = False  # run a pass every tick while any meeting is open (slow)
 
 
 class OperatorPolicy:
     name = "operator"
+    removes_drained = True  # drained bridges go when the core's plan_removal says so
 
     def __init__(self, options: OperatorOptions | None = None) -> None:
         self.opt = options or OperatorOptions()
         self.passes = 0  # admission passes run (for tests and the benchmark)
+        self.last_admission: AdmissionInputs | None = None  # what the last pass was given
 
     # ------------------------------------------------------------------ setup
 
     def begin(self, ctx: SimContext) -> None:
         trace = ctx.trace
-        pool = trace.pool
+        specs = trace_specs(trace)
         self._t0: datetime = ctx.start
         self._infos: list[MeetingInfo] = ctx.demand.meetings
-        self._lead = float(pool.lead_time_seconds)
-        self._params = PoolParams(
-            participants_per_bridge=pool.participants_per_bridge,
-            min_bridges=pool.min_bridges,
-            max_bridges=pool.max_bridges,
-            target_stress=pool.target_stress,
-            tolerance=pool.tolerance,
-            lead_time=timedelta(seconds=pool.lead_time_seconds),
-            protection=timedelta(seconds=pool.protection_seconds),
-            placement_stress=PLACEMENT_STRESS,
-            declaration_margin=DECLARATION_MARGIN,
-            drain_timeout=timedelta(seconds=pool.drain_timeout_seconds),
-            early_join=timedelta(seconds=pool.pre_join_margin_seconds),
-            hold_large=True,
-        )
-        self._margin_s = float(pool.pre_join_margin_seconds)
-        self._ppb = pool.participants_per_bridge
-        self._ceiling = PoolCeiling(
-            max_bridges=pool.max_bridges,
-            participants_per_bridge=pool.participants_per_bridge,
-            pre_join_margin=timedelta(seconds=pool.pre_join_margin_seconds),
-        )
-        self._quotas = {
-            a.name: AgencyQuotaView(
-                name=a.name,
-                max_concurrent_participants=a.max_concurrent_participants,
-                max_concurrent_meetings=a.max_concurrent_meetings,
-                max_meeting_participants=a.max_meeting_participants,
-                max_meeting_duration=timedelta(minutes=a.max_meeting_duration_minutes),
-                max_book_ahead=timedelta(days=a.max_book_ahead_days),
-                priority=a.priority,
-                weight=a.weight,
-                max_priority=PRIORITY_VALUES[a.max_priority_class],
-            )
-            for a in trace.agencies
-        }
-        agency_priority = {a.name: a.priority for a in trace.agencies}
-        self._spec = trace.meetings
-        self._agency_priority = agency_priority
+        self._keys = specs.keys
+        self._specs = specs.meetings
+        self._params = pool_params(specs.pool, specs.pre_join_margin)
+        self._ceiling = pool_ceiling(specs.pool, specs.pre_join_margin)
+        self._quotas = {name: quota_view(name, q) for name, q in specs.quotas.items()}
+        self._agency_priority = {name: q.priority for name, q in specs.quotas.items()}
+        self._lead = self._params.booked.lead_time.total_seconds()
+        self._margin_s = specs.pre_join_margin.total_seconds()
+        self._agency = [m.agency for m in trace.meetings]
+        self._room = [
+            room_of(m.agency, m.name, spec.room)
+            for m, spec in zip(trace.meetings, specs.meetings, strict=True)
+        ]
+        self._room_index = {room: m for m, room in enumerate(self._room)}
+        self._created = [m.created_at for m in trace.meetings]
         n = len(self._infos)
         self._phase: list[str | None] = [None] * n
         self._open: set[int] = set()  # Pending or Queued
@@ -140,38 +117,42 @@ class OperatorPolicy:
         self._starts: list[tuple[float, int]] = []  # queued meetings' starts
         # scaling state
         self._history = ScaleHistory()
-        self._upcoming: list[tuple[float, int]] = []  # (start - lead, m) admitted, not booked yet
-        self._booked: dict[int, BookedMeeting] = {}
-        self._running_at: list[tuple[float, int]] = []  # (start, m) booked, not running yet
-        self._booked_end: list[tuple[float, int]] = []  # (end, m)
-        self._overrun: dict[int, float] = {}  # past their end, conference still open -> until
+        self._upcoming: list[tuple[float, int]] = []  # (opens - lead, m) admitted, not near
+        self._window: dict[int, MeetingFacts] = {}  # admitted, near or running, not ended
+        self._window_end: list[tuple[float, int]] = []  # (end, m) of the window's meetings
+        self._overrun: set[int] = set()  # in the window past their end (room still open)
+        self._peak: dict[int, int] = {}  # the most seen in each admitted meeting's room
+        self._attended: dict[str, list[Attendance]] = {}  # closed conferences by agency
+        self._pool_now: PoolNow | None = None  # the last scaling pass's view, for the door
+        self._full: set[int] = set()  # queued PoolFull: decided again at every pass
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
-        self._bridge_cache: dict[str, tuple[SimBridge, BridgeSample | None, BridgeState]] = {}
+        self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
 
     # ------------------------------------------------------------------ helpers
 
     def _dt(self, seconds: float) -> datetime:
         return self._t0 + timedelta(seconds=seconds)
 
+    def _facts(self, m: int, phase: str) -> MeetingFacts:
+        return MeetingFacts(
+            self._keys[m], self._specs[m], phase, self._created[m], agency=self._agency[m]
+        )
+
     def _request(self, m: int, phase: str) -> MeetingRequest:
-        spec = self._spec[m]
-        return MeetingRequest(
-            key=spec.name,
-            agency=spec.agency,
-            start=spec.start,
-            end=spec.end,
-            participants=spec.participants,
-            priority=PRIORITY_VALUES[spec.priority_class],
-            confidential=spec.confidential,
-            created_at=spec.created_at,
+        agency = self._agency[m]
+        return meeting_request(
+            self._keys[m],
+            self._specs[m],
+            agency=agency,
+            agency_priority=self._agency_priority.get(agency, 0),
+            created=self._created[m],
             phase=phase,
-            agency_priority=self._agency_priority.get(spec.agency, 0),
         )
 
     def _buckets(self, lo: float, hi: float) -> range:
         return range(int(lo // _BUCKET), int(max(lo, hi - 1e-9) // _BUCKET) + 1)
 
-    def _window(self, m: int) -> tuple[float, float]:
+    def _span(self, m: int) -> tuple[float, float]:
         info = self._infos[m]
         return info.start - self._margin_s, info.end
 
@@ -180,13 +161,11 @@ class OperatorPolicy:
     def _admission_pass(self, t: float, now: datetime, act: Actions) -> None:
         self.passes += 1
         cands = sorted(self._open)
-        reqs = []
-        for m in cands:
-            reqs.append(self._request(m, self._phase[m] or "Pending"))
+        reqs = [self._request(m, self._phase[m] or Phase.PENDING) for m in cands]
         holders: set[int] = set()
         if self.opt.prune_holders:
             for m in cands:
-                lo, hi = self._window(m)
+                lo, hi = self._span(m)
                 for b in self._buckets(max(lo, t), hi):
                     hs = self._holders.get(b)
                     if hs:
@@ -197,44 +176,51 @@ class OperatorPolicy:
             info = self._infos[m]
             if info.end <= t:
                 continue
-            phase = timed_phase("Admitted", self._spec[m].start, self._spec[m].end, now)
+            spec = self._specs[m]
+            phase = timed_phase(Phase.ADMITTED, spec.start, spec.end_time, now)
             reqs.append(self._request(m, phase))
-        plan = decide_admission(reqs, self._quotas, self._ceiling, now)
+        inputs = admission_inputs(reqs, self._quotas, self._ceiling, now)
+        self.last_admission = inputs
+        plan = at_the_door(decide_admission(*inputs), reqs, self._pool_now, now, explain=False)
+        self._full.clear()
         for m in cands:
-            d = plan.decisions.get(self._spec[m].name)
+            d = plan.decisions.get(self._keys[m])
             if d is None:
                 continue
-            if d.phase == "Admitted":
-                self._phase[m] = "Admitted"
+            if d.phase == Phase.ADMITTED:
+                self._phase[m] = Phase.ADMITTED
                 self._open.discard(m)
                 self._queued.discard(m)
                 act.admit.append(m)
-                self._hold(m, t)
-            elif d.phase == "Queued":
+                self._hold(m)
+            elif d.phase == Phase.QUEUED:
+                if d.reason == Reason.POOL_FULL:
+                    self._full.add(m)  # decided again at every pass, as the pool frees
                 if m not in self._queued:
                     self._queued.add(m)
                     heapq.heappush(self._starts, (self._infos[m].start, m))
-                self._phase[m] = "Queued"
+                self._phase[m] = Phase.QUEUED
                 act.queue.append(m)
             else:
-                self._phase[m] = "Rejected"
+                self._phase[m] = Phase.REJECTED
                 self._open.discard(m)
                 self._queued.discard(m)
                 act.reject.append(m)
 
-    def _hold(self, m: int, t: float) -> None:
-        lo, hi = self._window(m)
+    def _hold(self, m: int) -> None:
+        lo, hi = self._span(m)
         for b in self._buckets(lo, hi):
             self._holders.setdefault(b, set()).add(m)
         self._holding.add(m)
         info = self._infos[m]
         heapq.heappush(self._ends, (info.end, m))
         # a meeting larger than a bridge is planned for from its earliest first join
-        early = self._params.early_join.total_seconds() if info.declared > self._ppb else 0.0
+        big = info.declared > self._params.participants_per_bridge
+        early = self._params.booked.early_join.total_seconds() if big else 0.0
         heapq.heappush(self._upcoming, (info.start - self._lead - early, m))
 
     def _release(self, m: int) -> None:
-        lo, hi = self._window(m)
+        lo, hi = self._span(m)
         for b in self._buckets(lo, hi):
             hs = self._holders.get(b)
             if hs is not None:
@@ -255,16 +241,18 @@ class OperatorPolicy:
             if hit is not None and hit[0] is b and hit[1] is s:
                 out.append(hit[2])
                 continue
-            st = BridgeState(
-                name=b.name,
-                ready=b.ready,
-                draining=b.draining,
-                created_at=self._dt(b.created_s),
-                stress=None if s is None else s.stress,
-                endpoints=None if s is None else s.participants,
-                conferences=None if s is None else s.conferences,
-                drain_started_at=None if b.drain_since_s is None else self._dt(b.drain_since_s),
-                held=b.held,
+            st = bridge_state(
+                BridgeFacts(
+                    name=b.name,
+                    ready=b.ready,
+                    draining=b.draining,
+                    created=self._dt(b.created_s),
+                    drain_started=None if b.drain_since_s is None else self._dt(b.drain_since_s),
+                    held=b.held,
+                    stress=None if s is None else s.stress,
+                    endpoints=None if s is None else s.participants,
+                    conferences=None if s is None else s.conferences,
+                )
             )
             cache[b.name] = (b, s, st)
             out.append(st)
@@ -274,52 +262,40 @@ class OperatorPolicy:
                 del cache[name]
         return out
 
-    def _booked_list(self, t: float) -> list[BookedMeeting]:
+    def booked_facts(self, t: float, rooms_open: set[str]) -> list[MeetingFacts]:
+        """The admitted meetings near enough to matter (a superset of what the adapter
+        keeps: it drops those that open beyond the lead time, and those past their end
+        whose conference is closed). A meeting past its end stays while its room is open."""
         while self._upcoming and self._upcoming[0][0] <= t + 1e-9:
             _, m = heapq.heappop(self._upcoming)
-            info = self._infos[m]
-            if info.end <= t:
+            if self._infos[m].end <= t and self._room[m] not in rooms_open:
                 continue
-            self._booked[m] = self._booked_meeting(m, running=info.start <= t)
-            heapq.heappush(self._booked_end, (info.end, m))
-            if info.start > t:
-                heapq.heappush(self._running_at, (info.start, m))
-        while self._running_at and self._running_at[0][0] <= t:
-            _, m = heapq.heappop(self._running_at)
-            if m in self._booked:
-                self._booked[m] = self._booked_meeting(m, running=True)
-        while self._booked_end and self._booked_end[0][0] <= t:
-            _, m = heapq.heappop(self._booked_end)
-            if m in self._booked:  # past its end: kept while its conference is still open
-                self._overrun[m] = t + OVERRUN_LIMIT_S
-        for m in [m for m, until in self._overrun.items() if until <= t]:
-            del self._overrun[m]
-            self._booked.pop(m, None)
-        return list(self._booked.values())
+            self._window[m] = self._facts(m, Phase.ADMITTED)
+            heapq.heappush(self._window_end, (self._infos[m].end, m))
+        for room in rooms_open:  # an admitted meeting whose room opened early
+            m = self._room_index.get(room, -1)
+            if m in self._holding and m not in self._window:
+                self._window[m] = self._facts(m, Phase.ADMITTED)
+                heapq.heappush(self._window_end, (self._infos[m].end, m))
+        while self._window_end and self._window_end[0][0] <= t:
+            _, m = heapq.heappop(self._window_end)
+            self._overrun.add(m)
+        for m in [m for m in self._overrun if self._room[m] not in rooms_open]:
+            self._overrun.discard(m)
+            self._window.pop(m, None)
+            peak = self._peak.pop(m, 0)
+            if peak > 0:  # its conference closed: what it drew teaches its agency
+                attended = Attendance(self._specs[m].participants, peak)
+                self._attended.setdefault(self._agency[m], []).append(attended)
+        return list(self._window.values())
 
-    def _conference_closed(self, m: int) -> None:
-        if self._overrun.pop(m, None) is not None:
-            self._booked.pop(m, None)
-
-    def _booked_meeting(self, m: int, *, running: bool) -> BookedMeeting:
-        spec = self._spec[m]
-        return BookedMeeting(
-            key=spec.name,
-            start=spec.start,
-            end=spec.end,
-            participants=spec.participants,
-            confidential=spec.confidential,
-            running=running,
-        )
-
-    def _adhoc_rate(self, now: datetime) -> float:
-        """The live operator's estimate (`meetscale.decide.scale.adhoc.adhoc_rate`) over the
-        ad-hoc meetings seen so far; those that started before the window are dropped
-        (they never count again)."""
-        window = timedelta(minutes=self.opt.adhoc_window_minutes)
+    def _adhoc_arrivals(self, now: datetime) -> deque[Arrival]:
+        """The ad-hoc meetings seen so far; those that started before the window are
+        dropped (they never count again)."""
+        window = self._params.booked.adhoc_window
         while self._adhoc and self._adhoc[0].start < now - window:
             self._adhoc.popleft()
-        return adhoc_rate(self._adhoc, now, self._params.lead_time, window)
+        return self._adhoc
 
     # ------------------------------------------------------------------ tick
 
@@ -328,22 +304,18 @@ class OperatorPolicy:
         t = obs.t
         now = obs.now
         dirty = False
-        for m in obs.ended_meetings:
-            self._conference_closed(m)
         for m in obs.new_meetings:
-            self._phase[m] = "Pending"
+            self._phase[m] = Phase.PENDING
             self._open.add(m)
             dirty = True
             info = self._infos[m]
             if info.start - info.created < self._lead:
-                self._adhoc.append(
-                    Arrival(self._dt(info.created), self._dt(info.start), info.declared)
-                )
+                self._adhoc.append(arrival(self._facts(m, Phase.PENDING)))
         # reservations ending free capacity for queued meetings
         while self._ends and self._ends[0][0] <= t:
             _, m = heapq.heappop(self._ends)
             self._release(m)
-            self._phase[m] = "Finished"
+            self._phase[m] = Phase.FINISHED
             if self._queued:
                 dirty = True
         # a queued meeting whose start came is decided for good
@@ -351,25 +323,61 @@ class OperatorPolicy:
             _, m = heapq.heappop(self._starts)
             if m in self._queued:
                 dirty = True
-        if (dirty or self.opt.resync_every_tick) and self._open:
+        resync = self.opt.resync_every_tick or (self._full and t % SYNC_SECONDS == 0)
+        if (dirty or resync) and self._open:
             self._admission_pass(t, now, act)
         if t % SYNC_SECONDS == 0:
             self._scale(obs, act)
         return act
 
-    def _scale(self, obs: Observation, act: Actions) -> None:
-        t, now = obs.t, obs.now
-        bridges = self._bridge_states(obs)
-        booked = self._booked_list(t)
-        plan = decide_scale(
+    def conference_facts(self, obs: Observation) -> ConferenceFacts:
+        """What the ready bridges' `GET /debug` lists: each one's conferences by room."""
+        seen = {
+            bridge: {self._room[m]: n for m, n in confs.items()}
+            for bridge, confs in obs.conferences().items()
+        }
+        return ConferenceFacts(seen=seen, asked=frozenset(seen))
+
+    def scale_inputs(self, obs: Observation) -> ScaleInputs:
+        """The core's inputs of a scaling pass, through the adapter, as the live operator
+        builds them (the ad-hoc arrivals are the ad-hoc meetings seen: the same rate)."""
+        conferences = self.conference_facts(obs)
+        now_open: dict[str, int] = {}
+        for confs in conferences.seen.values():
+            for r, n in confs.items():
+                if n:
+                    now_open[r] = now_open.get(r, 0) + n
+        for room, n in now_open.items():
+            m = self._room_index.get(room)
+            if m is not None and n > self._peak.get(m, 0):
+                self._peak[m] = n
+        rooms_open = set(now_open)
+        waiting = [
+            MeetingFacts(
+                self._keys[m], self._specs[m], Phase.QUEUED, self._created[m],
+                agency=self._agency[m], at_the_door=True,
+            )
+            for m in sorted(self._full)
+        ]  # fmt: skip
+        return scale_inputs(
             self._params,
-            bridges,
-            booked,
-            self._history,
-            now,
-            self._adhoc_rate(now),
+            self._bridge_states(obs),
+            self.booked_facts(obs.t, rooms_open) + waiting,
+            self._adhoc_arrivals(obs.now),
+            obs.now,
             metrics_ok=bool(obs.metrics),
+            conferences=conferences,
+            history=self._attended,
         )
+
+    def _scale(self, obs: Observation, act: Actions) -> None:
+        i = self.scale_inputs(obs)
+        self._pool_now = PoolNow(i.params, i.bridges, i.booked)
+        bridges, metrics_ok = i.bridges, i.metrics_ok
+        plan = decide_scale(
+            i.params, i.bridges, i.booked, self._history, i.now, i.adhoc_rate, metrics_ok=metrics_ok
+        )
+        now = i.now
         self._history = record(self._history, plan, now)
         if plan.new_bridges:
             act.add = plan.new_bridges
@@ -377,3 +385,24 @@ class OperatorPolicy:
         act.undrain = list(plan.cancel_drain)
         act.hold = list(plan.hold)
         act.release = list(plan.release)
+        act.remove = self._removals(obs, bridges, plan, metrics_ok)
+
+    def _removals(
+        self, obs: Observation, bridges: list[BridgeState], plan: ScalePlan, metrics_ok: bool
+    ) -> list[str]:
+        """The drained bridges to remove now, as the live operator's removal step decides
+        (the bridge's own count, without scrape lag, is ``obs.draining_loads``)."""
+        skip = set(plan.cancel_drain) | set(plan.drain)
+        draining = [
+            DrainingBridge(b, own_endpoints=obs.draining_loads.get(b.name), in_drain_mode=True)
+            for b in bridges
+            if b.draining and b.name not in skip
+        ]
+        removal = plan_removal(
+            self._params.drain,
+            draining,
+            obs.now,
+            metrics_ok=metrics_ok,
+            growing=plan.new_bridges > 0,
+        )
+        return list(removal.remove)

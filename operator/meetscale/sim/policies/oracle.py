@@ -16,6 +16,7 @@ __all__ = ["OraclePolicy"]
 
 class OraclePolicy:
     name = "oracle"
+    removes_drained = False
 
     def __init__(self) -> None:
         self._targets: list[int] = []

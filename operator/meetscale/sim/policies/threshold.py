@@ -37,6 +37,7 @@ class ThresholdParams:
 
 class ThresholdPolicy:
     name = "threshold"
+    removes_drained = False
 
     def __init__(self, params: ThresholdParams | None = None) -> None:
         self.p = params or ThresholdParams()

@@ -1,12 +1,23 @@
-"""Choosing bridges to drain, and deciding when a drain is over."""
+"""Choosing bridges to drain, deciding when a drain is over, and which drained bridges may
+be removed now (the removal plan, as the live operator and the simulator carry it out)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetscale.decide.scale.removal import BridgeState, choose_drain, drain_complete
+from meetscale.decide.scale import BridgeState, DrainRules
+from meetscale.decide.scale.removal import (
+    DrainingBridge,
+    RemovalPlan,
+    awaiting_confirmation,
+    choose_drain,
+    choose_replacement,
+    drain_complete,
+    plan_removal,
+)
 
 NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
 PROTECTION = timedelta(minutes=5)
@@ -134,3 +145,99 @@ def test_chosen_never_host_more_than_kept() -> None:
 def test_drain_complete(state: BridgeState, started_min_ago: float, expected: str) -> None:
     started = NOW - timedelta(minutes=started_min_ago)
     assert drain_complete(state, started, NOW, timedelta(minutes=60)) == expected
+
+
+# --------------------------------------------------------------------------- removal plan
+
+RULES = DrainRules(timeout=timedelta(minutes=60), action="Remove")
+
+
+def drained(
+    name: str,
+    endpoints: int | None,
+    minutes: float,
+    *,
+    own: int | None = None,
+    in_drain: bool | None = None,
+) -> DrainingBridge:
+    state = BridgeState(
+        name=name,
+        ready=True,
+        draining=True,
+        created_at=NOW - timedelta(hours=3),
+        endpoints=endpoints,
+        conferences=None if endpoints is None else min(endpoints, 1),
+        drain_started_at=NOW - timedelta(minutes=minutes),
+    )
+    return DrainingBridge(state, own_endpoints=own, in_drain_mode=in_drain)
+
+
+@dataclass(frozen=True)
+class RemovalCase:
+    draining: list[DrainingBridge]
+    expected: RemovalPlan
+    metrics_ok: bool = True
+    growing: bool = False
+
+
+REMOVAL_CASES = {
+    "still-hosting-waits": RemovalCase([drained("a", 12, 10)], RemovalPlan()),
+    "prometheus-empty-but-unconfirmed-waits": RemovalCase([drained("a", 0, 10)], RemovalPlan()),
+    # Prometheus lags a scrape: the bridge itself still has someone
+    "bridge-says-not-empty-waits": RemovalCase(
+        [drained("a", 0, 10, own=2, in_drain=True)], RemovalPlan()
+    ),
+    "confirmed-empty-goes": RemovalCase(
+        [drained("a", 0, 10, own=0, in_drain=True)], RemovalPlan(remove=["a"])
+    ),
+    # it forgot its drain mode (restarted): drain it again, do not remove it yet
+    "out-of-drain-mode-is-drained-again": RemovalCase(
+        [drained("a", 0, 10, own=0, in_drain=False)], RemovalPlan(redrain=["a"])
+    ),
+    "timed-out-goes-with-its-participants": RemovalCase(
+        [drained("a", 7, 61)], RemovalPlan(remove=["a"], timed_out=["a"])
+    ),
+    "unknown-count-never-empty": RemovalCase([drained("a", None, 10)], RemovalPlan()),
+    "only-the-empty-one-of-two": RemovalCase(
+        [drained("a", 0, 10, own=0, in_drain=True), drained("b", 4, 10)],
+        RemovalPlan(remove=["a"]),
+    ),
+    "nothing-without-metrics": RemovalCase(
+        [drained("a", 0, 10, own=0, in_drain=True)], RemovalPlan(), metrics_ok=False
+    ),
+    "nothing-while-growing": RemovalCase(
+        [drained("a", 0, 10, own=0, in_drain=True)], RemovalPlan(), growing=True
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REMOVAL_CASES.values()), ids=list(REMOVAL_CASES))
+def test_plan_removal(case: RemovalCase) -> None:
+    got = plan_removal(RULES, case.draining, NOW, metrics_ok=case.metrics_ok, growing=case.growing)
+    assert got == case.expected
+
+
+def test_only_bridges_prometheus_reports_empty_are_asked() -> None:
+    states = [drained(n, e, 10).state for n, e in (("a", 0), ("b", 3), ("c", None))]
+    assert awaiting_confirmation(states, NOW, RULES.timeout) == ["a"]
+
+
+def outdated(name: str, endpoints: int | None, **kw: object) -> BridgeState:
+    return replace(bridge(name, endpoints, **kw), outdated=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("bridges", "expected"),
+    [
+        ([bridge("a", 5), bridge("b", 9)], []),
+        ([outdated("a", 5), outdated("b", 9), bridge("c", 1)], ["a"]),
+        ([outdated("a", 5), outdated("b", 9, draining=True)], []),
+        ([outdated("a", 5, ready=False), outdated("b", None)], []),
+        ([outdated("a", 5, held=True), outdated("b", 9)], ["b"]),
+    ],
+    ids=["up-to-date", "least-loaded-first", "one-at-a-time", "needs-a-ready-one", "not-held"],
+)
+def test_rolling_update_replaces_one_outdated_bridge_at_a_time(
+    bridges: list[BridgeState], expected: list[str]
+) -> None:
+    assert choose_replacement(bridges) == expected

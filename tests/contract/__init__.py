@@ -1,0 +1,1 @@
+"""Contract tests: meetscale against Jitsi's own sources (fixtures cite each fact)."""

@@ -1,0 +1,117 @@
+"""The bridge Pods a BridgePool renders speak the stock `jitsi/jvb` image's language: every
+environment variable is one docker-jitsi-meet's image reads (tests/contract/fixtures/
+docker_jitsi_meet_jvb.yaml, with its source), each bridge advertises its own port in the
+`address#port` form the image hands to ice4j, and the bridges log in with the Secret
+jitsi-helm's Prosody created the account from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meetscale.clients.kube.render import bridge_pod, template_hash
+from meetscale.models import BridgePoolSpec
+from tests.contract.contract import load
+
+OWNER = {"apiVersion": "meetscale.io/v1alpha1", "kind": "BridgePool", "name": "p", "uid": "u"}
+JITSI = {
+    "xmppServer": "jitsi-prosody.jitsi.svc.cluster.local",
+    "xmppDomain": "meet.jitsi",
+    "authSecret": "jitsi-jvb-secret",
+    "envFromConfigMaps": ["jitsi-common"],
+}
+#: ours, not the image's: the node's address, for Kubernetes' $(VAR) expansion
+OWN = {"MEETSCALE_NODE_IP"}
+
+
+def variables() -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in load("docker_jitsi_meet_jvb.yaml")["variables"]}
+
+
+def env_of(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    [jvb] = pod["spec"]["containers"]
+    return {e["name"]: e for e in jvb["env"]}
+
+
+def render(port: int | None = 30123, **jitsi: Any) -> dict[str, Any]:
+    spec = BridgePoolSpec.model_validate({"jitsi": {**JITSI, **jitsi}})
+    return bridge_pod("p", "ns", "p-jvb-abc123", spec, OWNER, port)
+
+
+def test_every_variable_is_one_the_image_reads() -> None:
+    known = variables()
+    for name in env_of(render()).keys() - OWN:
+        assert name in known, f"{name} is not a docker-jitsi-meet jvb variable"
+        assert known[name]["status"] == "current", f"{name} is {known[name]['status']}"
+        assert known[name]["bridgepool"] != "never", f"{name}: {known[name]['bridgepool']}"
+
+
+def test_every_required_variable_is_set() -> None:
+    env = env_of(render())
+    required = {n for n, v in variables().items() if v["bridgepool"] == "required"}
+    assert required <= env.keys(), required - env.keys()
+
+
+@pytest.mark.parametrize(
+    ("address", "advertised"),
+    [(None, "$(MEETSCALE_NODE_IP)#30123"), ("203.0.113.7", "203.0.113.7#30123")],
+    ids=["node-address", "public-address"],
+)
+def test_each_bridge_advertises_its_own_port(address: str | None, advertised: str) -> None:
+    env = env_of(render(advertiseAddress=address) if address else render())
+    assert env["JVB_PORT"]["value"] == "30123"
+    assert env["JVB_ADVERTISE_IPS"]["value"] == advertised
+    if address is None:
+        assert env["MEETSCALE_NODE_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.hostIP"}}
+    # Kubernetes expands $(VAR) only for variables defined before it
+    names = list(env)
+    assert "MEETSCALE_NODE_IP" not in names or names.index("MEETSCALE_NODE_IP") < names.index(
+        "JVB_ADVERTISE_IPS"
+    )
+
+
+def test_the_account_comes_from_the_secret_prosody_made_it_from() -> None:
+    env = env_of(render())
+    for key in ("JVB_AUTH_USER", "JVB_AUTH_PASSWORD"):
+        assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "jitsi-jvb-secret", "key": key}}
+    [jvb] = render()["spec"]["containers"]
+    assert jvb["envFrom"] == [{"configMapRef": {"name": "jitsi-common"}}]
+
+
+def test_the_rest_apis_the_operator_calls_are_on() -> None:
+    env = env_of(render())
+    assert env["COLIBRI_REST_ENABLED"]["value"] == "true"  # /colibri/drain, /colibri/stats
+    assert env["SHUTDOWN_REST_ENABLED"]["value"] == "true"  # the preStop hook's /colibri/shutdown
+
+
+def test_the_port_does_not_change_what_a_bridge_is_made_from() -> None:
+    spec = BridgePoolSpec.model_validate({"jitsi": JITSI})
+    a = bridge_pod("p", "ns", "p-jvb-a", spec, OWNER, 30001)
+    b = bridge_pod("p", "ns", "p-jvb-b", spec, OWNER, 30002)
+    hash_label = "meetscale.io/template-hash"
+    assert a["metadata"]["labels"][hash_label] == b["metadata"]["labels"][hash_label]
+    assert a["metadata"]["labels"][hash_label] == template_hash(spec)
+    edited = BridgePoolSpec.model_validate({"jitsi": {**JITSI, "breweryMuc": "jvbbrewery2"}})
+    assert template_hash(edited) != template_hash(spec)
+
+
+def test_template_adds_to_the_rendered_bridge() -> None:
+    spec = BridgePoolSpec.model_validate(
+        {
+            "jitsi": JITSI,
+            "template": {
+                "spec": {
+                    "nodeSelector": {"meetscale.io/media": "true"},
+                    "containers": [
+                        {"name": "jvb", "env": [{"name": "JVB_STUN_SERVERS", "value": "x:3478"}]}
+                    ],
+                }
+            },
+        }
+    )
+    pod = bridge_pod("p", "ns", "p-jvb-a", spec, OWNER, 30001)
+    assert pod["spec"]["nodeSelector"] == {"meetscale.io/media": "true"}
+    env = env_of(pod)
+    assert env["JVB_STUN_SERVERS"]["value"] == "x:3478"
+    assert env["XMPP_SERVER"]["value"] == JITSI["xmppServer"]

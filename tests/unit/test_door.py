@@ -1,0 +1,139 @@
+"""At the door (production parameters): a short-notice Meeting the admission plan admits
+is Queued `PoolFull` when Jicofo's placement of it would overflow the pool; everything
+else the plan decided stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from meetscale.decide.admit import AdmissionPlan, Decision, MeetingRequest, Reason
+from meetscale.decide.door import PoolNow, at_the_door, earliest_fit
+from meetscale.decide.scale import BookedMeeting, BridgeState
+from meetscale.models import Phase
+from tests.unit.scalekit import NOW, POOL, br, meeting
+
+
+def req(
+    key: str,
+    participants: int,
+    start_min: float,
+    *,
+    created_min: float = 0,
+    phase: Phase = Phase.PENDING,
+    duration_min: float = 60,
+) -> MeetingRequest:
+    start = NOW + timedelta(minutes=start_min)
+    return MeetingRequest(
+        key=key,
+        agency="a",
+        start=start,
+        end=start + timedelta(minutes=duration_min),
+        participants=participants,
+        priority=0,
+        confidential=False,
+        created_at=NOW + timedelta(minutes=created_min),
+        phase=phase,
+    )
+
+
+def admitted(reqs: list[MeetingRequest]) -> AdmissionPlan:
+    return AdmissionPlan(
+        decisions={r.key: Decision(r.key, Phase.ADMITTED, Reason.ADMITTED, "") for r in reqs},
+        usage={},
+    )
+
+
+def full(n: int, endpoints: int = 290) -> list[BridgeState]:
+    return [br(f"x{i}", 0.9, endpoints) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class DoorCase:
+    requests: list[MeetingRequest]
+    bridges: list[BridgeState]
+    queued: set[str]  # the keys the door turns away
+    booked: list[BookedMeeting] = field(default_factory=list)
+    max_bridges: int = 10
+
+
+DOOR_CASES = {
+    "fits-on-a-ready-bridge": DoorCase([req("adhoc", 50, 0)], [br("x", 0.3, 100)], set()),
+    # opening now, nothing is up: Jicofo has no bridge for it until one starts
+    "no-bridge-up-yet": DoorCase([req("adhoc", 50, 0)], [], {"adhoc"}),
+    "a-starting-bridge-does-not-count": DoorCase(
+        [req("adhoc", 50, 0)], [br("x", None, 0, ready=False, age_min=0.5)], {"adhoc"}
+    ),
+    "overflows-the-only-bridge": DoorCase([req("adhoc", 100, 0)], full(1, 280), {"adhoc"}),
+    # opening in 5 min (longer than a bridge's start-up): the pool can still grow
+    "late-booking-the-pool-can-grow-for": DoorCase([req("late", 200, 5)], full(3), set()),
+    "late-booking-beyond-max-bridges": DoorCase([req("late", 200, 5)], full(10), {"late"}),
+    "booked-ahead-never-turned-away": DoorCase(
+        [req("ahead", 200, 5, created_min=-24 * 60)], full(10), set()
+    ),
+    "holding-never-taken-back": DoorCase(
+        [req("held", 100, -5, created_min=-5, phase=Phase.ADMITTED)], full(1, 280), set()
+    ),
+    # two ad-hoc meetings, room for one: the first created goes in
+    "first-come-first-in": DoorCase(
+        [req("second", 80, 0, created_min=-1), req("first", 80, 0, created_min=-2)],
+        [br("x", 0.5, 150)],
+        {"second"},
+    ),
+    # the scaling pass already counts a meeting waiting at the door: not twice
+    "waiting-not-counted-twice": DoorCase(
+        [req("waiting", 80, 0, created_min=-3, phase=Phase.QUEUED)],
+        [br("x", 0.5, 150)],
+        set(),
+        booked=[meeting("waiting", 80, 0)],
+    ),
+    "room-taken-by-a-booked-meeting-opening": DoorCase(
+        [req("adhoc", 80, 0)], [br("x", 0.5, 150)], {"adhoc"}, booked=[meeting("b", 100, 1)]
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DOOR_CASES.values()), ids=list(DOOR_CASES))
+def test_at_the_door(case: DoorCase) -> None:
+    pool = PoolNow(POOL.evolve(max_bridges=case.max_bridges), case.bridges, case.booked)
+    plan = at_the_door(admitted(case.requests), case.requests, pool, NOW)
+    queued = {k for k, d in plan.decisions.items() if d.phase == Phase.QUEUED}
+    assert queued == case.queued
+    for key in queued:
+        assert plan.decisions[key].reason == Reason.POOL_FULL
+        assert "the pool is full" in plan.decisions[key].message
+
+
+def test_no_view_of_the_pool_changes_nothing() -> None:
+    reqs = [req("adhoc", 50, 0)]
+    plan = admitted(reqs)
+    assert at_the_door(plan, reqs, None, NOW) is plan
+
+
+def test_queued_message_says_which_limit_and_when_it_would_fit() -> None:
+    reqs = [req("adhoc", 50, 0)]
+    plan = at_the_door(admitted(reqs), reqs, PoolNow(POOL, [], []), NOW)
+    message = plan.decisions["adhoc"].message
+    assert "would overflow the bridges that are up (a new one takes 120s to start)" in message
+    assert f"it would fit from {(NOW + timedelta(minutes=5)).isoformat()}" in message
+
+    reqs = [req("late", 200, 5)]
+    plan = at_the_door(admitted(reqs), reqs, PoolNow(POOL, full(10), []), NOW)
+    assert "even at maxBridges 10" in plan.decisions["late"].message
+
+
+def test_earliest_fit_after_the_booked_meetings_end() -> None:
+    # ten bridges full with meetings ending at +30: a 200 fits once they are gone
+    bridges = [br(f"x{i}", 0.9, 290, by_meeting={f"m{i}": 290}) for i in range(10)]
+    booked = [meeting(f"m{i}", 290, -30, 60, running=True, observed=290) for i in range(10)]
+    when = earliest_fit(PoolNow(POOL, bridges, booked), req("late", 200, 5), NOW)
+    assert when is not None
+    assert NOW + timedelta(minutes=30) <= when <= NOW + timedelta(minutes=60)
+
+
+def test_never_fits_within_the_search() -> None:
+    # larger than the whole pool at maxBridges: no time within the search fits
+    pool = PoolNow(POOL.evolve(max_bridges=2), [], [])
+    assert earliest_fit(pool, req("huge", 5000, 5), NOW) is None
