@@ -1,11 +1,20 @@
 """Validating webhook: gathers the inputs of a Meeting create/update from the Kopf indexes,
 asks the pure core (meetscale.decide.admit.validation) and answers.
 
-Failure policy: Ignore. When the operator is down the apiserver still accepts Meetings
-(the CRD schema and its CEL rules still refuse malformed ones) and the admission pass
-decides them when the operator is back; a Fail policy would make every Meeting write
-fail while the operator is down or restarting. The webhook is scoped to meetscale.io
-resources only, so it can never block anything else in the cluster.
+Failure policy: Ignore (the chart's default, `webhook.failurePolicy`). The webhook is an early,
+friendly refusal at `kubectl apply` time; the admission pass is what decides, and it refuses
+(status Rejected, with the same reasons) whatever the webhook would have. When no replica
+answers, Ignore lets agencies keep booking (the CRD schema and its CEL rules still refuse
+malformed Meetings) and nothing unsafe gets through; Fail would stop every Meeting create and
+edit in the province while the operator is unreachable. The webhook is scoped to meetscale.io
+resources only, so it never blocks anything else. A webhook that fails open is counted by the
+apiserver (apiserver_admission_webhook_fail_open_count) and alerted on
+(MeetscaleWebhookFailingOpen).
+
+Registration: through the webhook Service (clientConfig.service), which the apiserver
+resolves itself (no cluster DNS needed). With the Helm chart, the chart owns the
+ValidatingWebhookConfiguration; the operator only keeps its caBundle. Without one
+(`meetscale run` on a workstation), Kopf manages a configuration named `meetscale.io`.
 
 An update that leaves the spec as it is (labels, annotations, finalizers: Kopf's own
 patches among them) is always accepted, even if the stored spec would be refused today:
@@ -14,13 +23,9 @@ refusing it could leave an object that can never lose its finalizer.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import shutil
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import kopf
@@ -31,7 +36,6 @@ from meetscale.admission.orphans import pool_problem
 from meetscale.admission.pools import held_elsewhere
 from meetscale.admission.rooms import room_refusal
 from meetscale.clients.kube.aio import AsyncApi
-from meetscale.clients.kube.certs import self_signed
 from meetscale.clients.kube.render import bridge_name, bridge_pod, template_hash
 from meetscale.config import Settings
 from meetscale.decide.admit import MeetingRequest, PoolCeiling
@@ -50,26 +54,68 @@ from meetscale.records import (
 
 log = logging.getLogger("meetscale.admission.webhook")
 
+# Handler ids: Kopf serves each handler at /<id>; the chart's webhook configuration names
+# these paths (tests/unit/test_chart.py checks they agree with Kopf's own registration).
+MEETING_HOOK = "validate-meeting"
+QUOTA_HOOK = "validate-agencyquota"
+POOL_HOOK = "validate-bridgepool"
 
-def webhook_server(settings: Settings) -> kopf.WebhookServer:
-    host = None
-    if settings.webhook_service:
+
+def service_host(settings: Settings) -> str | None:
+    """`<name>.<namespace>.svc` of the webhook Service: the name the apiserver checks."""
+    if not settings.webhook_service:
+        return None
+    ns, name = settings.webhook_service.split("/", 1)
+    return f"{name}.{ns}.svc"
+
+
+class WebhookServer(kopf.WebhookServer):
+    """Kopf's HTTPS server; it registers through the Service (clientConfig.service) when one
+    is set, and calls `on_serving` each time it listens (for the readiness probe)."""
+
+    def __init__(
+        self,
+        *,
+        service: tuple[str, str, int] | None,
+        on_serving: Callable[[], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.service = service
+        self.on_serving = on_serving
+
+    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        async for served in super().__call__(fn):
+            self.on_serving()
+            if self.service is None:
+                yield served
+                continue
+            ns, name, port = self.service
+            config = kopf.WebhookClientConfig(
+                service=kopf.WebhookClientConfigService(namespace=ns, name=name, port=port)
+            )
+            if "caBundle" in served:
+                config["caBundle"] = served["caBundle"]
+            yield config
+
+
+def webhook_server(
+    settings: Settings,
+    certfile: str,
+    pkeyfile: str,
+    cafile: str | None,
+    on_serving: Callable[[], None],
+) -> WebhookServer:
+    service = None
+    if settings.webhook_service and settings.webhook_configuration is None:
         ns, name = settings.webhook_service.split("/", 1)
-        host = f"{name}.{ns}.svc"
-    cafile = None
-    if settings.webhook_cert_dir:
-        cert_dir = Path(settings.webhook_cert_dir)
-        certfile, pkeyfile = cert_dir / "tls.crt", cert_dir / "tls.key"
-        cafile = cert_dir / "ca.crt" if (cert_dir / "ca.crt").exists() else None
-    else:
-        names = [settings.webhook_host, "localhost"] + ([host] if host else [])
-        cert_dir = Path(tempfile.mkdtemp(prefix="meetscale-webhook-"))
-        atexit.register(shutil.rmtree, cert_dir, ignore_errors=True)
-        certfile, pkeyfile = self_signed(names, cert_dir)
-    return kopf.WebhookServer(
+        service = (ns, name, settings.webhook_service_port)
+    return WebhookServer(
+        service=service,
+        on_serving=on_serving,
         addr=settings.webhook_host,
         port=settings.webhook_port,
-        host=host,
+        host=service_host(settings),
         certfile=certfile,
         pkeyfile=pkeyfile,
         cafile=cafile,

@@ -120,6 +120,10 @@ def main(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     runtime = Runtime(settings)
     memo = kopf.Memo(runtime=runtime)
+    # standalone: no Kopf peering. Peering pauses a lower-priority operator entirely (watches,
+    # indexes, daemons) and has no per-object locks (kopf/_core/engines/peering.py); replicas
+    # here instead all keep their indexes and serve the webhook, and a Lease decides which one
+    # admits and scales (meetscale.leader, MEETSCALE_LEADER_ELECTION).
     if settings.namespaces:
         main_task = kopf.operator(
             namespaces=settings.namespaces,

@@ -131,9 +131,11 @@ def _pod_template(spec: BridgePoolSpec, port: int | None) -> dict[str, Any]:
 
 
 def template_hash(spec: BridgePoolSpec) -> str:
-    """What a bridge's pod is made from, whatever its own port: bridges whose hash differs
-    from the pool's are replaced one at a time."""
-    raw = json.dumps(_pod_template(spec, 0), sort_keys=True, separators=(",", ":"))
+    """What a bridge's pod is made from, whatever its own port (but whether it has one: a
+    pool that starts giving bridges a port of their own replaces those without): bridges
+    whose hash differs from the pool's are replaced one at a time."""
+    own_port = 0 if spec.jitsi is not None or spec.per_bridge_service.enabled else None
+    raw = json.dumps(_pod_template(spec, own_port), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
