@@ -17,8 +17,6 @@ from tests.integration.test_pool_support import POOL, pool_doc, wait_for
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["tests.integration.test_pool_support"]  # fixtures: agency, bridges, kube
 
-JOIN_GRACE = timedelta(minutes=10)  # the production default the operator runs
-
 
 def meeting_doc(
     namespace: str, name: str, participants: int, start: datetime, **spec: object
@@ -169,12 +167,13 @@ def test_a_meeting_whose_room_stays_empty_releases_its_bridges(
     control_plane, agency, operator, prometheus, bridges, kube
 ):
     ns = agency
-    doc = pool_doc(ns, prometheus.url, minBridges=1, maxBridges=5)
+    # a join grace of 40 s instead of 10 min, so that the test waits less
+    doc = pool_doc(ns, prometheus.url, minBridges=1, maxBridges=5, joinGraceSeconds=40)
     kube.apply(doc)
     wait_for(lambda: len(bridges.bridges()) == 1, what="the pool's first bridge")
-    # 250 booked, started 9 min 20 s ago: for 40 s more it holds 3 bridges (people may still
-    # come), then, nobody having come, it keeps only what an empty room can grow by
-    start = now() - JOIN_GRACE + timedelta(seconds=40)
+    # 250 booked, started now: for 40 s it holds 3 bridges (people may still come), then,
+    # nobody having come, it keeps only what an empty room can grow by
+    start = now()
     kube.apply(meeting_doc(ns, "phong-trong", 250, start))
     wait_for(lambda: kube.replicas() >= 3, timeout=40, what="bridges for the booking")
     assert status_of(control_plane, ns, "phong-trong")["phase"] in ("Admitted", "Running")

@@ -154,6 +154,16 @@ class BridgePoolSpec(CamelModel):
     target_stress: float = Field(default=0.7, ge=0.05, le=1.0)
     tolerance: float = Field(default=0.1, ge=0.0, le=0.5)
     lead_time_seconds: int = Field(default=600, ge=0, le=86_400)
+    join_grace_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=7200,
+        description=(
+            "For this long after a Meeting's start its bridges are kept for what it declared "
+            "(people are still joining); afterwards for who came plus room to grow, so a "
+            "room that stays empty releases its bridges."
+        ),
+    )
     sync_period_seconds: int = Field(default=15, ge=1, le=600)
     behavior: Behavior = Field(default_factory=Behavior)
     prometheus: PrometheusSource | None = None
