@@ -182,8 +182,12 @@ def test_a_meeting_whose_room_stays_empty_releases_its_bridges(
         timeout=30,
         what="admitted once the bridges are up",
     )
+    most = kube.replicas()
+    assert most >= 3
+    # nobody came: its bridges go (one more than minBridges stays for unbooked meetings:
+    # created at its start, this one counts as one)
     wait_for(
-        lambda: kube.replicas() == 1 and not kube.draining(),
+        lambda: kube.replicas() <= 2 and not kube.draining(),
         timeout=120,
         what="the empty room's bridges released",
     )
