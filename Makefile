@@ -30,12 +30,14 @@ testbed: ## build the local control plane's binaries (etcd, kube-*, kubectl, kwo
 	testbed/build.sh
 
 .PHONY: lint
-lint: venv ## ruff (lint + format check), mypy, import contracts, CRDs in sync with the models, hadolint
+lint: venv ## ruff (lint + format check), mypy, import contracts, CRDs and dashboards in sync, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/meetscale crds --check crds
+	$(BIN)/meetscale crds --check charts/meetscale-crds/files
+	$(BIN)/python -m dashboards.generate --check
 	$(BIN)/hadolint Dockerfile
 
 .PHONY: fmt
@@ -44,9 +46,13 @@ fmt: venv ## format and autofix with ruff
 	$(BIN)/ruff check --fix .
 
 .PHONY: crds
-crds: venv ## regenerate crds/ (and the chart's copy) from the pydantic models
+crds: venv ## regenerate crds/ (and the meetscale-crds chart's copy) from the pydantic models
 	$(BIN)/meetscale crds --write crds
-	$(BIN)/meetscale crds --write charts/meetscale/crds
+	$(BIN)/meetscale crds --write charts/meetscale-crds/files
+
+.PHONY: dashboards
+dashboards: venv ## regenerate the chart's Grafana dashboards (dashboards/generate.py, grafana-foundation-sdk)
+	$(BIN)/python -m dashboards.generate
 
 .PHONY: unit
 unit: venv ## unit tests only (pure code, no cluster)

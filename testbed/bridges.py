@@ -14,11 +14,12 @@ container's `restartCount` up by one, its `lastState.terminated` with the exit c
 Ready False until the restarted bridge answers `/about/health`; kwok's stages leave a
 Running pod's status alone), stops it when the pod is gone or terminating, and rewrites
 the Prometheus file_sd targets: `<podIP>:8080` with the labels the chart's PodMonitor gives
-its series under the Prometheus Operator (namespace, pod, container, endpoint and job; no
-label of the test bed's own). So the operator reaches `http://<podIP>:8080` and queries
-Prometheus exactly as in production. Two live pods with one IP (which the test bed's CIDR
-claim rules out) would make the second bridge fail to bind: the harness then starts no
-bridge for the younger pod and says so in `errors`, instead of restarting it forever.
+its series under the Prometheus Operator (namespace, pod, container, endpoint and job, and
+pool from the chart's relabeling; no label of the test bed's own). So the operator reaches
+`http://<podIP>:8080` and queries Prometheus exactly as in production. Two live pods with
+one IP (which the test bed's CIDR claim rules out) would make the second bridge fail to bind:
+the harness then starts no bridge for the younger pod and says so in `errors`, instead of
+restarting it forever.
 """
 
 from __future__ import annotations
@@ -47,20 +48,24 @@ MUC_DOMAIN = "muc.meet.jitsi"  # docker-jitsi-meet's and jitsi-helm's default
 log = logging.getLogger("testbed.bridges")
 
 
-#: the chart's PodMonitor for the bridges (charts/meetscale/templates/...): the Prometheus
-#: Operator names its job `<namespace>/<name>` and labels each target with its namespace,
-#: pod, container and the port's name (`endpoint`)
+#: the chart's PodMonitor for the bridges (charts/meetscale/templates/observability.yaml):
+#: the Prometheus Operator names its job `<namespace>/<name>` and labels each target with its
+#: namespace, pod, container and the port's name (`endpoint`)
 PODMONITOR = "meetscale-bridges"
 
 
-def podmonitor_labels(namespace: str, pod: str) -> dict[str, str]:
-    """The target labels a PodMonitor scrape of a bridge's `colibri` port yields."""
+def podmonitor_labels(namespace: str, pod: str, pool: str) -> dict[str, str]:
+    """The target labels the chart's PodMonitor scrape of a bridge's `colibri` port yields:
+    the Prometheus Operator's, and `pool` from the pod's meetscale.io/pool label (the chart's
+    relabeling, which the dashboards group by; the operator's default queries need only
+    namespace and pod)."""
     return {
         "job": f"{namespace}/{PODMONITOR}",
         "namespace": namespace,
         "pod": pod,
         "container": "jvb",
         "endpoint": "colibri",
+        "pool": pool,
     }
 
 
@@ -229,7 +234,7 @@ class BridgeHarness:
             groups = [
                 {
                     "targets": [b.target],
-                    "labels": podmonitor_labels(self.namespace, b.pod),
+                    "labels": podmonitor_labels(self.namespace, b.pod, b.pool),
                 }
                 for b in sorted(self._bridges.values(), key=lambda b: b.pod)
                 if b.up

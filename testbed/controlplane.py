@@ -38,6 +38,18 @@ KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_STAGES = Path(__file__).resolve().parent / "kwok-stages.yaml"
 _MARKER = ".meetscale-testbed"
+# Audit only service accounts outside kube-system (the controllers' own are there), once per
+# request when it completes.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted", "Panic"],
+    "rules": [
+        {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+        {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
 # Start order; stop() goes the other way round.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
@@ -95,6 +107,17 @@ class ControlPlane:
     def kubeconfig(self) -> Path:
         """Admin kubeconfig (O=system:masters), certs embedded."""
         return self.workdir / "admin.kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        """The apiserver's audit log: one JSON event per request of a service account outside
+        kube-system (Metadata level: who, verb, resource, namespace, name, response code)."""
+        return self.workdir / "audit.log"
+
+    def _audit_policy(self) -> Path:
+        path = self.workdir / "audit-policy.yaml"
+        path.write_text(json.dumps(AUDIT_POLICY))
+        return path
 
     def log_path(self, component: str) -> Path:
         return self.workdir / "logs" / f"{component}.log"
@@ -382,6 +405,17 @@ class ControlPlane:
             # (the advertise address 127.0.0.1) can't be reconciled: don't try.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            # Webhooks and aggregated APIs registered through a Service are called at one of
+            # the Service's EndpointSlice addresses instead of its ClusterIP: there is no
+            # kube-proxy here to route a ClusterIP (k8s.io/kubernetes
+            # cmd/kube-apiserver/app/server.go buildServiceResolver).
+            "--enable-aggregator-routing=true",
+            # What service accounts do (not the control plane's own), for the least-privilege
+            # test: audit.log next to the kubeconfig.
+            f"--audit-policy-file={self._audit_policy()}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",
         ]
 
     def _controller_manager_args(self) -> list[str]:

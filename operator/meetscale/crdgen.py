@@ -52,7 +52,7 @@ CRDS: list[CrdDef] = [
         spec=MeetingSpec,
         status=MeetingStatus,
         columns=[
-            {"name": "Agency", "type": "string", "jsonPath": ".status.agency"},
+            {"name": "Agency", "type": "string", "jsonPath": ".status.agencyDisplayName"},
             {"name": "Start", "type": "string", "jsonPath": ".spec.start"},
             {"name": "Participants", "type": "integer", "jsonPath": ".spec.participants"},
             {"name": "Priority", "type": "string", "jsonPath": ".spec.priorityClass"},
@@ -69,6 +69,7 @@ CRDS: list[CrdDef] = [
                 "jsonPath": ".status.queuePosition",
                 "priority": 1,
             },
+            {"name": "Quota", "type": "string", "jsonPath": ".status.agency", "priority": 1},
             {
                 "name": "Confidential",
                 "type": "boolean",
@@ -88,6 +89,7 @@ CRDS: list[CrdDef] = [
         spec=AgencyQuotaSpec,
         status=AgencyQuotaStatus,
         columns=[
+            {"name": "Display-Name", "type": "string", "jsonPath": ".spec.displayName"},
             {"name": "Priority", "type": "integer", "jsonPath": ".spec.priority"},
             {"name": "Weight", "type": "integer", "jsonPath": ".spec.weight"},
             {

@@ -4,9 +4,11 @@ Reasons are the same CamelCase words as in status, events and logs."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# process_cpu_seconds_total, process_resident_memory_bytes, ... (Linux /proc) for the dashboard.
+ProcessCollector(registry=REGISTRY)
 
 admission_decisions = Counter(
     "meetscale_admission_decisions_total",
@@ -34,6 +36,13 @@ meetings = Gauge(
     ["pool", "agency", "phase"],
     registry=REGISTRY,
 )
+agency_info = Gauge(
+    "meetscale_agency_info",
+    "1 per AgencyQuota, labelled with its displayName (or its name) for dashboards: "
+    "`... * on (agency) group_left (display_name) meetscale_agency_info`.",
+    ["agency", "display_name"],
+    registry=REGISTRY,
+)
 quota_participants_in_use = Gauge(
     "meetscale_quota_participants_in_use",
     "Participants reserved now by admitted or running meetings.",
@@ -49,6 +58,13 @@ quota_participants_peak_booked = Gauge(
 quota_participants_limit = Gauge(
     "meetscale_quota_participants_limit",
     "The agency's concurrent participant limit.",
+    ["agency"],
+    registry=REGISTRY,
+)
+declaration_factor = Gauge(
+    "meetscale_agency_declaration_factor",
+    "Share of an agency's declared participants the booked term provisions (learnt from "
+    "its past Meetings: the median of peak / declared, shrunk toward 1, bounded 0.25..2).",
     ["agency"],
     registry=REGISTRY,
 )
@@ -128,6 +144,23 @@ kube_write_errors = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+pool_max_bridges = Gauge(
+    "meetscale_pool_max_bridges",
+    "The pool's spec.maxBridges, as the scaling loop last read it.",
+    ["pool"],
+    registry=REGISTRY,
+)
+leader = Gauge(
+    "meetscale_leader",
+    "1 on the replica that holds the leader Lease (it admits and scales), 0 on a standby. "
+    "Without leader election the only replica reports 1.",
+    registry=REGISTRY,
+)
+webhook_certificate_expiry = Gauge(
+    "meetscale_webhook_certificate_expiry_timestamp_seconds",
+    "When the webhook's serving certificate expires (Unix time).",
+    registry=REGISTRY,
+)
 join_links = Counter(
     "meetscale_join_links_total",
     "Join links written and removed, by pool and event (JoinLinkIssued: a Secret created or"
@@ -135,3 +168,11 @@ join_links = Counter(
     ["pool", "event"],
     registry=REGISTRY,
 )
+
+# Error counters exist from the start at 0 for every kind the code writes, so that a rate
+# of 0 ("no errors") is told apart from no series at all ("not scraped") on the dashboards
+# and alerts (https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics).
+for _kind in ("meetings", "agencyquotas", "bridgepools"):
+    status_write_errors.labels(kind=_kind)
+for _kind in ("pods", "services", "secrets"):
+    kube_write_errors.labels(kind=_kind)

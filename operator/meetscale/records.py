@@ -148,9 +148,12 @@ class QuotaRecord:
         return self._view
 
 
-def meeting_request(record: MeetingRecord, agency: str, agency_priority: int) -> MeetingRequest:
+def meeting_request(
+    record: MeetingRecord, agency: str, agency_priority: int, *, elsewhere: bool = False
+) -> MeetingRequest:
     """The core's view of a Meeting record (through the adapter); an edit since it was
-    decided (a newer generation than the status observed) makes it a Pending request."""
+    decided (a newer generation than the status observed) makes it a Pending request.
+    ``elsewhere``: the Meeting is another pool's (it counts against its quota only)."""
     assert record.spec is not None
     observed = int(record.status.get("observedGeneration") or 0)
     return adapt_request(
@@ -160,7 +163,8 @@ def meeting_request(record: MeetingRecord, agency: str, agency_priority: int) ->
         agency_priority=agency_priority,
         created=record.created,
         phase=record.phase,
-        edited=record.generation > observed,
+        edited=record.generation > observed and not elsewhere,  # its own pool re-decides it
+        elsewhere=elsewhere,
     )
 
 

@@ -306,8 +306,9 @@ def _names_used() -> list[tuple[str, str]]:
     alerts = yaml.safe_load((ROOT / "charts/meetscale/files/alerts.yaml").read_text())
     text = json.dumps(alerts)
     used += [("charts/meetscale/files/alerts.yaml", n) for n in METRIC_NAME.findall(text)]
-    dashboard = (ROOT / "charts/meetscale/files/dashboard.json").read_text()
-    used += [("charts/meetscale/files/dashboard.json", n) for n in METRIC_NAME.findall(dashboard)]
+    for path in sorted((ROOT / "charts/meetscale/files/dashboards").glob("*.json")):
+        where = str(path.relative_to(ROOT))
+        used += [(where, n) for n in METRIC_NAME.findall(path.read_text())]
     return used
 
 

@@ -69,11 +69,15 @@ def test_example_meeting_is_admitted_and_listed(control_plane, agency, operator)
         "PRIORITY",
         "PHASE",
         "REASON",
+        "JOINED",
         "AGE",
     ]
-    row = table[1].split()
-    assert row[:2] == ["giao-ban-thu-hai", agency]
-    assert row[3:7] == ["120", "normal", "Admitted", "Admitted"]
+    # The agency by its display name (the example quota's "Sở Y tế"), its quota in -o wide.
+    row = table[1]
+    assert row.startswith("giao-ban-thu-hai") and " Sở Y tế " in row
+    assert row.split()[5:9] == ["120", "normal", "Admitted", "Admitted"]
+    wide = control_plane.kubectl("get", "meetings", "-n", agency, "-o", "wide").stdout
+    assert "QUOTA" in wide.splitlines()[0] and f" {agency} " in wide.splitlines()[1]
     # The category lists all three kinds.
     everything = control_plane.kubectl("get", "meetscale", "-n", agency).stdout
     assert "meeting.meetscale.io/giao-ban-thu-hai" in everything

@@ -335,7 +335,8 @@ OPERATOR_SA = "system:serviceaccount:meetscale-system:rbac-test-meetscale"
 
 def test_operator_writes_secrets_only_in_agency_namespaces(env):
     """The chart lets the operator's ServiceAccount write Secrets in agency namespaces (its
-    join links) through per-namespace RoleBindings, and nowhere else."""
+    join links) through per-namespace RoleBindings (to the ClusterRole of the scope
+    agencyNamespaces of files/operator-rbac.yaml), and nowhere else."""
     cp = env.cp
     argv = [_helm(cp), "template", "rbac-test", str(ROOT / "charts/meetscale")]
     argv += ["--namespace", "meetscale-system"]
@@ -347,12 +348,14 @@ def test_operator_writes_secrets_only_in_agency_namespaces(env):
     ]
     argv += ["--set", f"agencies[0].groups[0]=agency:{env.own}"]
     rendered = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    wanted = {
+        ("ClusterRole", "rbac-test-meetscale-operator-agency", None),
+        ("RoleBinding", "rbac-test-meetscale-operator", env.own),
+    }
     mine = [
         d
         for d in yaml.safe_load_all(rendered)
-        if d
-        and d["kind"] in RBAC_KINDS
-        and d["metadata"]["name"] == "rbac-test-meetscale-join-links"
+        if d and (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) in wanted
     ]
     assert sorted(d["kind"] for d in mine) == ["ClusterRole", "RoleBinding"]
     cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(mine))

@@ -37,6 +37,7 @@ class FakeKube:
     allocated_elsewhere: set[int] = field(default_factory=set)
     restarts: dict[str, int] = field(default_factory=dict)  # pod -> its container's restarts
     lose_answers: bool = False  # pods are created, but the answer is lost (a timeout)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # NetworkPolicies
 
     async def create_pod(self, namespace: str, body: Mapping[str, Any]) -> str:
         name = body["metadata"]["name"]
@@ -57,6 +58,15 @@ class FakeKube:
     async def delete_pod(self, namespace: str, pod: str) -> None:
         self.calls.append(f"delete pod {pod}")
         self.pods.pop(pod, None)
+
+    async def apply_network_policy(self, body: Mapping[str, Any]) -> None:
+        self.calls.append(f"apply networkpolicy {body['metadata']['name']}")
+        self.policies[body["metadata"]["name"]] = dict(body)
+
+    async def delete_network_policy(self, namespace: str, name: str) -> None:
+        if name in self.policies:
+            self.calls.append(f"delete networkpolicy {name}")
+        self.policies.pop(name, None)
 
     async def patch_pod(
         self,

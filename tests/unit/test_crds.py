@@ -1,4 +1,5 @@
-"""The CRDs in crds/ and in the chart are exactly what the models generate, and are structural."""
+"""The CRDs in crds/ and in the meetscale-crds chart are exactly what the models generate, and are
+structural."""
 
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from meetscale.crdgen import CRDS, crd_manifest, file_name, render
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("directory", ["crds", "charts/meetscale/crds"], ids=["crds", "chart"])
+@pytest.mark.parametrize(
+    "directory", ["crds", "charts/meetscale-crds/files"], ids=["crds", "crds-chart"]
+)
 @pytest.mark.parametrize("defn", CRDS, ids=[d.kind for d in CRDS])
 def test_committed_crd_matches_models(directory, defn):
     committed = (ROOT / directory / file_name(defn)).read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from meetscale.admission.loop import Writes
 from meetscale.admission.statuses import StatusChange, plan_pool
+from meetscale.admission.writes import Writes
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
 

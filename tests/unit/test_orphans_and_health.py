@@ -16,9 +16,10 @@ import pytest
 from meetscale.admission.loop import LoopHealth, retry_after, run_orphans, run_pool
 from meetscale.admission.orphans import orphan_changes, pool_problem
 from meetscale.config import Settings
-from meetscale.handlers.admission import AdmissionState, admission_health
+from meetscale.handlers.admission import AdmissionState, _ensure_orphans, admission_health
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord
+from meetscale.runtime import Runtime
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 DEFAULT = "meetscale-system/default"
@@ -179,6 +180,48 @@ async def test_orphan_loop_writes_pool_not_found_until_the_pool_exists():
     assert [s[0] for s in writer.statuses] == ["m"]
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+class Standby:
+    """A replica's leadership while another holds the Lease; `take()` makes it the leader."""
+
+    def __init__(self) -> None:
+        self._leading = asyncio.Event()
+
+    @property
+    def leading(self) -> bool:
+        return self._leading.is_set()
+
+    async def wait(self) -> None:
+        await self._leading.wait()
+
+    def take(self) -> None:
+        self._leading.set()
+
+
+async def test_only_the_leader_writes_orphan_statuses():
+    """Every replica fills its indexes (and is ready), but a standby writes nothing: the
+    orphans loop, like admission and scaling, starts once the replica leads."""
+    runtime, writer, standby = Runtime(FAST), Writer(), Standby()
+    runtime.leadership = standby  # type: ignore[assignment]
+    runtime._writer = writer  # type: ignore[assignment]
+    memo = kopf.Memo(runtime=runtime, admission=(state := AdmissionState()))
+    indices = {"meetings_by_pool": {"meetscale-system/big": [meeting("m")]},
+               "pools_by_key": {DEFAULT: [BridgePoolSpec()]}}  # fmt: skip
+    _ensure_orphans(memo, indices)
+    assert runtime.indexed.is_set()
+    try:
+        await asyncio.sleep(0.1)  # several resync intervals
+        assert writer.statuses == []
+        standby.take()
+        await _until(lambda: writer.statuses)
+        # (Pending or Rejected: the handler's loop reads the wall clock, the meeting is dated)
+        assert [(name, reason) for name, _, reason in writer.statuses] == [("m", "PoolNotFound")]
+    finally:
+        assert state.orphans is not None
+        state.orphans.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await state.orphans
 
 
 async def test_a_loop_that_keeps_failing_makes_health_fail_and_recovers():

@@ -16,8 +16,10 @@ from meetscale.decide.scale.removal import (
     choose_drain,
     choose_replacement,
     drain_complete,
+    filling,
     plan_removal,
 )
+from tests.unit.scalekit import POOL, br, meeting
 
 NOW = datetime(2020, 4, 6, 8, 0, tzinfo=UTC)
 PROTECTION = timedelta(minutes=5)
@@ -241,3 +243,23 @@ def test_rolling_update_replaces_one_outdated_bridge_at_a_time(
     bridges: list[BridgeState], expected: list[str]
 ) -> None:
     assert choose_replacement(bridges) == expected
+
+
+@pytest.mark.parametrize(
+    ("booked", "expected"),
+    [
+        ([meeting("a", 200, -5, running=True, observed=80)], {"x"}),  # still joining
+        ([meeting("a", 200, -30, running=True, observed=180)], set()),  # past its grace
+        ([meeting("a", 200, 5)], {"x"}),  # early joiners before its start
+        ([meeting("b", 200, -5, running=True, observed=80)], set()),  # not on these bridges
+    ],
+    ids=["joining", "settled", "early-joiners", "elsewhere"],
+)
+def test_a_bridge_whose_conference_is_still_filling_is_not_drained(booked, expected) -> None:
+    bridges = [br("x", 0.3, 80, by_meeting={"a": 80}), br("y", 0.6, 180)]
+    now = bridges[0].created_at + timedelta(hours=1)  # scalekit's NOW
+    keep = filling(bridges, booked, now, POOL.booked.join_grace, POOL.booked.early_join)
+    assert keep == expected
+    # draining one of two: x (the least loaded) unless it is filling, then nothing
+    chosen = choose_drain(bridges, 1, now, POOL.drain.protection, keep)
+    assert chosen == ([] if keep else ["x"])

@@ -77,6 +77,10 @@ def test_json_schema_is_exactly_the_contract(
     assert [r["policy"] for r in doc["results"]] == ["operator", "hpa", "threshold", "oracle"]
     assert tuple(FIELD_TYPES) == RESULT_KEYS
     for r in doc["results"]:
+        # a trace with a confidential pool adds each pool's own result under "pools"
+        pools = r.pop("pools", {})
+        assert set(pools) <= {"shared", "confidential"}
+        assert all(list(p) == list(RESULT_KEYS) for p in pools.values())
         assert list(r) == list(RESULT_KEYS)
         for key, typ in FIELD_TYPES.items():
             assert isinstance(r[key], typ), (r["policy"], key, r[key])
@@ -128,7 +132,7 @@ def test_table_and_policy_selection(trace_file: Path, capsys: pytest.CaptureFixt
     ("args", "message"),
     [
         (["--policy", "kubernetes"], "unknown policy 'kubernetes'"),
-        (["--hpa-target", "0"], "--hpa-target must be in (0, 1]"),
+        (["--hpa-target", "0"], "--hpa-target 0: must be a target stress above 0 and at most 1"),
     ],
     ids=["unknown-policy", "bad-target"],
 )

@@ -257,6 +257,32 @@ def test_a_short_notice_meeting_the_pool_cannot_take_waits_at_the_door():
     assert result.changes[0].status["phase"] == "Admitted"
 
 
+def test_quota_status_says_how_many_of_the_agency_s_declarations_come():
+    # three past Meetings of so-y-te drew a third of what they declared
+    past = [
+        meeting(
+            f"past-{i}",
+            start_h=-30 - i,
+            participants=90,
+            status={
+                "phase": "Finished",
+                "reason": "Finished",
+                "agency": "so-y-te",
+                "conference": {"peakParticipants": 30, "closedAt": "2020-04-05T00:00:00Z"},
+            },
+        )
+        for i in range(3)
+    ]
+    _, result = run(*past, meeting("next", participants=90))
+    cal = result.quota_status["so-y-te"]["calibration"]
+    # median 1/3, shrunk toward 1 with 3 samples: (3 x 1/3 + 5 x 1) / 8 = 0.75
+    assert (cal["factor"], cal["samples"]) == (0.75, 3)
+    assert cal["summary"] == (
+        "so-y-te books 1.3x what joins over 3 past meetings; provisioning 0.75x of its "
+        "declarations (spread 0.06)"
+    )
+
+
 CREATED = NOW - timedelta(minutes=40)  # stored while the webhook was down, decided now
 AT_CREATION = [
     # (id, hours from NOW to the start, spec changes, the reason the webhook gives)

@@ -53,6 +53,7 @@ def quota_view(name: str, spec: AgencyQuotaSpec) -> AgencyQuotaView:
         borrowing_limit=spec.borrowing_limit,
         lending_limit=spec.lending_limit,
         max_priority=PRIORITY_VALUES[spec.max_priority_class],
+        display_name=spec.display_name,
     )
 
 
@@ -75,10 +76,12 @@ def meeting_request(
     created: datetime,
     phase: str,
     edited: bool = False,
+    elsewhere: bool = False,
 ) -> MeetingRequest:
     """The core's view of a Meeting. An ``edited`` meeting (its spec changed since it was
     decided) that was admitted but has not started, or queued, is decided again as
-    Pending: growing it re-checks quota, moving it re-checks how far ahead it is."""
+    Pending: growing it re-checks quota, moving it re-checks how far ahead it is.
+    ``elsewhere``: a Meeting of another pool (it counts against its agency's quota only)."""
     if phase in (Phase.ADMITTED, Phase.QUEUED) and edited:
         phase = Phase.PENDING
     return MeetingRequest(
@@ -92,6 +95,7 @@ def meeting_request(
         created_at=created,
         phase=phase,
         agency_priority=agency_priority,
+        elsewhere=elsewhere,
     )
 
 

@@ -9,17 +9,16 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from meetscale import metrics as m
 from meetscale.admission.orphans import orphan_changes
-from meetscale.admission.statuses import COMPARED, PoolPass, StatusChange, plan_pool
+from meetscale.admission.statuses import PoolPass, plan_pool
+from meetscale.admission.writes import CrossPool, Writes
 from meetscale.clients.kube.writer import StatusWriter
 from meetscale.config import Settings
-from meetscale.decide.door import PoolNow
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord, QuotaRecord
 
@@ -27,6 +26,7 @@ log = logging.getLogger("meetscale.admission")
 
 ORPHANS = "orphans"  # the loop of Meetings whose pool does not exist (a Wakers key too)
 UNHEALTHY_AFTER = 5  # passes of one loop failing in a row before /healthz fails
+CALIBRATION_STEP = 0.1  # a move of an agency's declaration factor worth an event
 RETRY_FIRST_SECONDS = 1.0  # after a failed pass; doubles up to admission_resync_seconds
 
 
@@ -105,107 +105,6 @@ Inputs = Callable[
 ]
 
 
-def _digest(status: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(status.get(k) for k in COMPARED)
-
-
-class Writes:
-    """The writes of one loop, in the background: a pass does not wait for the apiserver,
-    so decisions keep flowing while earlier ones are written.
-
-    Read your own writes: the Kopf index lags behind the loop's own status writes, so the
-    status this loop wrote (or is writing) overlays the index's until the index shows it.
-    Without that, a later pass would see an admitted meeting as still Pending and could
-    decide it again, differently. Writes of the same object are kept in order.
-    """
-
-    def __init__(self, writer: StatusWriter) -> None:
-        self.writer = writer
-        self.meetings: dict[str, dict[str, Any]] = {}  # uid -> status written or in flight
-        self.quotas: dict[str, dict[str, Any]] = {}  # name -> status written or in flight
-        self._last: dict[str, asyncio.Task[None]] = {}  # object -> its latest write
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._quota_written_at: dict[str, float] = {}
-
-    def overlay(self, records: list[MeetingRecord]) -> list[MeetingRecord]:
-        out = []
-        for rec in records:
-            mine = self.meetings.get(rec.uid)
-            if mine is None:
-                out.append(rec)
-            elif _digest(rec.status) == _digest(mine) and f"m/{rec.uid}" not in self._last:
-                del self.meetings[rec.uid]  # the index shows it: nothing to overlay
-                out.append(rec)
-            else:
-                out.append(replace(rec, status=mine))
-        live = {r.uid for r in records}
-        for uid in [u for u in self.meetings if u not in live]:
-            del self.meetings[uid]
-        return out
-
-    def meeting(self, change: StatusChange) -> None:
-        self.meetings[change.record.uid] = change.status
-        self._start(f"m/{change.record.uid}", self._meeting(change))
-
-    def quota(self, name: str, status: dict[str, Any], min_interval: float = 0.0) -> bool:
-        """Write a quota's status if it changed and the last write is `min_interval`
-        seconds old (a burst of bookings would otherwise rewrite a thousand quotas on
-        every report); False when held back: a later report writes it."""
-        if self.quotas.get(name) == status:
-            return True
-        mono = time.monotonic()
-        if mono - self._quota_written_at.get(name, -math.inf) < min_interval:
-            return False
-        self._quota_written_at[name] = mono
-        self.quotas[name] = status
-        self._start(f"q/{name}", self._quota(name, status))
-        return True
-
-    def _start(self, key: str, write: Coroutine[Any, Any, None]) -> None:
-        before = self._last.get(key)
-        task = asyncio.get_running_loop().create_task(_after(before, write))
-        self._last[key] = task
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            if self._last.get(key) is t:
-                del self._last[key]
-
-        task.add_done_callback(done)
-
-    async def _meeting(self, change: StatusChange) -> None:
-        rec = change.record
-        if not await self.writer.meeting_status(rec.namespace, rec.name, change.status):
-            if self.meetings.get(rec.uid) is change.status:
-                del self.meetings[rec.uid]  # decided again by the next pass
-            return
-        phase, reason = change.status["phase"], change.status["reason"]
-        m.admission_decisions.labels(agency=change.agency or "", phase=phase, reason=reason).inc()
-        if change.event:
-            ev_reason, message, warning = change.event
-            self.writer.event("Meeting", rec.ref, ev_reason, message, warning)
-            log.info("meeting %s %s %s: %s", rec.key, phase, ev_reason, message)
-        if rec.phase == "Pending" and phase != "Pending":
-            latency = (datetime.now(UTC) - rec.created).total_seconds()
-            m.admission_latency_seconds.observe(max(latency, 0.0))
-
-    async def _quota(self, name: str, status: dict[str, Any]) -> None:
-        if not await self.writer.quota_status(name, status) and self.quotas.get(name) is status:
-            del self.quotas[name]
-
-    async def drain(self, seconds: float) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=seconds)
-
-
-async def _after(before: asyncio.Task[None] | None, write: Coroutine[Any, Any, None]) -> None:
-    if before is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(before)
-    await write
-
-
 class _Pool:
     """The state of one pool's loop between passes."""
 
@@ -223,6 +122,8 @@ class _Pool:
         self.writes = Writes(writer)
         self.write_quota_status = write_quota_status
         self.counted: set[tuple[str, str]] = set()
+        self.calibrated: dict[str, float] = {}  # quota -> factor last announced
+        self.quota_uids: dict[str, str] = {}
         self.last_spec: BridgePoolSpec | None = None
         self.report_at = 0.0  # monotonic: when the next report is due
         self.boundary_at = math.inf  # monotonic: the next start or end of a Meeting
@@ -237,11 +138,26 @@ class _Pool:
             m.meetings.labels(pool=self.key, agency=agency, phase=phase).set(n)
         self.counted = set(result.phase_counts)
         complete = True
+        self.quota_uids = {q.name: q.uid for q in quotas}
         if self.write_quota_status:
             _quota_metrics(result.quota_status, quotas)
             for name, status in result.quota_status.items():
+                self._announce_calibration(name, status)
                 complete &= self.writes.quota(name, status, min_interval)
         return complete
+
+    def _announce_calibration(self, name: str, status: Mapping[str, Any]) -> None:
+        """An event on the AgencyQuota when what its history says moves by a tenth or
+        more (the first time, and then as it is learnt)."""
+        cal = status.get("calibration")
+        if not cal:
+            return
+        last = self.calibrated.get(name)
+        if last is None or abs(cal["factor"] - last) >= CALIBRATION_STEP:
+            self.calibrated[name] = cal["factor"]
+            ref = {"name": name, "uid": self.quota_uids.get(name, "")}
+            self.writes.writer.event("AgencyQuota", ref, "Calibrated", cal["summary"], False)
+            log.info("quota %s Calibrated: %s", name, cal["summary"])
 
     def note_boundary(self, result: PoolPass, now: datetime) -> None:
         if result.next_wakeup is not None:
@@ -256,10 +172,11 @@ async def _pass(
     settings: Settings,
     clock: Callable[[], datetime],
     full: bool,
-    pool_now: Callable[[], PoolNow | None] = lambda: None,
+    cross: CrossPool | None = None,
 ) -> tuple[PoolPass, list[QuotaRecord], datetime]:
     records, quotas, ns_labels = inputs()
-    seen = pool_now()
+    seen = cross.door.get(pool.key) if cross is not None else None
+    elsewhere = cross.elsewhere(pool.key) if cross is not None else []
     meetings = pool.writes.overlay(records)
     now = clock()
     t0 = time.perf_counter()
@@ -277,6 +194,7 @@ async def _pass(
             now,
             not full,
             pool_now=seen,
+            elsewhere=elsewhere,
         )
     )
     kind = "full" if full else "focused"
@@ -294,13 +212,14 @@ async def _report(
     inputs: Inputs,
     settings: Settings,
     clock: Callable[[], datetime],
+    cross: CrossPool,
 ) -> None:
     """A full pass in the background for what only a full pass knows (quota usage, phase
     counts, the next start or end of any Meeting); its Meeting statuses are not written:
     decisions stay with the loop, so a long pass never holds a decision up."""
     name = f"{pool.key} (report)"
     try:
-        result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full=True)
+        result, quotas, now = await _pass(pool, spec, inputs, settings, clock, True, cross)
         interval = settings.quota_status_min_interval_seconds
         if not pool.publish(result, quotas, interval):
             pool.report_at = min(pool.report_at, time.monotonic() + interval)
@@ -325,7 +244,7 @@ async def run_pool(
     wants_full: Callable[[], bool] = lambda: False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     health: LoopHealth | None = None,
-    pool_now: Callable[[], PoolNow | None] = lambda: None,
+    cross: CrossPool | None = None,
 ) -> None:
     """Loop until `stopped()`: a pass, start its writes, then wait for a wake-up, the next
     start or end of a Meeting, or the next report, whichever comes first.
@@ -340,9 +259,13 @@ async def run_pool(
     decisions changed something, and every `admission_resync_seconds`.
     Failures: a pass that fails is logged and retried after 1 s, 2 s, 4 s ... (at most
     `admission_resync_seconds`); `health` counts the failures in a row (/healthz).
+    Other pools: `cross` (see `CrossPool`) gives the door's view of this pool, the other
+    pools' reservations (a quota holds across every pool) and the turn to decide.
     """
     health = health if health is not None else LoopHealth()
+    cross = cross if cross is not None else CrossPool()
     pool = _Pool(pool_key, writer, write_quota_status, health)
+    cross.writes[pool_key] = pool.writes
     try:
         while not stopped():
             wake.clear()
@@ -351,7 +274,7 @@ async def run_pool(
             if spec is not None:
                 try:
                     timeout = await _decide(
-                        pool, spec, inputs, settings, clock, wants_full, wake, pool_now
+                        pool, spec, inputs, settings, clock, wants_full, wake, cross
                     )
                     health.ok(pool.key)
                 except Exception as exc:  # the loop goes on; /healthz tells if it keeps failing
@@ -373,6 +296,8 @@ async def run_pool(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pool.report_task
         await pool.writes.drain(10)
+        if cross.writes.get(pool_key) is pool.writes:
+            del cross.writes[pool_key]
         health.forget(pool.key)
         health.forget(f"{pool.key} (report)")
 
@@ -385,16 +310,17 @@ async def _decide(
     clock: Callable[[], datetime],
     wants_full: Callable[[], bool],
     wake: asyncio.Event,
-    pool_now: Callable[[], PoolNow | None] = lambda: None,
+    cross: CrossPool,
 ) -> float:
     """One decision pass, its writes, maybe a report; the seconds until the next pass."""
     full = wants_full() or spec != pool.last_spec
     at_boundary = time.monotonic() >= pool.boundary_at
     if at_boundary:
         pool.boundary_at = math.inf  # this pass serves it; a report finds the next
-    result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full, pool_now)
-    for change in result.changes:
-        pool.writes.meeting(change)
+    async with cross.lock:  # the pools take turns: their writes are seen by the next pass
+        result, quotas, now = await _pass(pool, spec, inputs, settings, clock, full, cross)
+        for change in result.changes:
+            pool.writes.meeting(change)
     pool.note_boundary(result, now)
     mono = time.monotonic()
     if full:
@@ -407,7 +333,7 @@ async def _decide(
         pool.report_at = min(pool.report_at, mono + settings.admission_settle_seconds)
     if mono >= pool.report_at and pool.report_task is None:
         pool.report_at = mono + settings.admission_resync_seconds
-        pool.report_task = asyncio.create_task(_report(pool, spec, inputs, settings, clock))
+        pool.report_task = asyncio.create_task(_report(pool, spec, inputs, settings, clock, cross))
         # A report may find an earlier boundary or let a due report start.
         pool.report_task.add_done_callback(lambda _: wake.set())
     due = [pool.boundary_at]
@@ -453,7 +379,11 @@ async def run_orphans(
                     grouped.setdefault(key, []).append(rec)
                 now = clock()
                 for key, records in grouped.items():
-                    for change in orphan_changes(key, records, pools, default_pool_key, now):
+                    confidential = f"{settings.pool_namespace}/{settings.confidential_pool}"
+                    changes = orphan_changes(
+                        key, records, pools, default_pool_key, now, confidential
+                    )
+                    for change in changes:
                         writes.meeting(change)
                 health.ok(ORPHANS)
             except Exception as exc:
@@ -476,8 +406,12 @@ def _quota_metrics(statuses: Mapping[str, Mapping[str, Any]], quotas: list[Quota
             status.get("peakBookedParticipants", 0)
         )
         m.quota_borrowed_participants.labels(agency=name).set(status.get("borrowedParticipants", 0))
+        if status.get("calibration"):
+            m.declaration_factor.labels(agency=name).set(status["calibration"]["factor"])
+    m.agency_info.clear()  # a renamed agency leaves no stale series
     for q in quotas:
         if q.spec is not None:
             m.quota_participants_limit.labels(agency=q.name).set(
                 q.spec.limits.max_concurrent_participants
             )
+            m.agency_info.labels(agency=q.name, display_name=q.spec.display_name or q.name).set(1)

@@ -30,11 +30,15 @@ POOL_INVALID = "PoolInvalid"
 
 
 def pool_problem(
-    pool_key: str, pools: Mapping[str, bool], default_pool_key: str
+    pool_key: str,
+    pools: Mapping[str, bool],
+    default_pool_key: str,
+    confidential_pool_key: str | None = None,
 ) -> tuple[str, str] | None:
     """(reason, message) when Meetings of `pool_key` have no pool to decide them.
 
-    `pools`: every BridgePool by "namespace/name" -> whether the operator can use its spec.
+    `pools`: every BridgePool by "namespace/name" -> whether the operator can use its spec;
+    `confidential_pool_key`: where confidential Meetings without `spec.pool` go.
     """
     if pools.get(pool_key) is True:
         return None
@@ -46,6 +50,14 @@ def pool_problem(
         )
     there = sorted(k.split("/", 1)[1] for k in pools if k.split("/", 1)[0] == namespace)
     existing = ", ".join(there) if there else "none"
+    if pool_key == confidential_pool_key:
+        return POOL_NOT_FOUND, (
+            "spec.confidential is true and spec.pool is unset, and the confidential "
+            f'BridgePool "{name}" does not exist in namespace {namespace} (BridgePools '
+            f"there: {existing}): a confidential Meeting runs only on bridges of its own, a "
+            "BridgePool with spec.confidential: true, never on the shared pool. Ask the IT "
+            "centre to create it"
+        )
     if pool_key == default_pool_key:
         what = f'spec.pool is unset and the default BridgePool "{name}" does not exist'
     else:
@@ -62,9 +74,10 @@ def orphan_changes(
     pools: Mapping[str, bool],
     default_pool_key: str,
     now: datetime,
+    confidential_pool_key: str | None = None,
 ) -> list[StatusChange]:
     """The statuses to write for the Meetings of `pool_key` when it has no usable pool."""
-    problem = pool_problem(pool_key, pools, default_pool_key)
+    problem = pool_problem(pool_key, pools, default_pool_key, confidential_pool_key)
     if problem is None:
         return []
     reason, message = problem

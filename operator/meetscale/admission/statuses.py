@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from meetscale.adapt import AdmissionInputs, admission_inputs, creation_refusals, pool_ceiling
+from meetscale.adapt.scaling import attendance, calibrations
+from meetscale.admission.pools import held_elsewhere, keep_to_the_pool
 from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
@@ -23,6 +25,12 @@ from meetscale.decide.admit import (
     decide_admission,
 )
 from meetscale.decide.admit.agency import AgencyResolver
+from meetscale.decide.admit.slots import (
+    NOTE_HORIZON,
+    Reservations,
+    next_start_note,
+    reservations,
+)
 from meetscale.decide.door import PoolNow, at_the_door
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES, BridgePoolSpec, Phase
@@ -35,6 +43,7 @@ COMPARED = (
     "reason",
     "message",
     "agency",
+    "agencyDisplayName",
     "pool",
     "reservedParticipants",
     "reservedBridges",
@@ -57,6 +66,8 @@ WARNING_REASONS = frozenset(
         "PoolNotFound",
         "PoolInvalid",
         "RoomTaken",
+        "ConfidentialPoolRequired",
+        "PoolIsConfidential",
     }
 )
 UNCANCELLED = "un-cancelled (spec.cancelled is false again), so decided again"
@@ -98,6 +109,7 @@ def compared_fields(
     reserved: int | None,
     bridges: int | None,
     queue_position: int | None,
+    display: str | None = None,
 ) -> dict[str, Any]:
     """The fields of a Meeting status that say what was decided (COMPARED): cheap to build
     for every Meeting of a pass, so the full status is only built for the changed ones."""
@@ -107,6 +119,7 @@ def compared_fields(
         "reason": reason,
         "message": message,
         "agency": agency,
+        "agencyDisplayName": display,
         "pool": pool,
         "reservedParticipants": reserved if holds else 0,
         "reservedBridges": bridges if holds else 0,
@@ -244,6 +257,7 @@ def plan_pool(
     focus: bool = False,
     *,
     pool_now: PoolNow | None = None,
+    elsewhere: Sequence[MeetingRecord] = (),
 ) -> PoolPass:
     """One admission pass over a pool: desired statuses, quota usage, next time to look.
 
@@ -257,6 +271,8 @@ def plan_pool(
     gets Rejected/InvalidSpec saying why and is listed in `isolated`; the others are
     decided. `pool_now`: the pool as its scaling pass last saw it; a short-notice Meeting
     that would overflow it is Queued `PoolFull` (see `meetscale.decide.door`).
+    `elsewhere`: the Meetings of the other pools; those holding a reservation count
+    against their agency's quota here too (a quota holds across every pool).
     """
     out = PoolPass(full=not focus)
     if focus:
@@ -272,19 +288,37 @@ def plan_pool(
     )
     for key, (reason, message) in refused.items():  # as the webhook would have answered
         prep.fixed[key] = ("Rejected", reason, message)
+    prep.requests, wrong = keep_to_the_pool(pool_name, pool, prep.requests)
+    prep.fixed.update(wrong)
     prep.requests = rooms_before_plan(meetings, prep.requests, prep.fixed)
-    inputs = admission_inputs(prep.requests, views, pool_ceiling(pool, margin), now)
+    mine = {r.key for r in meetings}  # a Meeting moving between pools is decided here
+    held = [
+        r
+        for r in held_elsewhere(elsewhere, resolver, namespace_labels, priority, now)
+        if r.key not in mine
+    ]
+    inputs = admission_inputs([*prep.requests, *held], views, pool_ceiling(pool, margin), now)
     out.inputs = inputs
     plan = at_the_door(decide_admission(*inputs), prep.requests, pool_now, now)
     rooms_after_plan(meetings, prep.requests, plan, prep.fixed)
     out.plan = plan
-    _meeting_statuses(pool_name, meetings, prep, plan, now, out)
+    names = {q.name: q.spec.display_name or q.name for q in quotas if q.spec is not None}
+    _meeting_statuses(pool_name, meetings, prep, plan, now, out, inputs, names)
     future = [b for b in prep.boundaries if b > now]
     out.next_wakeup = min(future) if future else None
     if focus:
         out.phase_counts.clear()
         return out
+    history = attendance(f for rec in [*meetings, *elsewhere] if (f := rec.facts()) is not None)
     _quota_statuses(quotas, broken, resolver, namespace_labels, plan, now, out)
+    for name, cal in calibrations(history).items():
+        if name in out.quota_status and name not in broken:
+            out.quota_status[name]["calibration"] = {
+                "factor": round(cal.factor, 3),
+                "spread": round(cal.spread, 3),
+                "samples": cal.samples,
+                "summary": f"{name} {cal.describe()}",
+            }
     return out
 
 
@@ -302,8 +336,11 @@ def _meeting_statuses(
     plan: AdmissionPlan,
     now: datetime,
     out: PoolPass,
+    inputs: AdmissionInputs,
+    names: Mapping[str, str],
 ) -> None:
     by_key = {r.key: r for r in prep.requests}
+    held: Reservations | None = None  # reservations after the pass (Queued: next start)
     for rec in meetings:
         agency = prep.agencies.get(rec.key)
         decision = plan.decisions.get(rec.key)
@@ -324,6 +361,10 @@ def _meeting_statuses(
                 message = str(rec.status.get("message") or decision.message)
             reserved, bridges = decision.reserved_participants, decision.reserved_bridges
             qpos = decision.queue_position
+            if phase == Phase.QUEUED and req is not None and qpos is not None:  # (the door's
+                # PoolFull has no queue position: its message says when it would fit)
+                held = held or Reservations(reservations(inputs.requests, plan), inputs.pool, now)
+                message += next_start_note(req, held, inputs.quotas, inputs.pool, now)
         elif req is not None and rec.phase in HOLDING_PHASES:
             phase = rec.phase
             reason = str(rec.status.get("reason") or "Admitted")
@@ -346,6 +387,7 @@ def _meeting_statuses(
             reserved=reserved,
             bridges=bridges,
             queue_position=qpos,
+            display=names.get(agency or ""),
         )
         if changed(rec.status, new):
             new = complete_status(rec, new, now)
@@ -426,7 +468,9 @@ def focus_subset(
             open_.append(rec)
         elif rec.phase in HOLDING_PHASES:
             held.append(rec)
-    spans = sorted((r.spec.start - margin, r.spec.end_time) for r in open_ if r.spec is not None)
+    # A Queued one's message names its next start that fits, up to NOTE_HORIZON after its
+    # start: the reservations there are in the pass too.
+    spans = sorted((r.spec.start - margin, r.spec.end_time + NOTE_HORIZON) for r in open_ if r.spec)
     merged: list[list[datetime]] = []
     for lo, hi in spans:
         if merged and lo <= merged[-1][1]:

@@ -1,11 +1,20 @@
 """Validating webhook: gathers the inputs of a Meeting create/update from the Kopf indexes,
 asks the pure core (meetscale.decide.admit.validation) and answers.
 
-Failure policy: Ignore. When the operator is down the apiserver still accepts Meetings
-(the CRD schema and its CEL rules still refuse malformed ones) and the admission pass
-decides them when the operator is back; a Fail policy would make every Meeting write
-fail while the operator is down or restarting. The webhook is scoped to meetscale.io
-resources only, so it can never block anything else in the cluster.
+Failure policy: Ignore (the chart's default, `webhook.failurePolicy`). The webhook is an early,
+friendly refusal at `kubectl apply` time; the admission pass is what decides, and it refuses
+(status Rejected, with the same reasons) whatever the webhook would have. When no replica
+answers, Ignore lets agencies keep booking (the CRD schema and its CEL rules still refuse
+malformed Meetings) and nothing unsafe gets through; Fail would stop every Meeting create and
+edit in the province while the operator is unreachable. The webhook is scoped to meetscale.io
+resources only, so it never blocks anything else. A webhook that fails open is counted by the
+apiserver (apiserver_admission_webhook_fail_open_count) and alerted on
+(MeetscaleWebhookFailingOpen).
+
+Registration: through the webhook Service (clientConfig.service), which the apiserver
+resolves itself (no cluster DNS needed). With the Helm chart, the chart owns the
+ValidatingWebhookConfiguration; the operator only keeps its caBundle. Without one
+(`meetscale run` on a workstation), Kopf manages a configuration named `meetscale.io`.
 
 An update that leaves the spec as it is (labels, annotations, finalizers: Kopf's own
 patches among them) is always accepted, even if the stored spec would be refused today:
@@ -14,13 +23,9 @@ refusing it could leave an object that can never lose its finalizer.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import shutil
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import kopf
@@ -28,13 +33,14 @@ from pydantic import ValidationError
 
 from meetscale.adapt import pool_ceiling
 from meetscale.admission.orphans import pool_problem
+from meetscale.admission.pools import held_elsewhere
 from meetscale.admission.rooms import room_refusal
 from meetscale.clients.kube.aio import AsyncApi
-from meetscale.clients.kube.certs import self_signed
 from meetscale.clients.kube.render import bridge_name, bridge_pod, template_hash
 from meetscale.config import Settings
 from meetscale.decide.admit import MeetingRequest, PoolCeiling
 from meetscale.decide.admit.agency import AgencyResolver
+from meetscale.decide.admit.checks import pool_mismatch
 from meetscale.decide.admit.validation import validate_meeting
 from meetscale.models import AgencyQuotaSpec, BridgePoolSpec, MeetingSpec
 from meetscale.models.pool import template_problems
@@ -48,26 +54,68 @@ from meetscale.records import (
 
 log = logging.getLogger("meetscale.admission.webhook")
 
+# Handler ids: Kopf serves each handler at /<id>; the chart's webhook configuration names
+# these paths (tests/unit/test_chart.py checks they agree with Kopf's own registration).
+MEETING_HOOK = "validate-meeting"
+QUOTA_HOOK = "validate-agencyquota"
+POOL_HOOK = "validate-bridgepool"
 
-def webhook_server(settings: Settings) -> kopf.WebhookServer:
-    host = None
-    if settings.webhook_service:
+
+def service_host(settings: Settings) -> str | None:
+    """`<name>.<namespace>.svc` of the webhook Service: the name the apiserver checks."""
+    if not settings.webhook_service:
+        return None
+    ns, name = settings.webhook_service.split("/", 1)
+    return f"{name}.{ns}.svc"
+
+
+class WebhookServer(kopf.WebhookServer):
+    """Kopf's HTTPS server; it registers through the Service (clientConfig.service) when one
+    is set, and calls `on_serving` each time it listens (for the readiness probe)."""
+
+    def __init__(
+        self,
+        *,
+        service: tuple[str, str, int] | None,
+        on_serving: Callable[[], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.service = service
+        self.on_serving = on_serving
+
+    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        async for served in super().__call__(fn):
+            self.on_serving()
+            if self.service is None:
+                yield served
+                continue
+            ns, name, port = self.service
+            config = kopf.WebhookClientConfig(
+                service=kopf.WebhookClientConfigService(namespace=ns, name=name, port=port)
+            )
+            if "caBundle" in served:
+                config["caBundle"] = served["caBundle"]
+            yield config
+
+
+def webhook_server(
+    settings: Settings,
+    certfile: str,
+    pkeyfile: str,
+    cafile: str | None,
+    on_serving: Callable[[], None],
+) -> WebhookServer:
+    service = None
+    if settings.webhook_service and settings.webhook_configuration is None:
         ns, name = settings.webhook_service.split("/", 1)
-        host = f"{name}.{ns}.svc"
-    cafile = None
-    if settings.webhook_cert_dir:
-        cert_dir = Path(settings.webhook_cert_dir)
-        certfile, pkeyfile = cert_dir / "tls.crt", cert_dir / "tls.key"
-        cafile = cert_dir / "ca.crt" if (cert_dir / "ca.crt").exists() else None
-    else:
-        names = [settings.webhook_host, "localhost"] + ([host] if host else [])
-        cert_dir = Path(tempfile.mkdtemp(prefix="meetscale-webhook-"))
-        atexit.register(shutil.rmtree, cert_dir, ignore_errors=True)
-        certfile, pkeyfile = self_signed(names, cert_dir)
-    return kopf.WebhookServer(
+        service = (ns, name, settings.webhook_service_port)
+    return WebhookServer(
+        service=service,
+        on_serving=on_serving,
         addr=settings.webhook_host,
         port=settings.webhook_port,
-        host=host,
+        host=service_host(settings),
         certfile=certfile,
         pkeyfile=pkeyfile,
         cafile=cafile,
@@ -106,10 +154,12 @@ def check_meeting(
     pools: Mapping[str, BridgePoolSpec | None],
     settings: Settings,
     now: datetime | None = None,
+    elsewhere: Iterable[MeetingRecord] = (),
 ) -> None:
     """Raise kopf.AdmissionError naming the field, the value and the limit, or return.
 
-    `pools`: every BridgePool by "namespace/name", None for one whose spec is invalid."""
+    `pools`: every BridgePool by "namespace/name", None for one whose spec is invalid;
+    `elsewhere`: the Meetings of the other pools (a quota holds across every pool)."""
     if _same_spec(body, old):
         return
     now = now or datetime.now(UTC)
@@ -118,16 +168,22 @@ def check_meeting(
     except ValidationError as exc:
         raise _refuse(validation_message(exc, "spec")) from None
     default_key = f"{settings.pool_namespace}/{settings.default_pool}"
-    missing = pool_problem(pool_key, {key: True for key in pools}, default_key)
-    if missing is not None and not (body.get("spec") or {}).get("cancelled"):
+    confidential_key = f"{settings.pool_namespace}/{settings.confidential_pool}"
+    cancelling = bool((body.get("spec") or {}).get("cancelled"))
+    missing = pool_problem(pool_key, {key: True for key in pools}, default_key, confidential_key)
+    if missing is not None and not cancelling:
         raise _refuse(missing[1])  # (cancelling needs no pool: one deleted meanwhile)
+    pool = pools.get(pool_key)
+    confidential = bool((body.get("spec") or {}).get("confidential"))
+    wrong = pool_mismatch(confidential, pool_key, pool.confidential) if pool else None
+    if wrong is not None and not cancelling:
+        raise _refuse(wrong.message)
     record = MeetingRecord.from_body(body)
     quotas = list(quotas)
     resolver = _resolver(quotas)
     res = resolver.resolve(record.namespace, namespace_labels.get(record.namespace))
     if res.agency is None:
         raise _refuse(f"metadata.namespace: {res.message}")
-    pool = pools.get(pool_key)
     # With a pool whose spec is invalid, the per-meeting and quota limits still apply; the
     # pool's ceiling is then checked by the admission pass.
     ceiling = (
@@ -155,7 +211,10 @@ def check_meeting(
             agency = resolver.resolve(rec.namespace, namespace_labels.get(rec.namespace)).agency
             if agency is not None:
                 found.append(meeting_request(rec, agency, 0))
-        return found
+        seen = {r.key for r in found} | {record.key}
+        priorities = {name: v.priority for name, v in views.items()}
+        held = held_elsewhere(list(elsewhere), resolver, namespace_labels, priorities, now)
+        return found + [r for r in held if r.key not in seen]
 
     reason = validate_meeting(new_req, old_req, views, ceiling, others, now)
     if reason:
@@ -184,18 +243,23 @@ async def check_pool(
     name: str,
     namespace: str,
     api: AsyncApi | None,
+    pools: Mapping[str, BridgePoolSpec | None] | None = None,
 ) -> None:
     """Refuse a BridgePool the operator could not use: its spec fails the model, its
     template lacks containers or has an image its pods would be refused for
     (template_problems), or the apiserver refuses the bridge Pod it becomes (a server-side
     dry run of the Pod the operator would create, so the apiserver itself checks it; its
-    answer names the field, the value and the rule)."""
+    answer names the field, the value and the rule); or one whose bridges would join
+    another pool's brewery (`pools`: every BridgePool by "namespace/name")."""
     if old_spec is not None and dict(old_spec) == dict(spec):
         return
     try:
         parsed = BridgePoolSpec.model_validate(dict(spec))
     except ValidationError as exc:
         raise _refuse(validation_message(exc, "spec")) from None
+    clash = brewery_clash(f"{namespace}/{name}", parsed, pools or {})
+    if clash:
+        raise _refuse(clash)
     pod = _dry_run_pod(name, namespace, parsed)
     rendered = {"metadata": pod["metadata"], "spec": pod["spec"]}
     problems = template_problems(rendered)  # also what a stored pool may lack
@@ -207,6 +271,29 @@ async def check_pool(
             return  # the bridges would not change
     if api is not None:
         await _dry_run(api, namespace, name, pod)
+
+
+def brewery_clash(
+    key: str, spec: BridgePoolSpec, pools: Mapping[str, BridgePoolSpec | None]
+) -> str | None:
+    """Two pools whose bridges join one brewery (the same XMPP server and brewery MUC)
+    share one Jicofo's selection: conferences of either would land on both pools'
+    bridges, so a confidential pool would carry shared conferences and each pool's
+    scaling would be wrong. Refused, naming the other pool."""
+    if spec.jitsi is None:
+        return None
+    mine = (spec.jitsi.xmpp_server, spec.jitsi.brewery_muc)
+    for other_key, other in sorted(pools.items()):
+        if other_key == key or other is None or other.jitsi is None:
+            continue
+        if (other.jitsi.xmpp_server, other.jitsi.brewery_muc) == mine:
+            return (
+                f"spec.jitsi.breweryMuc: {mine[1]} on {mine[0]} is also BridgePool "
+                f"{other_key}'s: Jicofo would place either pool's conferences on both pools' "
+                "bridges; give each pool a brewery of its own (and a confidential pool a "
+                "Jicofo of its own, see docs/jitsi.md)"
+            )
+    return None
 
 
 def _parsed(spec: Mapping[str, Any]) -> BridgePoolSpec | None:

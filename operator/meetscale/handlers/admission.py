@@ -30,7 +30,6 @@ class AdmissionState:
     lives in this object, put into the operator's memo at start-up (before any copy)."""
 
     health: LoopHealth = field(default_factory=LoopHealth)
-    indexed: bool = False  # a resource handler ran: Kopf's indexes are filled
     orphans: asyncio.Task[None] | None = None
 
 
@@ -78,14 +77,15 @@ def _usable_pools(pools_by_key: kopf.Index[str, BridgePoolSpec | None]) -> dict[
 
 
 def _ensure_orphans(memo: kopf.Memo, indices: Mapping[str, Any]) -> None:
-    """Note that the indexes are filled and start the loop of Meetings without a usable
-    pool, once. Only from resource handlers: Kopf calls those after every index is
-    filled, so a pool is never taken for missing because its watch was not listed yet."""
+    """Note that the indexes are filled (Runtime.indexed: the webhook and /readyz wait for
+    it) and start the loop of Meetings without a usable pool, once; the loop writes only
+    on the leader replica. Only from resource handlers: Kopf calls those after every index
+    is filled, so a pool is never taken for missing because its watch was not listed yet."""
+    runtime: Runtime = memo["runtime"]
+    runtime.indexed.set()
     state = state_of(memo)
     if state is None or state.orphans is not None:
         return
-    state.indexed = True  # see handlers/webhook.py
-    runtime: Runtime = memo["runtime"]
     meetings: kopf.Index[str, MeetingRecord] = indices["meetings_by_pool"]
     pools_by_key: kopf.Index[str, BridgePoolSpec | None] = indices["pools_by_key"]
 
@@ -94,24 +94,27 @@ def _ensure_orphans(memo: kopf.Memo, indices: Mapping[str, Any]) -> None:
         orphans = {k: list(store) for k, store in meetings.items() if not pools.get(k)}
         return orphans, pools
 
-    state.orphans = asyncio.create_task(
-        run_orphans(
+    health = state.health
+
+    async def when_leading() -> None:  # cancelled by the cleanup handler
+        await runtime.leading()
+        await run_orphans(
             inputs,
             runtime.default_pool_key,
             runtime.settings,
             runtime.writer,
             runtime.wakers.event(ORPHANS),
-            lambda: False,  # cancelled by the cleanup handler
-            state.health,
-        ),
-        name="meetscale orphan meetings",
-    )
+            lambda: False,
+            health,
+        )
+
+    state.orphans = asyncio.create_task(when_leading(), name="meetscale orphan meetings")
 
 
 @kopf.index(GROUP, VERSION, "meetings")
 async def meetings_by_pool(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, MeetingRecord]:
     config: Settings = memo["runtime"].settings
-    return {pool_key_of(body.get("spec", {}).get("pool"), config): MeetingRecord.from_body(body)}
+    return {pool_key_of(body.get("spec"), config): MeetingRecord.from_body(body)}
 
 
 @kopf.index(GROUP, VERSION, "agencyquotas")
@@ -147,7 +150,7 @@ async def meeting_event(
 ) -> None:
     if _unobserved(body, type):
         runtime: Runtime = memo["runtime"]
-        key = pool_key_of(spec.get("pool"), runtime.settings)
+        key = pool_key_of(spec, runtime.settings)
         runtime.wakers.wake(key)
         _ensure_orphans(memo, kwargs)
         if not _usable_pools(kwargs["pools_by_key"]).get(key):
@@ -170,7 +173,10 @@ async def quota_event(*, body: kopf.Body, type: str | None, memo: kopf.Memo, **_
 
 @kopf.on.event("", "v1", "namespaces")
 async def namespace_event(*, memo: kopf.Memo, **kwargs: Any) -> None:
-    _ensure_orphans(memo, kwargs)  # namespaces always exist: this starts it at start-up
+    # Kopf calls event handlers only once every index is filled, and every cluster has
+    # namespaces: the first call tells the webhook and /readyz that the indexes are ready
+    # (Runtime.indexed) and starts the orphans loop.
+    _ensure_orphans(memo, kwargs)
     memo["runtime"].wakers.wake(full=True)
 
 
@@ -184,12 +190,16 @@ async def admission(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """The admission loop of this pool (Kueue-style: one scheduler, decisions serialized)."""
+    """The admission loop of this pool (Kueue-style: one scheduler, decisions serialized);
+    it runs on the leader replica only."""
     runtime: Runtime = memo["runtime"]
+    if not await runtime.lead(stopped):
+        return
     meetings_by_pool: kopf.Index[str, MeetingRecord] = kwargs["meetings_by_pool"]
     quotas_by_name: kopf.Index[str, QuotaRecord] = kwargs["quotas_by_name"]
     namespace_labels: kopf.Index[str, dict[str, str]] = kwargs["namespace_labels"]
     key = f"{namespace}/{name}"
+    runtime.cross.index = meetings_by_pool  # quotas hold across every pool
 
     def inputs() -> tuple[list[MeetingRecord], list[QuotaRecord], dict[str, dict[str, str]]]:
         meetings = list(meetings_by_pool.get(key, []))
@@ -208,7 +218,7 @@ async def admission(
         write_quota_status=key == runtime.default_pool_key,
         wants_full=lambda: runtime.wakers.take_full(key),
         health=state.health if (state := state_of(memo)) else None,
-        pool_now=lambda: runtime.pool_now.get(key),
+        cross=runtime.cross,
     )
     runtime.wakers.forget(key)
     await asyncio.sleep(0)

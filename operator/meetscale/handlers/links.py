@@ -37,7 +37,7 @@ async def join_link_event(
     wakers: LinkWakers = memo["join_links"]
     if uid:
         gone = (namespace or "", name or "") if type == "DELETED" else None
-        wakers.touch(pool_key_of(spec.get("pool"), runtime.settings), uid, gone)
+        wakers.touch(pool_key_of(spec, runtime.settings), uid, gone)
 
 
 @kopf.daemon(GROUP, VERSION, "bridgepools", cancellation_timeout=10)
@@ -51,8 +51,10 @@ async def join_links(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """The join-link loop of this pool."""
+    """The join-link loop of this pool; it runs on the leader replica only."""
     runtime: Runtime = memo["runtime"]
+    if not await runtime.lead(stopped):
+        return
     wakers: LinkWakers = memo["join_links"]
     meetings_by_pool: kopf.Index[str, MeetingRecord] = kwargs["meetings_by_pool"]
     quotas_by_name: kopf.Index[str, QuotaRecord] = kwargs["quotas_by_name"]

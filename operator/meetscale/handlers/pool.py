@@ -9,6 +9,7 @@ in-memory), and runs one :meth:`~meetscale.scaling.scaler.PoolScaler.reconcile` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import kopf
 
 from meetscale import API_VERSION, GROUP, VERSION
+from meetscale import metrics as m
 from meetscale.clients.colibri import Colibri
 from meetscale.clients.kube.pool import OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient
@@ -75,8 +77,11 @@ async def scaling(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """The scaling loop of this pool: one reconcile every spec.syncPeriodSeconds."""
+    """The scaling loop of this pool: one reconcile every spec.syncPeriodSeconds; it runs on
+    the leader replica only."""
     runtime: Runtime = memo["runtime"]
+    if not await runtime.lead(stopped):
+        return
     clients: PoolClients = memo["pool_clients"]
     pods_index: kopf.Index[str, PodRecord] = kwargs["bridge_pods"]
     meetings_index: kopf.Index[str, MeetingRecord] = kwargs["meetings_by_pool"]
@@ -99,6 +104,7 @@ async def scaling(
         write_status=write_status,
         early_join=runtime.settings.pre_join_margin,
         write_meeting=runtime.writer.meeting_status,
+        operator_namespace=runtime.settings.operator_namespace,
     )
     owner = OwnerRef(API_VERSION, "BridgePool", name, uid or "")
     try:
@@ -107,6 +113,7 @@ async def scaling(
             pool_spec = runtime.pool_spec(spec)
             period = float(pool_spec.sync_period_seconds) if pool_spec else DEFAULT_PERIOD
             if pool_spec is not None:
+                m.pool_max_bridges.labels(pool=key).set(pool_spec.max_bridges)
                 try:
                     result = await scaler.reconcile(
                         pool_spec,
@@ -117,12 +124,14 @@ async def scaling(
                         meta.get("generation"),
                     )
                     if result.pool_now is not None:
-                        runtime.pool_now[key] = result.pool_now
+                        runtime.cross.door[key] = result.pool_now
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one bad pass must not end the loop
                     log.exception("pool %s: reconcile failed", key)
             await stopped.wait(max(period - (time.monotonic() - started), 0.05))
     finally:
-        runtime.pool_now.pop(key, None)
+        runtime.cross.door.pop(key, None)
         scaler.forget_metrics()
+        with contextlib.suppress(KeyError):
+            m.pool_max_bridges.remove(key)

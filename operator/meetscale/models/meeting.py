@@ -204,6 +204,9 @@ class MeetingStatus(CamelModel):
     reason: str | None = Field(default=None, max_length=256)
     message: str | None = Field(default=None, max_length=4096)
     agency: str | None = Field(default=None, max_length=253)
+    agency_display_name: str | None = Field(
+        default=None, max_length=200, description="The agency's displayName (or its name)."
+    )
     pool: str | None = Field(default=None, max_length=253)
     reserved_participants: int | None = Field(default=None, ge=0)
     reserved_bridges: int | None = Field(default=None, ge=0)

@@ -11,7 +11,14 @@ from meetscale.models.base import CamelModel, Condition
 from meetscale.models.jitsi import JitsiSection
 from meetscale.models.template import template_problems
 
-__all__ = ["Behavior", "BridgePoolSpec", "BridgePoolStatus", "ScalingRules", "template_problems"]
+__all__ = [
+    "Behavior",
+    "BridgePoolSpec",
+    "BridgePoolStatus",
+    "NetworkPolicySection",
+    "ScalingRules",
+    "template_problems",
+]
 
 DEFAULT_LOAD_QUERY = "jitsi_jvb_stress"
 
@@ -95,6 +102,21 @@ class PerBridgeService(CamelModel):
         return self
 
 
+class NetworkPolicySection(CamelModel):
+    """Who may reach a confidential pool's bridges beyond their media: the operator (REST:
+    drain, /debug), Jitsi web (colibri websockets), Prometheus (metrics)."""
+
+    allow_from: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"items": {"x-kubernetes-preserve-unknown-fields": True}},
+        description=(
+            "NetworkPolicyPeers (podSelector, namespaceSelector, ipBlock) allowed every TCP "
+            "port of the bridges; the pool's own namespace and the operator's when empty."
+        ),
+    )
+
+
 class BridgePoolSpec(CamelModel):
     model_config = CamelModel.model_config | {
         "json_schema_extra": {
@@ -132,6 +154,16 @@ class BridgePoolSpec(CamelModel):
     target_stress: float = Field(default=0.7, ge=0.05, le=1.0)
     tolerance: float = Field(default=0.1, ge=0.0, le=0.5)
     lead_time_seconds: int = Field(default=600, ge=0, le=86_400)
+    join_grace_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=7200,
+        description=(
+            "For this long after a Meeting's start its bridges are kept for what it declared "
+            "(people are still joining); afterwards for who came plus room to grow, so a "
+            "room that stays empty releases its bridges."
+        ),
+    )
     sync_period_seconds: int = Field(default=15, ge=1, le=600)
     behavior: Behavior = Field(default_factory=Behavior)
     prometheus: PrometheusSource | None = None
@@ -148,6 +180,19 @@ class BridgePoolSpec(CamelModel):
     protection_seconds: int = Field(default=300, ge=0, le=86_400)
     colibri_port: int = Field(default=8080, ge=1, le=65535)
     per_bridge_service: PerBridgeService = Field(default_factory=PerBridgeService)
+    confidential: bool = Field(
+        default=False,
+        description=(
+            "Bridges of their own for confidential Meetings (MẬT): only confidential Meetings "
+            "run here, and the bridges get a NetworkPolicy. Give the pool a brewery and a "
+            "Jicofo of its own (spec.jitsi), so that no conference of the shared pool lands "
+            "on its bridges."
+        ),
+    )
+    network_policy: NetworkPolicySection = Field(
+        default_factory=NetworkPolicySection,
+        description="A confidential pool's NetworkPolicy: who may reach its bridges.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> BridgePoolSpec:

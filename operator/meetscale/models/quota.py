@@ -38,7 +38,11 @@ class AgencyQuotaSpec(CamelModel):
         }
     }
 
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The agency's name as people say it (e.g. Sở Y tế): columns, messages.",
+    )
     namespace_selector: LabelSelector = Field(
         description="Namespaces whose Meetings belong to this agency (must not be empty)."
     )
@@ -67,6 +71,17 @@ class AgencyQuotaSpec(CamelModel):
         return self
 
 
+class DeclarationCalibration(CamelModel):
+    """How many of the agency's declared participants come, learnt from its past Meetings;
+    the booked term provisions `factor` x each declaration (its quota still counts the
+    declaration)."""
+
+    factor: float = Field(ge=0, le=10)
+    spread: float = Field(ge=0, le=10)
+    samples: int = Field(ge=0)
+    summary: str = Field(max_length=512)
+
+
 class AgencyQuotaStatus(CamelModel):
     namespaces: list[str] | None = Field(default=None, max_length=1000)
     participants_in_use: int | None = Field(default=None, ge=0)
@@ -75,5 +90,6 @@ class AgencyQuotaStatus(CamelModel):
     borrowed_participants: int | None = Field(default=None, ge=0)
     admitted_meetings: int | None = Field(default=None, ge=0)
     pending_meetings: int | None = Field(default=None, ge=0)
+    calibration: DeclarationCalibration | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     observed_generation: int | None = Field(default=None, ge=0)

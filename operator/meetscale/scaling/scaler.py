@@ -67,6 +67,7 @@ from meetscale.records import MeetingRecord
 from meetscale.scaling.conferences import ConferenceTracker, MeetingSink, ask_bridges
 from meetscale.scaling.drains import BridgeActions, EventSink
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
+from meetscale.scaling.isolation import Isolation
 from meetscale.scaling.status import (
     LastScale,
     PassChanges,
@@ -157,6 +158,7 @@ class PoolScaler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         early_join: timedelta = timedelta(minutes=10),
         write_meeting: MeetingSink | None = None,
+        operator_namespace: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.name = name
@@ -182,6 +184,7 @@ class PoolScaler:
         self.pool_now: PoolNow | None = None
         self.last_seen: dict[str, LastSeen] = {}  # the bridges' metrics as last reported
         self.watch = Watch(self.key, events)
+        self.isolation = Isolation(namespace, name, kube, events, operator_namespace)
 
     # ------------------------------------------------------------------ inputs
 
@@ -278,6 +281,7 @@ class PoolScaler:
         result = PassResult(plan, before, before, seen.answers.ok, pool_now=self.pool_now)
         await self._check_refs(spec)
         self.watch.prometheus(seen.answers, seen.bridges, seen.now)
+        isolated = await self.isolation.keep(spec, owner)
         changes = await self._carry_out(spec, owner, seen, plan, result)
         self._record(plan, seen, changes)
         view = await self.conferences.publish(meetings, seen.conferences, now)
@@ -291,6 +295,7 @@ class PoolScaler:
             spec.max_bridges,
             self._problem,
             view,
+            isolated,
         )
         status = pool_status(outcome, old, now, generation)
         result.status = status

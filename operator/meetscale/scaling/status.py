@@ -87,6 +87,7 @@ class PassOutcome:
     max_bridges: int
     problem: tuple[str, str] | None = None  # what keeps bridges from being created
     conferences: ConferenceView | None = None
+    isolated: PlanCondition | None = None  # a confidential pool's NetworkPolicy
 
 
 def drain_note(b: BridgeState) -> str:
@@ -105,7 +106,9 @@ def _conditions(o: PassOutcome, draining: Sequence[BridgeState]) -> list[tuple[s
         if o.problem
         else PlanCondition(True, "BridgesCreated", "the pool's bridges can be created")
     )
+    isolated = [("Isolated", o.isolated)] if o.isolated is not None else []
     return [
+        *isolated,
         ("BridgesProvisioned", provisioned),
         ("ScalingActive", pc["ScalingActive"]),
         ("AbleToScale", able),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from meetscale.sim.demand import Demand
 from meetscale.sim.engine import oracle_bridge_hours
+from meetscale.sim.pools import Split
 
 __all__ = [
     "ClairvoyantPlan",
@@ -252,9 +253,21 @@ class TraceBounds:
         )
 
 
-def trace_bounds(demand: Demand, oracle_hours: float | None = None) -> TraceBounds:
+def trace_bounds(demand: Demand | Split, oracle_hours: float | None = None) -> TraceBounds:
     """The oracle's bridge-hours (computed unless given), the bin-packing bound's and the
-    clairvoyant sticky plan's, with the plan's peak."""
+    clairvoyant sticky plan's, with the plan's peak; over several pools, their sums (the
+    peak is the sum of the pools' peaks)."""
+    if isinstance(demand, Split):
+        each = [trace_bounds(p.demand) for p in demand.parts]
+        return TraceBounds(
+            oracle_bridge_hours=sum(b.oracle_bridge_hours for b in each)
+            if oracle_hours is None
+            else oracle_hours,
+            packing_bound_bridge_hours=sum(b.packing_bound_bridge_hours for b in each),
+            clairvoyant_bridge_hours=sum(b.clairvoyant_bridge_hours for b in each),
+            clairvoyant_peak_bridges=sum(b.clairvoyant_peak_bridges for b in each),
+            clairvoyant_rule="+".join(b.clairvoyant_rule for b in each),
+        )
     plan = clairvoyant_packing(demand)
     return TraceBounds(
         oracle_bridge_hours=oracle_bridge_hours(demand) if oracle_hours is None else oracle_hours,

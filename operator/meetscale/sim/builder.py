@@ -78,6 +78,7 @@ class TraceBuilder:
     max_bridges: int = 40
     ppb: int = 300
     startup: int = 120
+    confidential_max_bridges: int = 4  # the confidential pool (when a meeting is confidential)
     agencies: dict[str, Agency] = field(default_factory=dict)
     meetings: list[Meeting] = field(default_factory=list)
     _names: set[str] = field(default_factory=set)
@@ -381,24 +382,32 @@ class TraceBuilder:
                 created=at(friday, "15:00") + timedelta(minutes=rng.randint(0, 2000)),
             )
 
-    def build(self) -> dict[str, object]:
-        meetings = sorted(self.meetings, key=lambda m: (m.start, m.created_at, m.name))
+    def _pool(self, min_bridges: int, max_bridges: int) -> dict[str, int]:
         return {
+            "participantsPerBridge": self.ppb,
+            "minBridges": min_bridges,
+            "maxBridges": max_bridges,
+            "bridgeStartupSeconds": self.startup,
+            "drainTimeoutSeconds": 3600,
+            "leadTimeSeconds": 600,
+        }
+
+    def build(self) -> dict[str, object]:
+        """The trace; confidential meetings get a pool of their own (no bridge when none
+        is booked)."""
+        meetings = sorted(self.meetings, key=lambda m: (m.start, m.created_at, m.name))
+        out: dict[str, object] = {
             "name": self.name,
             "start": self.start,
             "end": self.end,
             "tickSeconds": 15,
-            "pool": {
-                "participantsPerBridge": self.ppb,
-                "minBridges": self.min_bridges,
-                "maxBridges": self.max_bridges,
-                "bridgeStartupSeconds": self.startup,
-                "drainTimeoutSeconds": 3600,
-                "leadTimeSeconds": 600,
-            },
-            "agencies": [a.to_dict() for a in self.agencies.values()],
-            "meetings": meetings,
+            "pool": self._pool(self.min_bridges, self.max_bridges),
         }
+        if any(m.confidential for m in meetings):
+            out["confidentialPool"] = self._pool(0, self.confidential_max_bridges)
+        out["agencies"] = [a.to_dict() for a in self.agencies.values()]
+        out["meetings"] = meetings
+        return out
 
 
 # ------------------------------------------------------------------------------ traces

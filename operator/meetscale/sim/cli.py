@@ -46,34 +46,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def policy_problem(name: str) -> str | None:
+    """What is wrong with one --policy entry (`hpa@0.5` sets that HPA's target), or None."""
+    base, at, arg = name.partition("@")
+    if base not in POLICY_NAMES:
+        return f"unknown policy {base!r}; choose from {', '.join(POLICY_NAMES)}"
+    if not at:
+        return None
+    if base != "hpa":
+        return f"only hpa takes a target (hpa@0.5); {base} takes none"
+    try:
+        target = float(arg)
+    except ValueError:
+        target = None
+    if target is None or not 0 < target <= 1:
+        return (
+            f"the target after @ must be a number above 0 and at most 1, e.g. hpa@0.5 (got {arg!r})"
+        )
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
-    from meetscale.sim.demand import build_demand
     from meetscale.sim.engine import stderr_progress
+    from meetscale.sim.pools import split_pools
     from meetscale.sim.report import format_table, to_json
     from meetscale.sim.run import simulate
     from meetscale.sim.trace import TraceError, load_trace
 
     names = [p.strip() for p in str(args.policy).split(",") if p.strip()]
     for name in names:
-        if name.partition("@")[0] not in POLICY_NAMES:
-            print(
-                f"meetscale simulate: unknown policy {name!r}; choose from "
-                f"{', '.join(POLICY_NAMES)}",
-                file=sys.stderr,
-            )
+        problem = policy_problem(name)
+        if problem:
+            print(f"meetscale simulate: --policy {name}: {problem}", file=sys.stderr)
             return 2
     if not 0 < args.hpa_target <= 1:
-        print("meetscale simulate: --hpa-target must be in (0, 1]", file=sys.stderr)
+        print(
+            f"meetscale simulate: --hpa-target {args.hpa_target:g}: must be a target stress "
+            "above 0 and at most 1, e.g. 0.7",
+            file=sys.stderr,
+        )
         return 2
     try:
         trace = load_trace(args.trace)
     except TraceError as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"meetscale simulate: {exc}", file=sys.stderr)
         return 2
     show = args.progress == "always" or (
         args.progress == "auto" and len(trace.meetings) >= PROGRESS_MEETINGS
     )
-    demand = build_demand(trace)
+    demand = split_pools(trace)
     results = simulate(
         demand,
         names,

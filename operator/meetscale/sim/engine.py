@@ -21,7 +21,14 @@ from meetscale.sim.policy import (
 )
 from meetscale.sim.world import World
 
-__all__ = ["AgencyFigures", "PolicyResult", "ProgressFn", "oracle_bridge_hours", "run_policy"]
+__all__ = [
+    "AgencyFigures",
+    "PolicyResult",
+    "ProgressFn",
+    "Run",
+    "oracle_bridge_hours",
+    "run_policy",
+]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -63,6 +70,7 @@ class PolicyResult:
     series_ready: list[int] = field(default_factory=list)
     series_degraded: list[int] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the run
+    pools: dict[str, PolicyResult] = field(default_factory=dict)  # each pool's own (see pools)
 
     @property
     def cost_ratio(self) -> float:
@@ -100,6 +108,7 @@ class PolicyResult:
                 }
                 for name, f in sorted(self.per_agency.items())
             },
+            **({"pools": {k: r.to_json() for k, r in self.pools.items()}} if self.pools else {}),
         }
 
 
@@ -142,7 +151,7 @@ def stderr_progress(label: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-class _Run:
+class Run:
     """The state of one policy run: the world, the meetings' admission record and what is
     measured tick by tick."""
 
@@ -186,6 +195,14 @@ class _Run:
             [],
         )
         self.ended: list[int] = []
+
+    def step(self, k: int) -> None:
+        """One tick: bridges come up, the policy acts on what it sees, the world moves."""
+        self.world.make_ready(k)
+        act: Actions = self.policy.step(self.observe(k))
+        self.admission(act, k)
+        self.scaling(act, k)
+        self.move(k)
 
     def settle(self, m: int, k: int) -> None:
         amount = self.meetings[m].ticks_between(self.since[m], k)
@@ -349,15 +366,11 @@ def run_policy(
 ) -> PolicyResult:
     """Simulate `policy` over the trace behind `demand`."""
     wall0 = time.perf_counter()
-    run = _Run(demand, policy, record_series)
+    run = Run(demand, policy, record_series)
     n_ticks = demand.n_ticks
     every = max(1, n_ticks // 100)
     for k in range(n_ticks):
-        run.world.make_ready(k)
-        act: Actions = policy.step(run.observe(k))
-        run.admission(act, k)
-        run.scaling(act, k)
-        run.move(k)
+        run.step(k)
         if progress is not None and (k % every == 0):
             progress(policy.name, k, n_ticks)
     if progress is not None:

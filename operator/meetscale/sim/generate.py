@@ -216,6 +216,63 @@ def week(seed: int) -> TraceBuilder:
     return b
 
 
+def over_declaring(seed: int) -> TraceBuilder:
+    day = MONDAY + timedelta(days=7)
+    b = TraceBuilder(
+        "over-declaring",
+        at(day, "06:00"),
+        at(day, "20:00"),
+        seed,
+        "a third of the agencies book three to ten times the people who come, every time",
+    )
+    b.standard_agencies()
+    b.department_day(day, per_dept=(3, 5))
+    b.district_day(day, 21, slots=("07:30", "08:00", "09:00", "10:30", "13:30", "14:00", "15:30"))
+    rng = b.rng
+    agencies = sorted({m.agency for m in b.meetings})
+    factor = {a: rng.uniform(3.0, 10.0) for a in rng.sample(agencies, len(agencies) // 3)}
+    for m in b.meetings:
+        if m.agency in factor:
+            m.actual = max(1, round(m.participants / factor[m.agency]))
+    b.adhoc_sprinkle(day, 10)
+    return b
+
+
+CONFIDENTIAL_AGENCIES = ("ubnd-tinh", "so-noi-vu", "so-tai-chinh", "thanh-tra-tinh")
+
+
+def confidential_day(seed: int) -> TraceBuilder:
+    day = MONDAY + timedelta(days=8)
+    b = TraceBuilder(
+        "confidential-day",
+        at(day, "06:00"),
+        at(day, "20:00"),
+        seed,
+        "confidential meetings all day on a pool of their own, beside a shared pool at its limit",
+    )
+    b.max_bridges = 12
+    b.confidential_max_bridges = 6
+    b.standard_agencies()
+    b.department_day(day, per_dept=(2, 3))
+    b.district_day(day, 21)
+    b.adhoc_sprinkle(day, 30)
+    rng = b.rng
+    hosts = [a for a in CONFIDENTIAL_AGENCIES if a in b.agencies]
+    for hour in range(8, 17):
+        for agency in rng.sample(hosts, 2):
+            b.add(
+                f"{agency}-hop-mat-{hour:02d}h-{day:%m%d}",
+                agency,
+                at(day, f"{hour:02d}:00") + timedelta(minutes=rng.choice([0, 15, 30])),
+                rng.choice([45, 60, 90]),
+                rng.choice([15, 25, 40, 60, 120, 150]),
+                lead_minutes=(60, 2 * 24 * 60),
+                confidential=True,
+                priority_class="high",
+            )
+    return b
+
+
 GENERATORS: dict[str, Callable[[int], TraceBuilder]] = {
     "monday-briefing": monday_briefing,
     "school-day": school_day,
@@ -223,6 +280,8 @@ GENERATORS: dict[str, Callable[[int], TraceBuilder]] = {
     "wrong-declarations": wrong_declarations,
     "agency-flood": agency_flood,
     "week": week,
+    "over-declaring": over_declaring,
+    "confidential-day": confidential_day,
 }
 DEFAULT_SEED = 2020
 

@@ -1,19 +1,31 @@
-"""Run several policies over one trace (the demand is computed once and shared)."""
+"""Run several policies over one trace (the demand of each pool is computed once)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meetscale.sim.demand import Demand, build_demand
-from meetscale.sim.engine import PolicyResult, ProgressFn, oracle_bridge_hours, run_policy
+from meetscale.sim.demand import Demand
+from meetscale.sim.engine import PolicyResult, ProgressFn
 from meetscale.sim.policies import make_policy
+from meetscale.sim.policy import Policy
+from meetscale.sim.pools import Split, run_pools, split_pools
 from meetscale.sim.trace import Trace
 
-__all__ = ["hpa_at_cost", "simulate"]
+__all__ = ["hpa_at_cost", "policies_for", "simulate"]
+
+
+def policies_for(split: Split, name: str, *, hpa_target: float = 0.7) -> list[Policy]:
+    """One fresh policy per pool; those that share state across pools are linked (the
+    operator's quotas hold across every pool)."""
+    policies = [make_policy(name, hpa_target=hpa_target) for _ in split.parts]
+    link = getattr(policies[0], "link_pools", None)
+    if link is not None:
+        link(policies)
+    return policies
 
 
 def simulate(
-    trace: Trace | Demand,
+    trace: Trace | Demand | Split,
     policies: Sequence[str],
     *,
     hpa_target: float = 0.7,
@@ -21,13 +33,11 @@ def simulate(
     record_series: bool = True,
 ) -> list[PolicyResult]:
     """One result per policy name, in order (see `meetscale.sim.policies.make_policy`)."""
-    demand = trace if isinstance(trace, Demand) else build_demand(trace)
-    oracle_hours = oracle_bridge_hours(demand)
+    split = trace if isinstance(trace, Split) else split_pools(trace)
     return [
-        run_policy(
-            demand,
-            make_policy(name, hpa_target=hpa_target),
-            oracle_hours=oracle_hours,
+        run_pools(
+            split,
+            policies_for(split, name, hpa_target=hpa_target),
             progress=progress,
             record_series=record_series,
         )
@@ -36,7 +46,7 @@ def simulate(
 
 
 def hpa_at_cost(
-    trace: Trace | Demand,
+    trace: Trace | Demand | Split,
     bridge_hours: float,
     *,
     start: float = 0.7,
@@ -47,17 +57,11 @@ def hpa_at_cost(
     the highest target stress (`start`, `start - step`, ... down to `lowest`) whose
     bridge-hours reach `bridge_hours`, so that another policy can be compared with it at
     equal or lower cost. None when even `lowest` spends less."""
-    demand = trace if isinstance(trace, Demand) else build_demand(trace)
-    oracle_hours = oracle_bridge_hours(demand)
+    split = trace if isinstance(trace, Split) else split_pools(trace)
     steps = round((start - lowest) / step)
     for i in range(steps + 1):
         target = round(start - i * step, 4)
-        result = run_policy(
-            demand,
-            make_policy(f"hpa@{target:g}"),
-            oracle_hours=oracle_hours,
-            record_series=False,
-        )
+        result = run_pools(split, policies_for(split, f"hpa@{target:g}"), record_series=False)
         if result.bridge_hours >= bridge_hours:
             return result
     return None

@@ -37,7 +37,8 @@ class TraceError(ValueError):
     def __init__(self, problems: Sequence[str], source: str = "trace") -> None:
         self.problems = list(problems)
         self.source = source
-        super().__init__(f"{source}: invalid trace:\n  " + "\n  ".join(self.problems))
+        sep = " " if len(self.problems) == 1 else "\n  "  # one problem: one line
+        super().__init__(f"{source}: invalid trace:{sep}" + "\n  ".join(self.problems))
 
 
 class _Model(BaseModel):
@@ -115,6 +116,8 @@ class Trace(_Model):
     end: datetime
     tick_seconds: int = Field(default=15, ge=1, le=3600)
     pool: PoolSpec
+    #: the pool confidential meetings run on (without one they are refused at apply time)
+    confidential_pool: PoolSpec | None = None
     agencies: list[AgencySpec] = Field(min_length=1)
     meetings: list[MeetingTrace] = Field(default_factory=list)
 
@@ -150,17 +153,29 @@ def _loc_text(loc: Sequence[int | str], raw: Mapping[str, Any] | None) -> str:
     return out or "trace"
 
 
+def _got(value: object) -> str:
+    """` (got '2026-13-40T06:00:00+07:00')`: the bad value, as written where possible (YAML
+    reads a valid-looking timestamp into a datetime, shown in RFC 3339)."""
+    if isinstance(value, Mapping | list) or value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    text = repr(value)
+    return f" (got {text[:120]}{'...' if len(text) > 120 else ''})"
+
+
 def _cross_checks(trace: Trace) -> list[str]:
     problems: list[str] = []
     if trace.end <= trace.start:
         problems.append(
             f"end: {trace.end.isoformat()} must be after start {trace.start.isoformat()}"
         )
-    if trace.pool.min_bridges > trace.pool.max_bridges:
-        problems.append(
-            f"pool.minBridges: {trace.pool.min_bridges} must be <= pool.maxBridges "
-            f"{trace.pool.max_bridges}"
-        )
+    for key, pool in (("pool", trace.pool), ("confidentialPool", trace.confidential_pool)):
+        if pool is not None and pool.min_bridges > pool.max_bridges:
+            problems.append(
+                f"{key}.minBridges: {pool.min_bridges} must be <= {key}.maxBridges "
+                f"{pool.max_bridges}"
+            )
     seen: set[str] = set()
     for i, agency in enumerate(trace.agencies):
         if agency.name in seen:
@@ -201,7 +216,10 @@ def parse_trace(data: object, source: str = "trace") -> Trace:
     try:
         trace = Trace.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_loc_text(err['loc'], data)}: {err['msg']}" for err in exc.errors()]
+        problems = [
+            f"{_loc_text(err['loc'], data)}: {err['msg']}{_got(err.get('input'))}"
+            for err in exc.errors()
+        ]
         raise TraceError(problems, source) from None
     problems = _cross_checks(trace)
     if problems:

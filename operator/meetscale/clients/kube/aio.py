@@ -73,7 +73,9 @@ class AsyncApi:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        auth = self.cfg.get_api_key_with_prefix("authorization")
+        # kubernetes>=30 keeps a token (kubeconfig or in-cluster service account) under
+        # "BearerToken"; older clients used "authorization" (the alias).
+        auth = self.cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
         if auth:
             headers["Authorization"] = auth
         return headers

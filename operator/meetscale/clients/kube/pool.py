@@ -1,5 +1,5 @@
 """Writes of the pool scaler: the bridge Pods it owns, their media-port Services, drain and
-hold marks, and reads of the Secrets a pool refers to.
+hold marks, a confidential pool's NetworkPolicy, and reads of the Secrets a pool refers to.
 
 Every write is idempotent (create-or-confirm, merge patches of a few keys, deletes that
 accept 404), so a pass that fails half-way is simply repeated by the next one. Objects are
@@ -29,6 +29,9 @@ from meetscale.times import rfc3339
 __all__ = ["KubeError", "OwnerRef", "PoolKube"]
 
 log = logging.getLogger("meetscale.pool")
+
+APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply (JSON is YAML)
+FIELD_MANAGER = "meetscale"
 
 
 class KubeError(Exception):
@@ -202,6 +205,34 @@ class PoolKube:
         status, doc = await self.request("DELETE", path)
         if status not in (200, 202, 404):
             raise self._error("services", f"deleting Service {namespace}/{name}", status, doc)
+
+    # ------------------------------------------------------------------ NetworkPolicy
+
+    async def apply_network_policy(self, body: Mapping[str, Any]) -> None:
+        """Create or update a NetworkPolicy (server-side apply, the operator's field
+        manager: a second apply of the same body changes nothing)."""
+        meta = body["metadata"]
+        path = (
+            f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}"
+            f"/networkpolicies/{meta['name']}"
+        )
+        status, doc = await self.request(
+            "PATCH",
+            path,
+            body,
+            content_type=APPLY_PATCH,
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
+        if status not in (200, 201):
+            what = f"applying NetworkPolicy {meta['namespace']}/{meta['name']}"
+            raise self._error("networkpolicies", what, status, doc)
+
+    async def delete_network_policy(self, namespace: str, name: str) -> None:
+        path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}"
+        status, doc = await self.request("DELETE", path)
+        if status not in (200, 202, 404):
+            what = f"deleting NetworkPolicy {namespace}/{name}"
+            raise self._error("networkpolicies", what, status, doc)
 
     # ------------------------------------------------------------------ Secrets
 

@@ -131,9 +131,11 @@ def _pod_template(spec: BridgePoolSpec, port: int | None) -> dict[str, Any]:
 
 
 def template_hash(spec: BridgePoolSpec) -> str:
-    """What a bridge's pod is made from, whatever its own port: bridges whose hash differs
-    from the pool's are replaced one at a time."""
-    raw = json.dumps(_pod_template(spec, 0), sort_keys=True, separators=(",", ":"))
+    """What a bridge's pod is made from, whatever its own port (but whether it has one: a
+    pool that starts giving bridges a port of their own replaces those without): bridges
+    whose hash differs from the pool's are replaced one at a time."""
+    own_port = 0 if spec.jitsi is not None or spec.per_bridge_service.enabled else None
+    raw = json.dumps(_pod_template(spec, own_port), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -196,5 +198,47 @@ def bridge_service(
                     "nodePort": port,
                 }
             ],
+        },
+    }
+
+
+def network_policy_name(pool: str) -> str:
+    return f"{pool}-bridges"
+
+
+def bridge_network_policy(
+    pool: str,
+    namespace: str,
+    spec: BridgePoolSpec,
+    owner: dict[str, Any],
+    operator_namespace: str | None,
+) -> dict[str, Any]:
+    """A confidential pool's NetworkPolicy: its bridges take media (UDP) from anyone (the
+    participants) and TCP only from `spec.networkPolicy.allowFrom`, by default the pods of
+    the pool's namespace and of the operator's."""
+    peers = [dict(p) for p in spec.network_policy.allow_from]
+    if not peers:
+        peers = [{"podSelector": {}}]
+        if operator_namespace and operator_namespace != namespace:
+            peers.append(
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": operator_namespace}
+                    }
+                }
+            )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": network_policy_name(pool),
+            "namespace": namespace,
+            "labels": {POOL_LABEL: pool, "app.kubernetes.io/managed-by": "meetscale"},
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {POOL_LABEL: pool}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"protocol": "UDP"}]}, {"from": peers}],
         },
     }

@@ -21,7 +21,9 @@ to `[now, ...)`), so a meeting whose end has passed holds nothing. Pending, Queu
 Finished, Cancelled and Rejected meetings hold nothing. Admitted and Running meetings
 are never re-decided, never evicted, and get no `Decision` (the plan only lists
 Pending and Queued meetings); they are counted in `usage`, even when they exceed a
-limit that was lowered after they were admitted.
+limit that was lowered after they were admitted. A quota holds across every pool: a
+reservation held in another pool (`elsewhere`) counts against its agency's quota and
+not against this pool's ceiling.
 
 Limits are checked as the peak, over the candidate's window, of the concurrent sum of
 overlapping reservations (participants, meetings, pool units), i.e. a sweep over the

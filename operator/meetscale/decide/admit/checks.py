@@ -8,7 +8,7 @@ from typing import Final, NamedTuple
 from meetscale.decide.admit.types import AgencyQuotaView, MeetingRequest, PoolCeiling, Reason
 from meetscale.models.meeting import Phase
 
-__all__ = ["Rejection", "conf_note", "static_rejection"]
+__all__ = ["Rejection", "conf_note", "pool_mismatch", "static_rejection"]
 
 # Only used to name priorities in messages (the values of models.PRIORITY_VALUES).
 _PRIORITY_NAMES: Final = {1000: "provincial", 100: "high", 0: "normal", -100: "low"}
@@ -54,7 +54,7 @@ def static_rejection(
             f"meeting ended at {req.end.isoformat()} before it could be admitted "
             f"(now {now.isoformat()})",
         )
-    q = quota.name
+    q = quota.label
     if req.priority > quota.max_priority:
         return Rejection(
             Reason.PRIORITY_NOT_ALLOWED,
@@ -113,3 +113,22 @@ def conf_note(req: MeetingRequest, pool: PoolCeiling) -> str:
         return ""
     bridges = pool.bridges_for(req.participants)
     return f" (confidential: {bridges} whole bridge{'' if bridges == 1 else 's'})"
+
+
+def pool_mismatch(confidential: bool, pool: str, pool_confidential: bool) -> Rejection | None:
+    """A confidential Meeting runs only on a confidential pool, and a confidential pool
+    runs only confidential Meetings (the province keeps them off shared services)."""
+    if confidential and not pool_confidential:
+        return Rejection(
+            Reason.CONFIDENTIAL_POOL_REQUIRED,
+            f"spec.confidential: true, but BridgePool {pool} is shared (its spec.confidential "
+            "is false): a confidential Meeting runs only on bridges of its own; leave "
+            "spec.pool unset for the confidential pool, or name a confidential one",
+        )
+    if pool_confidential and not confidential:
+        return Rejection(
+            Reason.POOL_IS_CONFIDENTIAL,
+            f"spec.pool: BridgePool {pool} is confidential and runs only confidential "
+            "Meetings (spec.confidential: true); leave spec.pool unset for the shared pool",
+        )
+    return None

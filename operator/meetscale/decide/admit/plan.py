@@ -150,7 +150,7 @@ class _Pass:
         quota = ag.quota
         assert quota is not None
         alo, ahi = it.alo, it.ahi
-        q = quota.name
+        q = quota.label
         booked_meetings = ag.count.max(alo, ahi)
         if booked_meetings + 1 > quota.max_concurrent_meetings:
             return _Outcome(
@@ -374,11 +374,12 @@ def _sort_out(
             cohort_capacity[view.cohort] = cohort_capacity.get(view.cohort, 0) + view.lendable
     out = _Sorted({}, {}, [], cohort_capacity)
     for req in reqs:
-        if req.phase not in HOLDING_PHASES and req.phase not in CANDIDATE_PHASES:
-            continue
+        holding = req.phase in HOLDING_PHASES
+        if not holding and (req.elsewhere or req.phase not in CANDIDATE_PHASES):
+            continue  # nothing held (another pool decides its own candidates)
         hi = (req.end - now) // _US
         lo = max(0, (req.start - now) // _US - margin)
-        units = pool.units_for(req.participants, req.confidential)
+        units = 0 if req.elsewhere else pool.units_for(req.participants, req.confidential)
         it = _Item(req, lo, hi, units, (req.created_at - now) // _US, (req.start - now) // _US)
         if req.phase in HOLDING_PHASES:
             if hi > lo:

@@ -38,6 +38,10 @@ class Reason(StrEnum):
     PRIORITY_NOT_ALLOWED = "PriorityNotAllowed"
     NO_QUOTA = "NoQuota"
     ROOM_TAKEN = "RoomTaken"  # the room is booked by another Meeting at that time (rooms.py)
+    #: a confidential Meeting names a shared pool (checks.pool_mismatch)
+    CONFIDENTIAL_POOL_REQUIRED = "ConfidentialPoolRequired"
+    #: a Meeting that is not confidential names a confidential pool
+    POOL_IS_CONFIDENTIAL = "PoolIsConfidential"
 
 
 DecisionPhase = Literal[Phase.ADMITTED, Phase.QUEUED, Phase.REJECTED]
@@ -57,6 +61,9 @@ class MeetingRequest:
     created_at: datetime
     phase: str
     agency_priority: int = 0  # informational; the quota's priority is used
+    #: held in another pool: counts against its agency's quota (a quota holds across every
+    #: pool), not against this pool's capacity; never decided by this pass
+    elsewhere: bool = False
 
     def __post_init__(self) -> None:
         if any(t.tzinfo is None for t in (self.start, self.end, self.created_at)):
@@ -85,6 +92,7 @@ class AgencyQuotaView:
     borrowing_limit: int | None = None
     lending_limit: int | None = None
     max_priority: int = 100
+    display_name: str | None = None  # e.g. "Sở Y tế"; messages name the quota with it
 
     def __post_init__(self) -> None:
         if self.weight < 1:
@@ -96,6 +104,11 @@ class AgencyQuotaView:
             value = getattr(self, name)
             if value is not None and (value < 0 or self.cohort is None):
                 raise ValueError(f"quota {self.name}: {name} needs a cohort and must be >= 0")
+
+    @property
+    def label(self) -> str:
+        """How messages name the quota: ``so-y-te (Sở Y tế)``, or its name alone."""
+        return f"{self.name} ({self.display_name})" if self.display_name else self.name
 
     @property
     def lendable(self) -> int:

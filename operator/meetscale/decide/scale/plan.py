@@ -31,6 +31,7 @@ from meetscale.decide.scale.removal import (
     choose_cancel,
     choose_drain,
     choose_replacement,
+    filling,
     rescue,
 )
 from meetscale.decide.scale.types import (
@@ -125,6 +126,7 @@ def _actions(
     desired: int,
     term: BookedResult,
     now: datetime,
+    booked: Sequence[BookedMeeting],
 ) -> _Actions:
     active = [b for b in bridges if not b.draining]
     draining = [b for b in bridges if b.draining]
@@ -144,7 +146,8 @@ def _actions(
             replace(b, held=b.name in hold) if b.name in hold or b.name in release else b
             for b in active
         ]
-        drain = choose_drain(after, current - desired, now, pool.drain.protection)
+        keep = filling(active, booked, now, pool.booked.join_grace, pool.booked.early_join)
+        drain = choose_drain(after, current - desired, now, pool.drain.protection, keep)
     for name in rescue(pool.drain, draining, now):
         if name not in cancel:
             cancel.append(name)
@@ -186,7 +189,7 @@ def decide_scale(
     term = booked_term(pool, booked, bridges, now, adhoc_rate)
     need = term.demand.replicas
     size = _size(pool, current, live, need, history, now, metrics_ok)
-    act = _actions(pool, bridges, size.desired, term, now)
+    act = _actions(pool, bridges, size.desired, term, now, booked)
     draining = len(bridges) - current
     return ScalePlan(
         desired=size.desired,

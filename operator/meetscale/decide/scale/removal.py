@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from meetscale.decide.scale.params import DrainRules
-from meetscale.decide.scale.types import BridgeState
+from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
 __all__ = [
     "DrainStatus",
@@ -31,6 +31,7 @@ __all__ = [
     "choose_replacement",
     "drain_complete",
     "drain_order_key",
+    "filling",
     "plan_removal",
     "rescue",
 ]
@@ -57,17 +58,38 @@ def drain_order_key(bridge: BridgeState) -> tuple[float, float, float, float, st
     )
 
 
+def filling(
+    bridges: Iterable[BridgeState],
+    booked: Iterable[BookedMeeting],
+    now: datetime,
+    grace: timedelta,
+    early: timedelta,
+) -> frozenset[str]:
+    """Bridges hosting a booked conference that is still filling (from its first early
+    joiners until its join grace is over): its latecomers are counted where it is, and a
+    drained bridge takes no newcomer, so they would land elsewhere, uncounted."""
+    joining = {m.key for m in booked if m.start - early <= now < m.start + grace}
+    if not joining:
+        return frozenset()
+    return frozenset(
+        b.name
+        for b in bridges
+        if b.participants_by_meeting and not joining.isdisjoint(b.participants_by_meeting)
+    )
+
+
 def choose_drain(
     bridges: Iterable[BridgeState],
     count: int,
     now: datetime,
     protection: timedelta,
+    keep: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Names of at most ``count`` bridges to drain, best first (see :func:`drain_order_key`).
 
-    Eligible: ready, not already draining, with a known endpoint count, and past
-    their protection time (``now - created_at >= protection``: a new bridge is
-    not drained before it had a chance to take load).
+    Eligible: ready, not already draining, with a known endpoint count, past their
+    protection time (``now - created_at >= protection``: a new bridge is not drained
+    before it had a chance to take load), and not in ``keep`` (see :func:`filling`).
 
     Invariant: no chosen bridge hosts more participants than a bridge it keeps
     (among non-draining bridges with a known count). A kept bridge that is
@@ -96,7 +118,9 @@ def choose_drain(
     chosen: list[str] = []
     for bridge in active:
         assert bridge.endpoints is not None
-        eligible = bridge.ready and now - bridge.created_at >= protection
+        eligible = (
+            bridge.ready and now - bridge.created_at >= protection and bridge.name not in keep
+        )
         if not eligible:
             barrier = min(barrier, bridge.endpoints)
             continue

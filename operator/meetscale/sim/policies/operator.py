@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from meetscale.adapt import (
@@ -87,6 +88,15 @@ class OperatorPolicy:
         self.opt = options or OperatorOptions()
         self.passes = 0  # admission passes run (for tests and the benchmark)
         self.last_admission: AdmissionInputs | None = None  # what the last pass was given
+        self._others: list[OperatorPolicy] = []  # the policies of the trace's other pools
+        self._poked = False  # another pool freed quota: decide the queued meetings again
+
+    def link_pools(self, policies: Sequence[object]) -> None:
+        """The trace's pools run side by side, each with its own policy: a quota holds
+        across every pool, so each pass counts the reservations of the others."""
+        linked = [p for p in policies if isinstance(p, OperatorPolicy)]
+        for p in linked:
+            p._others = [o for o in linked if o is not p]
 
     # ------------------------------------------------------------------ setup
 
@@ -166,23 +176,10 @@ class OperatorPolicy:
         self.passes += 1
         cands = sorted(self._open)
         reqs = [self._request(m, self._phase[m] or Phase.PENDING) for m in cands]
-        holders: set[int] = set()
-        if self.opt.prune_holders:
-            for m in cands:
-                lo, hi = self._span(m)
-                for b in self._buckets(max(lo, t), hi):
-                    hs = self._holders.get(b)
-                    if hs:
-                        holders |= hs
-        else:
-            holders = set(self._holding)
-        for m in sorted(holders):
-            info = self._infos[m]
-            if info.end <= t:
-                continue
-            spec = self._specs[m]
-            phase = timed_phase(Phase.ADMITTED, spec.start, spec.end_time, now)
-            reqs.append(self._request(m, phase))
+        spans = [self._span(m) for m in cands]
+        reqs += self._held(spans, t, now)
+        for other in self._others:  # a quota holds across every pool
+            reqs += [replace(r, elsewhere=True) for r in other._held(spans, t, now)]
         fresh = {self._keys[m] for m in cands if self._phase[m] in (None, Phase.PENDING)}
         reqs, refused = creation_refusals(reqs, fresh, self._quotas, self._ceiling)
         inputs = admission_inputs(reqs, self._quotas, self._ceiling, now)
@@ -217,6 +214,29 @@ class OperatorPolicy:
                 self._open.discard(m)
                 self._queued.discard(m)
                 act.reject.append(m)
+
+    def _held(
+        self, spans: Sequence[tuple[float, float]], t: float, now: datetime
+    ) -> list[MeetingRequest]:
+        """This pool's reservations that overlap any of ``spans`` (all with
+        ``prune_holders`` off), as requests."""
+        holders: set[int] = set()
+        if self.opt.prune_holders:
+            for lo, hi in spans:
+                for b in self._buckets(max(lo, t), hi):
+                    hs = self._holders.get(b)
+                    if hs:
+                        holders |= hs
+        else:
+            holders = set(self._holding)
+        out = []
+        for m in sorted(holders):
+            if self._infos[m].end <= t:
+                continue
+            spec = self._specs[m]
+            phase = timed_phase(Phase.ADMITTED, spec.start, spec.end_time, now)
+            out.append(self._request(m, phase))
+        return out
 
     def _hold(self, m: int) -> None:
         lo, hi = self._span(m)
@@ -344,6 +364,11 @@ class OperatorPolicy:
             self._phase[m] = Phase.FINISHED
             if self._queued:
                 dirty = True
+            for other in self._others:
+                other._poked = True
+        if self._poked:
+            self._poked = False
+            dirty = dirty or bool(self._queued)
         # a queued meeting whose start came is decided for good
         while self._starts and self._starts[0][0] <= t:
             _, m = heapq.heappop(self._starts)

@@ -1,0 +1,1 @@
+"""Generator of the chart's Grafana dashboards (not part of the operator)."""
