@@ -266,3 +266,18 @@ async def test_a_loop_that_keeps_failing_makes_health_fail_and_recovers():
 )  # fmt: skip
 def test_retry_after_doubles_up_to_the_resync_interval(failures, seconds):
     assert retry_after(failures, Settings()) == seconds
+
+
+def test_an_admitted_meeting_whose_pool_is_deleted_says_it_lost_its_reservation():
+    """Its pool deleted: an Admitted Meeting is Pending PoolNotFound (the bridges it was
+    booked on are gone), with a Warning, and its message says it was Admitted and what it
+    held, also at the passes after (not silently dropped)."""
+    was = meeting("booked", phase="Admitted", reason="Admitted", reservedParticipants=20)
+    got = _orphans(was)["booked"]
+    assert (got["phase"], got["reason"], got["event"][2]) == ("Pending", "PoolNotFound", True)
+    assert got["message"].endswith(
+        "; Admitted before (20 participants reserved), its reservation went with the pool: "
+        "it is decided again once a pool exists"
+    ), got["message"]
+    stored = {k: v for k, v in got.items() if k != "event"}
+    assert _orphans(meeting("booked", **stored)) == {}  # the next pass keeps it as it is

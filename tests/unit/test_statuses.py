@@ -337,3 +337,45 @@ def test_a_decided_meeting_is_not_judged_again_as_at_its_creation():
     assert fresh["m"].status["reason"] == "StartInPast"
     queued, _ = run(meeting("m", status={"phase": "Queued", "reason": "QuotaExceeded"}, **late))
     assert queued["m"].status["phase"] == "Admitted"
+
+
+def test_a_quota_lowered_below_what_is_admitted_says_it_is_over_committed():
+    """Three 100-participant Meetings admitted at once, then maxConcurrentParticipants
+    lowered from 500 to 200: they keep their reservations, the quota's WithinLimits
+    condition is False (OverCommitted) naming the peak and the limit, and a new Meeting
+    in that window queues."""
+    admitted = {
+        "phase": "Admitted",
+        "reason": "Admitted",
+        "reservedParticipants": 100,
+        "observedGeneration": 1,
+    }
+    held = [meeting(f"m{i}", status=admitted) for i in range(3)]
+    body = {
+        "metadata": {"name": "so-y-te", "uid": "q", "generation": 4},
+        "spec": {
+            "namespaceSelector": {"matchLabels": {"meetscale.io/agency": "so-y-te"}},
+            "limits": {
+                "maxConcurrentParticipants": 200,
+                "maxConcurrentMeetings": 5,
+                "maxMeetingParticipants": 400,
+            },
+        },
+    }
+    lowered = QuotaRecord.from_body(body)
+    result = plan_pool(
+        "default", POOL, [*held, meeting("new")], [lowered], LABELS, timedelta(0), NOW
+    )
+    changes = {c.record.name: c.status for c in result.changes}
+    assert changes["new"]["phase"] == "Queued"
+    for name in ("m0", "m1", "m2"):  # they keep their reservations
+        assert changes.get(name, admitted)["phase"] == "Admitted"
+    [cond] = result.quota_status["so-y-te"]["conditions"]
+    assert (cond["type"], cond["status"], cond["reason"]) == (
+        "WithinLimits",
+        "False",
+        "OverCommitted",
+    )
+    assert "peak at 300 participants, above maxConcurrentParticipants 200" in cond["message"]
+    _, fine = run(*held)
+    assert fine.quota_status["so-y-te"]["conditions"][0]["status"] == "True"

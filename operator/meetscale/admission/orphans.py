@@ -22,10 +22,12 @@ from meetscale.admission.statuses import (
     complete_status,
     reopened,
 )
-from meetscale.models import TERMINAL_PHASES
+from meetscale.models import HOLDING_PHASES, TERMINAL_PHASES
 from meetscale.records import MeetingRecord
 
 POOL_NOT_FOUND = "PoolNotFound"
+#: the end of the message of an admitted Meeting whose pool went away
+RELEASED = "its reservation went with the pool: it is decided again once a pool exists"
 POOL_INVALID = "PoolInvalid"
 
 
@@ -122,4 +124,11 @@ def _wanted(
     end = rec.spec.end_time
     if end <= now:
         return "Rejected", reason, f"{message}; it ended at {end.isoformat()} without a pool"
+    if rec.phase in HOLDING_PHASES:  # admitted once: it loses its reservation, and says so
+        held = rec.status.get("reservedParticipants")
+        before = f"{rec.phase} before ({held} participants reserved)"
+        return "Pending", reason, f"{message}; {before}, {RELEASED}"
+    stored = str(rec.status.get("message") or "")
+    if stored.startswith(message) and stored.endswith(RELEASED):
+        return "Pending", reason, stored  # keeps saying it was admitted
     return "Pending", reason, message

@@ -437,6 +437,32 @@ def _quota_statuses(
             "pendingMeetings": u.pending_meetings if u else 0,
             "observedGeneration": q.generation,
         }
+        if q.spec is not None:
+            peak = u.peak_booked_participants - u.borrowed_participants if u else 0
+            limit = q.spec.limits.max_concurrent_participants
+            out.quota_status[q.name]["conditions"] = [
+                condition(
+                    "WithinLimits",
+                    peak <= limit,
+                    *_within(peak, limit),
+                    now,
+                    q.status.get("conditions"),
+                    q.generation,
+                )
+            ]
+
+
+def _within(peak: int, limit: int) -> tuple[str, str]:
+    """The reason and message of a quota's WithinLimits condition."""
+    if peak <= limit:
+        return "WithinLimits", (
+            f"reservations peak at {peak} participants of maxConcurrentParticipants {limit}"
+        )
+    return "OverCommitted", (
+        f"reservations peak at {peak} participants, above maxConcurrentParticipants {limit} "
+        "(lowered after they were admitted): admitted Meetings keep their reservations; new "
+        "ones queue until the peak is within the limit"
+    )
 
 
 def _settled(rec: MeetingRecord, now: datetime) -> bool:
