@@ -56,7 +56,12 @@ def condition(cp, kind: str, ns: str, name: str, ctype: str) -> dict:
     return next((c for c in conds if c["type"] == ctype), {})
 
 
-def test_quota_and_pool_edits_under_admitted_meetings(control_plane, crds, namespace, run_operator):  # noqa: F811
+def test_quota_and_pool_edits_under_admitted_meetings(
+    control_plane,
+    crds,
+    namespace,
+    run_operator,  # noqa: F811 (the fixture imported above)
+):
     cp, ns = control_plane, namespace
     cp.kubectl("label", "namespace", ns, f"meetscale.io/agency={ns}")
     small = {**pool(ns), "spec": {**pool(ns)["spec"], "participantsPerBridge": 100,
