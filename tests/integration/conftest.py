@@ -71,9 +71,19 @@ def crds(control_plane):
     """The CRDs installed (idempotent) and established."""
     control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     for name in ("meetings", "agencyquotas", "bridgepools"):
-        control_plane.kubectl(
-            "wait", "--for=condition=Established", f"crd/{name}.meetscale.io", "--timeout=60s"
-        )
+        # kubectl wait fails at once ("accessor error") on a CRD created so recently that it
+        # has no status.conditions yet: ask again until the apiserver has set them
+        deadline = time.monotonic() + 60
+        while True:
+            r = control_plane.kubectl(
+                "wait", "--for=condition=Established", f"crd/{name}.meetscale.io",
+                "--timeout=60s", check=False,
+            )  # fmt: skip
+            if r.returncode == 0:
+                break
+            if time.monotonic() > deadline or "accessor error" not in r.stderr:
+                raise AssertionError(f"CRD {name} not established: {r.stderr}")
+            time.sleep(0.2)
 
 
 @pytest.fixture
