@@ -256,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         o.pool = pool["spec"]
         print(kubectl("apply", "-f", "-", input=yaml.safe_dump(pool)), end="")
+        _say("the confidential BridgePool: bridges of their own for confidential meetings")
+        secret = yaml.safe_load((ROOT / "examples/confidential-pool.yaml").read_text())
+        secret["spec"].update(
+            prometheus={"url": prom.url}, syncPeriodSeconds=5, protectionSeconds=30
+        )
+        print(kubectl("apply", "-f", "-", input=yaml.safe_dump(secret)), end="")
         webhooks = ("get", "validatingwebhookconfigurations", "-o", "name")
         _wait("the operator's validating webhook", lambda: "meetscale.io" in kubectl(*webhooks), 30)
         story(kubectl, bridges, o, args.duration)

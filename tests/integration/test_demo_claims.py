@@ -18,7 +18,7 @@ from tests.conftest_cluster import _bin_dir
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
-READMES = [p for p in (ROOT / "README.md", ROOT / "docs/readme-draft.md") if p.exists()]
+READMES = [ROOT / "README.md"]
 
 
 def _prometheus() -> None:

@@ -339,3 +339,38 @@ def test_oracle_follows_the_actual_ramp_not_the_declaration() -> None:
     assert t[40 + 20] == 3
     assert t[40 + 8] == 1  # 100 participants: exactly one bridge
     assert t[40 + 9] == 2  # 113
+
+
+def test_who_joins_before_the_meeting_exists_is_denied_under_every_policy() -> None:
+    # an ad-hoc meeting booked at its start, whose 60 people join from five minutes before
+    from meetscale.sim.run import simulate
+    from meetscale.sim.trace import parse_trace
+
+    trace = parse_trace(
+        {
+            "name": "early",
+            "start": "2020-04-06T07:00:00+07:00",
+            "end": "2020-04-06T09:00:00+07:00",
+            "pool": {
+                "participantsPerBridge": 300, "minBridges": 1, "maxBridges": 4,
+                "bridgeStartupSeconds": 60,
+            },
+            "agencies": [
+                {"name": "so-y-te", "maxConcurrentParticipants": 500,
+                 "maxConcurrentMeetings": 5, "maxMeetingParticipants": 300}
+            ],
+            "meetings": [
+                {
+                    "name": "hop-gap", "agency": "so-y-te",
+                    "createdAt": "2020-04-06T08:00:00+07:00",
+                    "start": "2020-04-06T08:00:00+07:00",
+                    "end": "2020-04-06T08:30:00+07:00", "participants": 60,
+                    "actual": {"participants": 60, "joinStartOffsetSeconds": -300,
+                               "joinSpreadSeconds": 0},
+                }
+            ],
+        }
+    )  # fmt: skip
+    for r in simulate(trace, ["operator", "hpa", "threshold", "oracle"], record_series=False):
+        assert r.denied_participant_minutes >= 60 * 5, r.policy  # the five minutes before
+        assert r.served_participant_minutes > 0, r.policy

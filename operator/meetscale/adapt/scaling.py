@@ -231,13 +231,16 @@ def scale_inputs(
     metrics_ok: bool,
     conferences: ConferenceFacts | None = None,
     history: Mapping[str, Sequence[Attendance]] | None = None,
+    calibrated: Mapping[str, Calibration] | None = None,
 ) -> ScaleInputs:
     """The core's inputs for one scaling pass: the booked meetings it looks at, with what
     their conferences show (``conferences``: the bridges' answers, None when not asked),
     and the ad-hoc rate from the meetings seen (``arrivals``: every Meeting, or the ad-hoc
-    ones)."""
+    ones). The agencies' calibrations come from ``history`` (their past Meetings), or as
+    ``calibrated`` already (``calibrations(history)``, kept by a caller whose history
+    changes seldom)."""
     facts = [m for m in meetings if (m.phase in _BOOKED or m.at_the_door) and not m.spec.cancelled]
-    cals = calibrations(history or {})
+    cals = dict(calibrated) if calibrated is not None else calibrations(history or {})
     if conferences is None:
         booked = booked_meetings(facts, params, now, None, cals)
         return ScaleInputs(

@@ -195,10 +195,20 @@ class Run:
             [],
         )
         self.ended: list[int] = []
+        # the tick each meeting appears (its createdAt); never, if after the window
+        self.visible_at = [demand.n_ticks] * n
+        for tick, ms in demand.visible.items():
+            for m in ms:
+                self.visible_at[m] = tick
+        self.early: set[int] = set()  # admitted by the policy before they appeared
 
     def step(self, k: int) -> None:
         """One tick: bridges come up, the policy acts on what it sees, the world moves."""
         self.world.make_ready(k)
+        for m in self.demand.visible.get(k, ()):
+            if m in self.early:  # admitted before it existed: from now on
+                self.early.discard(m)
+                self._admit(m, k)
         act: Actions = self.policy.step(self.observe(k))
         self.admission(act, k)
         self.scaling(act, k)
@@ -241,14 +251,24 @@ class Run:
         world.changed = False
         return obs
 
+    def _admit(self, m: int, k: int) -> None:
+        if self.status[m] != _ADMITTED:
+            self.settle(m, k)
+            self.status[m] = _ADMITTED
+            self.ever_admitted[m] = 1
+            self.world.admit(m)
+
     def admission(self, act: Actions, k: int) -> None:
+        """The policy's decisions. The same world for every policy: a Meeting exists from
+        its `createdAt`, so one admitted before (the baselines admit every meeting at
+        once) is admitted when it appears; who joins before that is denied under every
+        policy alike (early joiners of a last-minute booking)."""
         status = self.status
         for m in act.admit:
-            if status[m] != _ADMITTED:
-                self.settle(m, k)
-                status[m] = _ADMITTED
-                self.ever_admitted[m] = 1
-                self.world.admit(m)
+            if k < self.visible_at[m]:
+                self.early.add(m)
+            else:
+                self._admit(m, k)
         for m in act.queue:
             if status[m] == _PENDING or status[m] == _QUEUED:
                 self.settle(m, k)

@@ -26,8 +26,8 @@ class BookedResult(NamedTuple):
 
 
 class _Presence(NamedTuple):
-    since: datetime
-    until: datetime
+    since: float  # seconds after now
+    until: float
     participants: int
 
 
@@ -106,8 +106,10 @@ def booked_term(
             continue
         meetings += 1
         if p > 0:
-            present.append(_Presence(since, until, p))
-    participants = _busiest(present, now)
+            present.append(
+                _Presence((since - now).total_seconds(), (until - now).total_seconds(), p)
+            )
+    participants = _busiest(present)
     on_bridges = sum(b.endpoints for b in bridges if b.endpoints is not None)
     unbooked_live = max(0, on_bridges - running_present)
     expected = max(0.0, adhoc_rate) * pool.booked.lead_time.total_seconds() / 60.0
@@ -147,9 +149,9 @@ def running_size(pool: PoolParams, m: BookedMeeting, observed: int, now: datetim
     return observed + max(b.growth_floor, math.ceil(b.growth_share * observed))
 
 
-def _busiest(present: Sequence[_Presence], now: datetime) -> int:
-    """Participants present at the busiest of ``now`` and the arrivals (one sweep)."""
-    instants = sorted({now} | {x.since for x in present})
+def _busiest(present: Sequence[_Presence]) -> int:
+    """Participants present at the busiest of now (0) and the arrivals (one sweep)."""
+    instants = sorted({0.0} | {x.since for x in present})
     moves = sorted(
         [(x.since, x.participants) for x in present] + [(x.until, -x.participants) for x in present]
     )

@@ -61,7 +61,7 @@ from meetscale.decide.door import PoolNow, at_the_door
 from meetscale.decide.lifecycle import timed_phase
 from meetscale.decide.scale import BridgeState, ScaleHistory, ScalePlan, decide_scale, record
 from meetscale.decide.scale.adhoc import Arrival
-from meetscale.decide.scale.calibration import Attendance
+from meetscale.decide.scale.calibration import Attendance, Calibration, calibrate
 from meetscale.decide.scale.removal import DrainingBridge, plan_removal
 from meetscale.models import Phase
 from meetscale.sim.demand import MeetingInfo
@@ -136,6 +136,7 @@ class OperatorPolicy:
         self._overrun: set[int] = set()  # in the window past their end (room still open)
         self._peak: dict[int, int] = {}  # the most seen in each admitted meeting's room
         self._attended: dict[str, list[Attendance]] = {}  # closed conferences by agency
+        self._calibrated: dict[str, Calibration] = {}  # calibrations(_attended), kept
         self._pool_now: PoolNow | None = None  # the last scaling pass's view, for the door
         self._full: set[int] = set()  # queued PoolFull: decided again at every pass
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
@@ -332,7 +333,9 @@ class OperatorPolicy:
             peak = self._peak.pop(m, 0)
             if peak > 0:  # its conference closed: what it drew teaches its agency
                 attended = Attendance(self._specs[m].participants, peak)
-                self._attended.setdefault(self._agency[m], []).append(attended)
+                agency = self._agency[m]
+                self._attended.setdefault(agency, []).append(attended)
+                self._calibrated[agency] = calibrate(self._attended[agency])
         return list(self._window.values())
 
     def _adhoc_arrivals(self, now: datetime) -> deque[Arrival]:
@@ -418,7 +421,7 @@ class OperatorPolicy:
             obs.now,
             metrics_ok=bool(obs.metrics),
             conferences=conferences,
-            history=self._attended,
+            calibrated=self._calibrated,
         )
 
     def _scale(self, obs: Observation, act: Actions) -> None:
