@@ -16,6 +16,7 @@ from typing import Any
 from meetscale.adapt import AdmissionInputs, admission_inputs, creation_refusals, pool_ceiling
 from meetscale.adapt.scaling import attendance, calibrations
 from meetscale.admission.pools import held_elsewhere, keep_to_the_pool
+from meetscale.admission.quotas import quota_statuses
 from meetscale.admission.rooms import record_room, rooms_after_plan, rooms_before_plan
 from meetscale.conditions import condition
 from meetscale.decide.admit import (
@@ -310,7 +311,7 @@ def plan_pool(
         out.phase_counts.clear()
         return out
     history = attendance(f for rec in [*meetings, *elsewhere] if (f := rec.facts()) is not None)
-    _quota_statuses(quotas, broken, resolver, namespace_labels, plan, now, out)
+    out.quota_status.update(quota_statuses(quotas, broken, resolver, namespace_labels, plan, now))
     for name, cal in calibrations(history).items():
         if name in out.quota_status and name not in broken:
             out.quota_status[name]["calibration"] = {
@@ -394,75 +395,6 @@ def _meeting_statuses(
             moved = rec.status.get("phase") != phase or rec.status.get("reason") != reason
             event = (reason, message, reason in WARNING_REASONS) if moved else None
             out.changes.append(StatusChange(rec, new, event, agency))
-
-
-def _quota_statuses(
-    quotas: list[QuotaRecord],
-    broken: Mapping[str, str],
-    resolver: AgencyResolver,
-    namespace_labels: Mapping[str, Mapping[str, str]],
-    plan: AdmissionPlan,
-    now: datetime,
-    out: PoolPass,
-) -> None:
-    namespaces_of: dict[str, list[str]] = {}
-    for ns, labels in namespace_labels.items():
-        agency = resolver.resolve(ns, labels).agency
-        if agency is not None:
-            namespaces_of.setdefault(agency, []).append(ns)
-    for q in quotas:
-        if q.name in broken:
-            out.quota_status[q.name] = {
-                "conditions": [
-                    condition(
-                        "Valid",
-                        False,
-                        "InvalidSpec",
-                        broken[q.name],
-                        now,
-                        q.status.get("conditions"),
-                    )
-                ],
-                "observedGeneration": q.generation,
-            }
-            continue
-        u = plan.usage.get(q.name)
-        out.quota_status[q.name] = {
-            "namespaces": sorted(namespaces_of.get(q.name, [])),
-            "participantsInUse": u.participants_in_use if u else 0,
-            "meetingsInUse": u.meetings_in_use if u else 0,
-            "peakBookedParticipants": u.peak_booked_participants if u else 0,
-            "borrowedParticipants": u.borrowed_participants if u else 0,
-            "admittedMeetings": u.admitted_meetings if u else 0,
-            "pendingMeetings": u.pending_meetings if u else 0,
-            "observedGeneration": q.generation,
-        }
-        if q.spec is not None:
-            peak = u.peak_booked_participants - u.borrowed_participants if u else 0
-            limit = q.spec.limits.max_concurrent_participants
-            out.quota_status[q.name]["conditions"] = [
-                condition(
-                    "WithinLimits",
-                    peak <= limit,
-                    *_within(peak, limit),
-                    now,
-                    q.status.get("conditions"),
-                    q.generation,
-                )
-            ]
-
-
-def _within(peak: int, limit: int) -> tuple[str, str]:
-    """The reason and message of a quota's WithinLimits condition."""
-    if peak <= limit:
-        return "WithinLimits", (
-            f"reservations peak at {peak} participants of maxConcurrentParticipants {limit}"
-        )
-    return "OverCommitted", (
-        f"reservations peak at {peak} participants, above maxConcurrentParticipants {limit} "
-        "(lowered after they were admitted): admitted Meetings keep their reservations; new "
-        "ones queue until the peak is within the limit"
-    )
 
 
 def _settled(rec: MeetingRecord, now: datetime) -> bool:
