@@ -21,22 +21,14 @@ from pathlib import Path
 
 from meetscale.sim.bounds import trace_bounds
 from meetscale.sim.engine import PolicyResult
+from meetscale.sim.generate import GENERATORS
 from meetscale.sim.pools import split_pools
 from meetscale.sim.report import format_table, to_json
 from meetscale.sim.run import hpa_at_cost, simulate
 from meetscale.sim.trace import load_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACES = [
-    "monday-briefing",
-    "school-day",
-    "adhoc-surge",
-    "wrong-declarations",
-    "agency-flood",
-    "over-declaring",
-    "confidential-day",
-    "week",
-]
+TRACES = list(GENERATORS)  # every sample trace
 POLICIES = ["operator", "hpa", "hpa@0.5", "threshold", "oracle"]
 TIMED = ["operator", "hpa", "threshold", "oracle"]
 SPEED_LIMIT_S = 30.0

@@ -25,21 +25,12 @@ from pathlib import Path
 import yaml
 
 from meetscale.sim.bounds import trace_bounds
-from meetscale.sim.generate import generate
+from meetscale.sim.generate import DAYS, generate
 from meetscale.sim.pools import split_pools
 from meetscale.sim.run import hpa_at_cost, simulate
 from meetscale.sim.trace import parse_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-DAYS = [
-    "monday-briefing",
-    "school-day",
-    "adhoc-surge",
-    "wrong-declarations",
-    "agency-flood",
-    "over-declaring",
-    "confidential-day",
-]
 
 
 def seed_list(text: str) -> list[int]:

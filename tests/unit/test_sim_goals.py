@@ -19,21 +19,13 @@ import pytest
 
 from meetscale.sim.bounds import trace_bounds
 from meetscale.sim.engine import PolicyResult
+from meetscale.sim.generate import GENERATORS
 from meetscale.sim.pools import split_pools
 from meetscale.sim.run import hpa_at_cost, simulate
 from meetscale.sim.trace import Trace, load_trace
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
-SAMPLES = [
-    "monday-briefing",
-    "school-day",
-    "adhoc-surge",
-    "wrong-declarations",
-    "agency-flood",
-    "over-declaring",
-    "confidential-day",
-    "week",
-]
+SAMPLES = list(GENERATORS)  # every sample trace
 
 
 @cache

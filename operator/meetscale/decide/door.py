@@ -52,13 +52,6 @@ def _soon(pool: PoolNow, at: datetime, opens: datetime) -> bool:
     return opens < at + pool.params.booked.bridge_startup
 
 
-def _fits(pool: PoolNow, booked: Sequence[BookedMeeting], at: datetime, ready_only: bool) -> bool:
-    """Whether Jicofo's placement of ``booked`` fits: on the ready bridges (a conference
-    opening before a new bridge is up lands on one that is), or else up to
-    ``maxBridges``."""
-    return _fits_on(pool.params, pool.bridges, booked, at, ready_only)
-
-
 def _fits_on(
     params: PoolParams,
     bridges: Sequence[BridgeState],
@@ -66,8 +59,10 @@ def _fits_on(
     at: datetime,
     ready_only: bool,
 ) -> bool:
-    """The replay from ``at`` fits on the bridges left once those held empty for the
-    meetings larger than a bridge are set aside."""
+    """Whether Jicofo's placement of ``booked`` from ``at`` fits: on the ready bridges
+    (a conference opening before a new bridge is up lands on one that is), or else up to
+    ``maxBridges``; either way once those held empty for the meetings larger than a
+    bridge are set aside."""
     if ready_only:
         bridges = [b for b in bridges if b.ready]
         n = sum(1 for b in bridges if not b.draining and not b.held)
@@ -160,7 +155,7 @@ def at_the_door(
     for req in admitted:
         opens = max(now, req.start)
         trial = [*booked, _as_booked(req, opens)]
-        if _fits(pool, trial, now, ready_only=_soon(pool, now, opens)):
+        if _fits_on(pool.params, pool.bridges, trial, now, ready_only=_soon(pool, now, opens)):
             booked = trial
             continue
         decisions[req.key] = _pool_full(pool, req, now, opens, explain)

@@ -25,7 +25,7 @@ import yaml
 from meetscale.sim.builder import Meeting, TraceBuilder, at
 from meetscale.sim.province import DEPARTMENTS, DISTRICTS, PERIODS, SCHOOLS
 
-__all__ = ["GENERATORS", "TraceBuilder", "generate", "main", "render"]
+__all__ = ["DAYS", "GENERATORS", "TraceBuilder", "generate", "main", "render"]
 
 MONDAY = date(2020, 4, 6)
 
@@ -279,10 +279,12 @@ GENERATORS: dict[str, Callable[[int], TraceBuilder]] = {
     "adhoc-surge": adhoc_surge,
     "wrong-declarations": wrong_declarations,
     "agency-flood": agency_flood,
-    "week": week,
     "over-declaring": over_declaring,
     "confidential-day": confidential_day,
+    "week": week,
 }
+#: the day traces (every sample but the week), drawn again with other seeds by the benchmark
+DAYS: tuple[str, ...] = tuple(name for name in GENERATORS if name != "week")
 DEFAULT_SEED = 2020
 
 
