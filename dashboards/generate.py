@@ -244,6 +244,21 @@ OPERATOR = Board(
             unit="reqps",
         ),
         Series(
+            "API server",
+            "Requests of the operator the API server did not answer, by reason "
+            "(MeetscaleApiserverUnreachable when no replica is answered).",
+            [(f"sum by (reason) (rate(meetscale_apiserver_errors_total{{{JOB}}}[{RATE}]))",
+              "{{reason}}")],
+            unit="reqps",
+        ),
+        Series(
+            "API server answering",
+            "1 while a replica's last request to the API server was answered, 0 since one "
+            "was not.",
+            [(f"max by (pod, instance) (meetscale_apiserver_available{{{JOB}}})",
+              "{{pod}} {{instance}}")],
+        ),
+        Series(
             "Memory",
             "Resident memory per replica.",
             [(f"max by (pod, instance) (process_resident_memory_bytes{{{JOB}}})",

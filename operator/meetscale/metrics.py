@@ -176,3 +176,5 @@ for _kind in ("meetings", "agencyquotas", "bridgepools"):
     status_write_errors.labels(kind=_kind)
 for _kind in ("pods", "services", "secrets"):
     kube_write_errors.labels(kind=_kind)
+for _reason in ("Unreachable", "Timeout", "ServerError", "Throttled"):
+    apiserver_errors.labels(reason=_reason)

@@ -568,11 +568,12 @@ def test_usage_counts_holders_and_new_admissions() -> None:
             participants_in_use=190,  # a/new is in its pre-join margin
             meetings_in_use=3,
             peak_booked_participants=190,
+            peak_booked_meetings=3,  # a/run, a/adm and a/new overlap; a/later is alone
             borrowed_participants=40,
             admitted_meetings=4,
             pending_meetings=1,
         ),
-        "b": AgencyUsage("b", 0, 0, 0, 0, 0, 0),
+        "b": AgencyUsage("b", 0, 0, 0, 0, 0, 0, 0),
     }
     assert plan.pool_units_in_use == 190
     assert plan.pool_peak_booked_units == 190

@@ -339,11 +339,26 @@ def test_a_decided_meeting_is_not_judged_again_as_at_its_creation():
     assert queued["m"].status["phase"] == "Admitted"
 
 
-def test_a_quota_lowered_below_what_is_admitted_says_it_is_over_committed():
-    """Three 100-participant Meetings admitted at once, then maxConcurrentParticipants
-    lowered from 500 to 200: they keep their reservations, the quota's WithinLimits
-    condition is False (OverCommitted) naming the peak and the limit, and a new Meeting
-    in that window queues."""
+@pytest.mark.parametrize(
+    ("participants", "meetings", "reason", "named"),
+    [
+        (500, 5, "WithinLimits", "peak at 400 participants of maxConcurrentParticipants 500 "
+         "and 4 meetings of maxConcurrentMeetings 5"),  # the new one admitted beside them
+        (200, 5, "OverCommitted", "peak at 300 participants, above maxConcurrentParticipants "
+         "200 (lowered"),
+        (500, 2, "OverCommitted", "peak at 3 meetings, above maxConcurrentMeetings 2 (lowered"),
+        (200, 1, "OverCommitted", "peak at 300 participants, above maxConcurrentParticipants "
+         "200 and 3 meetings, above maxConcurrentMeetings 1"),
+    ],
+    ids=["within", "participants-lowered", "meetings-lowered", "both-lowered"],
+)  # fmt: skip
+def test_a_quota_lowered_below_what_is_admitted_says_it_is_over_committed(
+    participants: int, meetings: int, reason: str, named: str
+) -> None:
+    """Three 100-participant Meetings admitted at once, then the quota's limits lowered:
+    they keep their reservations, the quota's WithinLimits condition is False
+    (OverCommitted) naming each peak above its limit, and a new Meeting in that window
+    queues."""
     admitted = {
         "phase": "Admitted",
         "reason": "Admitted",
@@ -356,8 +371,8 @@ def test_a_quota_lowered_below_what_is_admitted_says_it_is_over_committed():
         "spec": {
             "namespaceSelector": {"matchLabels": {"meetscale.io/agency": "so-y-te"}},
             "limits": {
-                "maxConcurrentParticipants": 200,
-                "maxConcurrentMeetings": 5,
+                "maxConcurrentParticipants": participants,
+                "maxConcurrentMeetings": meetings,
                 "maxMeetingParticipants": 400,
             },
         },
@@ -367,15 +382,10 @@ def test_a_quota_lowered_below_what_is_admitted_says_it_is_over_committed():
         "default", POOL, [*held, meeting("new")], [lowered], LABELS, timedelta(0), NOW
     )
     changes = {c.record.name: c.status for c in result.changes}
-    assert changes["new"]["phase"] == "Queued"
+    assert changes["new"]["phase"] == ("Admitted" if reason == "WithinLimits" else "Queued")
     for name in ("m0", "m1", "m2"):  # they keep their reservations
         assert changes.get(name, admitted)["phase"] == "Admitted"
     [cond] = result.quota_status["so-y-te"]["conditions"]
-    assert (cond["type"], cond["status"], cond["reason"]) == (
-        "WithinLimits",
-        "False",
-        "OverCommitted",
-    )
-    assert "peak at 300 participants, above maxConcurrentParticipants 200" in cond["message"]
-    _, fine = run(*held)
-    assert fine.quota_status["so-y-te"]["conditions"][0]["status"] == "True"
+    status = "True" if reason == "WithinLimits" else "False"
+    assert (cond["type"], cond["status"], cond["reason"]) == ("WithinLimits", status, reason)
+    assert named in cond["message"]

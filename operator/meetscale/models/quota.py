@@ -87,6 +87,7 @@ class AgencyQuotaStatus(CamelModel):
     participants_in_use: int | None = Field(default=None, ge=0)
     meetings_in_use: int | None = Field(default=None, ge=0)
     peak_booked_participants: int | None = Field(default=None, ge=0)
+    peak_booked_meetings: int | None = Field(default=None, ge=0)
     borrowed_participants: int | None = Field(default=None, ge=0)
     admitted_meetings: int | None = Field(default=None, ge=0)
     pending_meetings: int | None = Field(default=None, ge=0)

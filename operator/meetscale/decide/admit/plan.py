@@ -345,6 +345,7 @@ class _Pass:
                 participants_in_use=in_use,
                 meetings_in_use=ag.count.max(0, 1) if at_now else 0,
                 peak_booked_participants=ag.part.max(0, slots) if slots else 0,
+                peak_booked_meetings=ag.count.max(0, slots) if slots else 0,
                 borrowed_participants=borrowed,
                 admitted_meetings=ag.held + ag.admitted,
                 pending_meetings=ag.queued,

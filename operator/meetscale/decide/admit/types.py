@@ -164,6 +164,7 @@ class AgencyUsage:
     participants_in_use: int
     meetings_in_use: int
     peak_booked_participants: int
+    peak_booked_meetings: int
     borrowed_participants: int
     admitted_meetings: int
     pending_meetings: int
