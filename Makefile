@@ -60,7 +60,7 @@ unit: venv ## unit tests only (pure code, no cluster)
 
 .PHONY: test
 test: system-deps venv testbed lint ## everything: deps, binaries, lint, unit + integration tests on the real control plane
-	MEETSCALE_BUILD=1 $(BIN)/pytest -q
+	MEETSCALE_BUILD=1 $(BIN)/pytest -q --durations=25
 
 .PHONY: demo
 demo: system-deps venv testbed ## the main job: control plane + Prometheus + operator + simulated bridges + sample meetings
