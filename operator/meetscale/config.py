@@ -129,7 +129,8 @@ class Settings(BaseModel):
         default=None,
         pattern=_NAMESPACED_NAME,
         description="namespace/name of the coordination.k8s.io Lease (default: "
-        "<pool_namespace>/meetscale).",
+        "<pool_namespace>/meetscale-leader, the chart's Lease when installed as release "
+        "meetscale in the pool namespace).",
     )
     leader_election_identity: str | None = Field(
         default=None,
@@ -187,7 +188,7 @@ class Settings(BaseModel):
         if self.leader_election_lease:
             ns, name = self.leader_election_lease.split("/", 1)
             return ns, name
-        return self.pool_namespace, "meetscale"
+        return self.pool_namespace, "meetscale-leader"
 
     @classmethod
     def from_env(

@@ -108,6 +108,12 @@ def test_deployment_env_is_valid_operator_settings(sets):
         assert not settings.webhook_enabled and not settings.leader_election
         return
     assert settings.leader_election and settings.lease == (NAMESPACE, "meetscale-leader")
+    # an operator started by hand with only MEETSCALE_LEADER_ELECTION=true (and the same pool
+    # namespace) contends for the same Lease, so it stands by beside the chart's replicas
+    by_hand = Settings.from_env(
+        {"MEETSCALE_LEADER_ELECTION": "true", "MEETSCALE_POOL_NAMESPACE": NAMESPACE}
+    )
+    assert by_hand.lease == settings.lease
     assert settings.webhook_service == f"{NAMESPACE}/meetscale-webhook"
     assert settings.webhook_configuration == "meetscale.meetscale.io"
     if sets:
