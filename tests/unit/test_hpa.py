@@ -593,6 +593,34 @@ def test_history_add_records_and_prunes() -> None:
     assert unchanged == ScaleHistory()
 
 
+ORDERS = [
+    # (id, seconds before NOW of each pass in the order they are recorded)
+    ("forward", [900, 600, 299, 200, 60, 0]),
+    ("clock-stepped-back", [900, 200, 600, 299, 60, 0]),
+    ("same-instant", [600, 600, 299, 299, 0, 0]),
+    ("backward", [0, 60, 200, 299, 600, 900]),
+]
+
+
+@pytest.mark.parametrize("ago", [o[1] for o in ORDERS], ids=[o[0] for o in ORDERS])
+def test_stabilization_does_not_depend_on_the_order_recorded(ago: list[int]) -> None:
+    """A history recorded pass by pass (found by bisection while time goes forward) gives
+    what the same recommendations checked one by one give, whatever the clock did."""
+    history = ScaleHistory()
+    for i, s in enumerate(ago):
+        history = history.add(NOW - timedelta(seconds=s), 3 + i)
+    given = ScaleHistory(history.recommendations)  # not known to be ordered
+    assert history == given
+    behavior = BehaviorRules(scale_up=Rules(250))
+    for desired in (1, 5, 20):
+        assert stabilize(5, desired, behavior, history, NOW) == stabilize(
+            5, desired, behavior, given, NOW
+        )
+    for cutoff in (NOW - timedelta(seconds=s) for s in (1000, 600, 299, 0)):
+        want = [r for r in history.recommendations if r.at > cutoff]
+        assert list(history.since(cutoff)) == list(given.since(cutoff)) == want
+
+
 def test_behavior_from_model_uses_hpa_defaults() -> None:
     assert behavior_rules(Behavior()) == BehaviorRules()
 

@@ -176,6 +176,37 @@ def test_dump_round_trips() -> None:
     assert again == trace
 
 
+ZONES = [
+    # (id, the meeting's createdAt, its zone's offset)
+    ("same-zone", "2020-04-03T10:00:00+07:00", "+07:00"),
+    ("utc", "2020-04-03T03:00:00+00:00", "+00:00"),
+    ("another-offset", "2020-04-03T12:00:00+09:00", "+09:00"),
+]
+
+
+@pytest.mark.parametrize(("created", "offset"), [z[1:] for z in ZONES], ids=[z[0] for z in ZONES])
+def test_times_keep_their_zone_and_share_its_object(created: str, offset: str) -> None:
+    """Each time keeps its instant and its text; the times of one zone share one zone
+    object (Python compares those without asking each for its offset: faster)."""
+    yaml_text = ISSUE_EXAMPLE.replace(
+        "createdAt: 2020-04-03T10:00:00+07:00", f"createdAt: {created}"
+    )
+    json_like = _base()  # times as text, as a JSON trace has them (pydantic parses them)
+    json_like["meetings"][0]["createdAt"] = created
+    for key in ("start", "end"):
+        json_like[key] = json_like[key].isoformat()
+        json_like["meetings"][0][key] = json_like["meetings"][0][key].isoformat()
+    for data in (__import__("yaml").safe_load(yaml_text), json_like):
+        trace = parse_trace(data)
+        m = trace.meetings[0]
+        assert m.created_at.isoformat() == created
+        assert m.start.tzinfo is trace.start.tzinfo is trace.end.tzinfo is m.end.tzinfo
+        if offset == "+07:00":
+            assert m.created_at.tzinfo is trace.start.tzinfo
+        else:
+            assert m.created_at.utcoffset() != trace.start.utcoffset()
+
+
 # ------------------------------------------------------------------ the participant curve
 
 CURVE = [

@@ -49,12 +49,14 @@ class ConferenceView:
         out = ConferenceView(
             complete=self.complete, unbooked=dict(self.unbooked), on_bridge=dict(self.on_bridge)
         )
-        room_of_key = {k: r for r, k in rooms.items()}
+        room_of_key: dict[str, str] | None = None  # made when a Meeting is left out
         for key, n in self.participants.items():
             if key in keys:
                 out.participants[key] = n
                 out.hosts[key] = list(self.hosts.get(key, []))
             else:
+                if room_of_key is None:
+                    room_of_key = {k: r for r, k in rooms.items()}
                 room = room_of_key.get(key, key)
                 out.unbooked[room] = out.unbooked.get(room, 0) + n
         for bridge, per in self.by_bridge.items():
@@ -86,7 +88,7 @@ def conference_view(facts: ConferenceFacts | None, rooms: Mapping[str, str]) -> 
         return ConferenceView()
     view = ConferenceView(complete=facts.complete)
     for bridge in sorted(facts.seen):
-        view.on_bridge[bridge] = sum(max(0, n) for n in facts.seen[bridge].values())
+        view.on_bridge[bridge] = sum(n for n in facts.seen[bridge].values() if n > 0)
         for room, n in sorted(facts.seen[bridge].items()):
             if n <= 0:
                 continue

@@ -112,20 +112,46 @@ def booked_meeting(
     calibration: Calibration = PRIOR,
 ) -> BookedMeeting:
     spec = m.spec
-    running = m.phase == Phase.RUNNING or spec.start <= now
+    start, end = spec.start, spec.end_time
+    running = m.phase == Phase.RUNNING or start <= now
     if view is not None and view.participants.get(m.key, 0) > 0:
         running = True  # its conference is open: early joiners are the meeting's
-    return BookedMeeting(
-        key=m.key,
-        start=spec.start,
-        end=spec.end_time,
-        participants=spec.participants,
-        confidential=spec.confidential,
-        running=running,
-        observed_participants=view.observed(m.key) if view is not None and running else None,
-        expected=calibration.expected(spec.participants) if calibration.samples else None,
-        spread=calibration.spread if calibration.samples else None,
+    fields = (
+        m.key,
+        start,
+        end,
+        spec.participants,
+        spec.confidential,
+        running,
+        view.observed(m.key) if view is not None and running else None,
+        calibration.expected(spec.participants) if calibration.samples else None,
+        calibration.spread if calibration.samples else None,
     )
+    made = _made.get(fields)
+    if made is not None and made.start is start and made.end is end:
+        return made
+    if len(_made) >= _MADE_MAX:
+        _made.clear()
+    key, _, _, participants, confidential, _, observed, expected, spread = fields
+    made = _made[fields] = BookedMeeting(
+        key=key,
+        start=start,
+        end=end,
+        participants=participants,
+        confidential=confidential,
+        running=running,
+        observed_participants=observed,
+        expected=expected,
+        spread=spread,
+    )
+    return made
+
+
+# The booked meetings made lately, by their fields: a pass makes the same ones as the pass
+# before it, mostly (a frozen dataclass is slow to build). A hit must hold the very same
+# start and end (equal datetimes in another zone would print otherwise).
+_made: dict[tuple[object, ...], BookedMeeting] = {}
+_MADE_MAX = 4096
 
 
 def booked_meetings(
@@ -172,8 +198,34 @@ def with_conferences(bridges: list[BridgeState], view: ConferenceView) -> list[B
         if by is None and endpoints == b.endpoints:
             out.append(b)
         else:
-            out.append(replace(b, participants_by_meeting=by, endpoints=endpoints))
+            out.append(_counted(b, by, endpoints))
     return out
+
+
+def _counted(b: BridgeState, by: dict[str, int] | None, endpoints: int | None) -> BridgeState:
+    """``b`` with these counts: the one made last time for this very ``b`` if the counts
+    are the same (in the same order), else a new one (a pass mostly sees what the pass
+    before it saw, and `replace` is slow)."""
+    last = _last_counted.get(b.name)
+    if last is not None and last[0] is b:
+        made = last[1]
+        had = made.participants_by_meeting
+        if (
+            made.endpoints == endpoints
+            and type(made.endpoints) is type(endpoints)
+            and had == by
+            and (by is None or had is None or list(had) == list(by))
+        ):
+            return made
+    if len(_last_counted) >= _LAST_MAX:
+        _last_counted.clear()
+    made = replace(b, participants_by_meeting=by, endpoints=endpoints)
+    _last_counted[b.name] = (b, made)
+    return made
+
+
+_last_counted: dict[str, tuple[BridgeState, BridgeState]] = {}  # bridge -> (given, made)
+_LAST_MAX = 1024
 
 
 def bridge_state(b: BridgeFacts) -> BridgeState:

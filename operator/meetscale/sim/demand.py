@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from meetscale.sim.trace import Trace
 
@@ -27,8 +26,10 @@ def participants_at(t: float, n: int, s: float, e: float, spread: float) -> int:
         return 0
     if spread <= 0 or t - s >= spread:
         return n
-    frac = Fraction(t - s) / Fraction(spread)
-    return math.ceil(n * frac)
+    # ceil(n * (t - s) / spread) in exact rationals (the floats' own values), in integers
+    a, b = (t - s).as_integer_ratio()
+    c, d = spread.as_integer_ratio()
+    return -((-n * a * d) // (b * c))
 
 
 @dataclass(slots=True)

@@ -8,13 +8,14 @@ validates it and raises `TraceError` whose messages name the offending field, e.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import TzInfo
 
 from meetscale.models.meeting import MAX_PARTICIPANTS, PriorityClass
 
@@ -29,6 +30,22 @@ __all__ = [
     "load_trace",
     "parse_trace",
 ]
+
+
+_FIXED_ZONES = (timezone, TzInfo)  # fixed offsets: YAML's, and pydantic's from text
+_ZONES: dict[tuple[type, str], tzinfo] = {}
+
+
+def _one_zone(value: datetime) -> datetime:
+    """``value`` with the one shared instance of its fixed-offset zone: YAML and pydantic
+    give every timestamp a zone object of its own, and Python compares and subtracts
+    datetimes of distinct zone objects several times slower (it asks each for its offset).
+    The same type, offset and name: the same instant and the same text."""
+    tz = value.tzinfo
+    if tz is None or type(tz) not in _FIXED_ZONES:
+        return value
+    shared = _ZONES.setdefault((type(tz), repr(tz)), tz)
+    return value if shared is tz else value.replace(tzinfo=shared)
 
 
 class TraceError(ValueError):
@@ -107,7 +124,7 @@ class MeetingTrace(_Model):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a time zone, e.g. 2020-04-06T08:00:00+07:00")
-        return value
+        return _one_zone(value)
 
 
 class Trace(_Model):
@@ -126,7 +143,7 @@ class Trace(_Model):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a time zone, e.g. 2020-04-06T06:00:00+07:00")
-        return value
+        return _one_zone(value)
 
     @property
     def duration_seconds(self) -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 __all__ = ["Recommendation", "ScaleEvent", "ScaleHistory"]
@@ -26,10 +28,22 @@ class ScaleEvent:
 
 @dataclass(frozen=True, slots=True)
 class ScaleHistory:
-    """Past recommendations and scale events of one scaled object (oldest first)."""
+    """Past recommendations and scale events of one scaled object (oldest first).
+
+    ``ordered``: the recommendations are known to be by time (``add`` keeps track, as
+    long as time goes forward), so a window of them is found by bisection; not part of
+    the history's value (a history given without it is searched one by one)."""
 
     recommendations: tuple[Recommendation, ...] = ()
     events: tuple[ScaleEvent, ...] = ()
+    ordered: bool = field(default=False, repr=False, compare=False)
+
+    def since(self, cutoff: datetime) -> Sequence[Recommendation]:
+        """The recommendations made after ``cutoff`` (strictly), oldest first."""
+        recs = self.recommendations
+        if self.ordered or len(recs) <= 1:
+            return recs[bisect_right(recs, cutoff, key=_at) :]
+        return [r for r in recs if r.at > cutoff]
 
     def add(
         self,
@@ -46,10 +60,16 @@ class ScaleHistory:
         both at 3600 s) are dropped.
         """
         cutoff = now - horizon
-        recs = [r for r in self.recommendations if r.at > cutoff]
+        recs = list(self.since(cutoff))
+        ordered = self.ordered or len(self.recommendations) <= 1
         if recommendation is not None:
+            ordered = ordered and (not recs or recs[-1].at <= now)
             recs.append(Recommendation(now, recommendation))
         events = [e for e in self.events if e.at > cutoff]
         if change:
             events.append(ScaleEvent(now, change))
-        return ScaleHistory(tuple(recs), tuple(events))
+        return ScaleHistory(tuple(recs), tuple(events), ordered)
+
+
+def _at(r: Recommendation) -> datetime:
+    return r.at

@@ -271,13 +271,10 @@ def stabilize(
     """
     up_cutoff = now - timedelta(seconds=behavior.scale_up.stabilization_window_seconds)
     down_cutoff = now - timedelta(seconds=behavior.scale_down.stabilization_window_seconds)
-    up_bound = desired_replicas
-    down_bound = desired_replicas
-    for rec in history.recommendations:
-        if rec.at > up_cutoff and rec.replicas < up_bound:
-            up_bound = rec.replicas
-        if rec.at > down_cutoff and rec.replicas > down_bound:
-            down_bound = rec.replicas
+    up_bound = min((r.replicas for r in history.since(up_cutoff)), default=desired_replicas)
+    up_bound = min(up_bound, desired_replicas)
+    down_bound = max((r.replicas for r in history.since(down_cutoff)), default=desired_replicas)
+    down_bound = max(down_bound, desired_replicas)
     replicas = min(max(current_replicas, up_bound), down_bound)
     if replicas == desired_replicas:
         return replicas, None

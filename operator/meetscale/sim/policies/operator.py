@@ -142,6 +142,7 @@ class OperatorPolicy:
         self._adhoc: deque[Arrival] = deque()  # ad-hoc meetings seen, by when they appeared
         self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
         self._last_seen: dict[str, LastSeen] = {}  # as the live scaler keeps them
+        self._requests: dict[tuple[int, str], MeetingRequest] = {}  # see _request
 
     # ------------------------------------------------------------------ helpers
 
@@ -154,15 +155,19 @@ class OperatorPolicy:
         )
 
     def _request(self, m: int, phase: str) -> MeetingRequest:
-        agency = self._agency[m]
-        return meeting_request(
-            self._keys[m],
-            self._specs[m],
-            agency=agency,
-            agency_priority=self._agency_priority.get(agency, 0),
-            created=self._created[m],
-            phase=phase,
-        )
+        """Meeting ``m`` in ``phase`` as the core sees it (made once: a spec never changes)."""
+        made = self._requests.get((m, phase))
+        if made is None:
+            agency = self._agency[m]
+            made = self._requests[m, phase] = meeting_request(
+                self._keys[m],
+                self._specs[m],
+                agency=agency,
+                agency_priority=self._agency_priority.get(agency, 0),
+                created=self._created[m],
+                phase=phase,
+            )
+        return made
 
     def _buckets(self, lo: float, hi: float) -> range:
         return range(int(lo // _BUCKET), int(max(lo, hi - 1e-9) // _BUCKET) + 1)
