@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from meetscale.cli import main as meetscale_main
+from meetscale.sim.pools import split_pools
 from meetscale.sim.report import RESULT_KEYS
+from meetscale.sim.run import simulate
 from meetscale.sim.tiny import agency, meeting, tiny_trace
 from meetscale.sim.trace import dump_trace
 
@@ -221,3 +223,22 @@ def test_bounds_on_request(trace_file: Path, capsys: pytest.CaptureFixture[str])
     last = out.splitlines()[-1]
     assert last.startswith("bounds: whole conferences need at least ")
     assert f"uses {b['clairvoyant_bridge_hours']:.1f} " in last
+
+
+@pytest.mark.parametrize("record_series", [True, False], ids=["with-series", "without-series"])
+def test_peak_bridges_of_two_pools_is_the_peak_of_their_sum(record_series: bool) -> None:
+    """The shared pool peaks in the first hour, the confidential pool in the third: the
+    bridges ever up at once are 4 (1 + 3), not the sum of each pool's peak (3 + 3), whether
+    or not the run keeps its series (for plots)."""
+    trace = tiny_trace(
+        [
+            meeting("sang", start=0, minutes=60, participants=250),
+            meeting("chieu", start=120, minutes=60, participants=250, confidential=True),
+        ]
+    )
+    pool = trace.pool.model_copy(update={"min_bridges": 0})
+    trace = trace.model_copy(update={"confidential_pool": pool})
+    (result,) = simulate(split_pools(trace), ["oracle"], record_series=record_series)
+    assert result.pools["shared"].peak_bridges == 3
+    assert result.pools["confidential"].peak_bridges == 3
+    assert result.peak_bridges == 4

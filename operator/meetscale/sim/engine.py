@@ -66,7 +66,7 @@ class PolicyResult:
     denied_by_meeting: list[float] = field(default_factory=list)
     series_t: list[float] = field(default_factory=list)  # hours from trace start
     series_participants: list[int] = field(default_factory=list)
-    series_bridges: list[int] = field(default_factory=list)
+    series_bridges: list[int] = field(default_factory=list)  # kept without record_series too
     series_ready: list[int] = field(default_factory=list)
     series_degraded: list[int] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the run
@@ -318,11 +318,11 @@ class Run:
         self.peak = max(self.peak, nb)
         deg = world.account()
         t = k * self.demand.tick
+        ser_t, ser_p, ser_b, ser_r, ser_d = self.series
+        ser_b.append(nb)  # always: the peak of several pools side by side is their sum's
         if self.record_series:
-            ser_t, ser_p, ser_b, ser_r, ser_d = self.series
             ser_t.append(t / 3600.0)
             ser_p.append(world.admitted_participants)
-            ser_b.append(nb)
             ser_r.append(sum(1 for b in world.bridges.values() if b.ready))
             ser_d.append(deg)
         if t % SCRAPE_SECONDS == 0:

@@ -176,7 +176,7 @@ def merge_results(split: Split, results: Sequence[PolicyResult], seconds: float)
         meetings_admitted=sum(r.meetings_admitted for r in results),
         meetings_queued=sum(r.meetings_queued for r in results),
         meetings_rejected=sum(r.meetings_rejected for r in results) + len(refused),
-        peak_bridges=max(bridges) if bridges else sum(r.peak_bridges for r in results),
+        peak_bridges=max(bridges, default=0),
         scale_events=sum(r.scale_events for r in results),
         per_agency=per_agency,
         degraded_booked_minutes=sum(r.degraded_booked_minutes for r in results),
