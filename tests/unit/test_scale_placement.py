@@ -121,6 +121,32 @@ PLACEMENT_CASES = {
     "larger-than-a-bridge-no-early-join": PlacementCase(
         [meeting("big", 500, 15)], [], 0, PLACED.evolve(early_join=timedelta(0))
     ),
+    # a meeting's first participants may come `early_join` (10 min) before its start: it is
+    # counted from `bridge_startup` (2 min) before then, when that is earlier than its lead
+    # time (a bridge asked for then takes conferences when they come)
+    "planned-from-startup-before-its-earliest-join": PlacementCase(
+        [meeting("a", 200, 12)], [br("x", 0.83, 250)], 2
+    ),
+    "not-yet-counted": PlacementCase([meeting("a", 200, 12.5)], [br("x", 0.83, 250)], 0),
+    "without-early-join-counted-from-its-lead-time": PlacementCase(
+        [meeting("a", 200, 10)], [br("x", 0.83, 250)], 2, PLACED.evolve(early_join=timedelta(0))
+    ),
+    "without-early-join-not-yet-counted": PlacementCase(
+        [meeting("a", 200, 10.5)], [br("x", 0.83, 250)], 0, PLACED.evolve(early_join=timedelta(0))
+    ),
+    # r (250 booked) opened 2 min ago with 50 on x: its 200 latecomers join x, not y. a,
+    # opening at +5, lands on x (Jicofo sees its 50, not who is still to come), which
+    # overflows; on y beside s it would not fit the margin either: a bridge of its own, 3
+    # (spread over every bridge's load, the latecomers would make 2 look enough)
+    "latecomers-join-their-own-bridge": PlacementCase(
+        [
+            meeting("r", 250, -2, running=True, observed=50),
+            meeting("s", 150, -60, 120, running=True, observed=150),
+            meeting("a", 150, 5),
+        ],
+        [br("x", 0.17, 50, by_meeting={"r": 50}), br("y", 0.5, 150, by_meeting={"s": 150})],
+        3,
+    ),
     # more confidential meetings than the pool has bridges: the least bad is the maximum
     "cannot-fit-says-so": PlacementCase(
         [meeting(f"c{i}", 50, 5, confidential=True) for i in range(25)], [], 21

@@ -24,7 +24,7 @@ from meetscale.decide.scale.hpa import (
     Rules,
 )
 from meetscale.decide.scale.params import BookedTerm, Bounds, DrainRules, LiveTerm, PoolParams
-from meetscale.decide.scale.replay import opens_at
+from meetscale.decide.scale.replay import counted_from
 from meetscale.decide.scale.types import BookedMeeting, BridgeState
 from meetscale.models import HOLDING_PHASES, BridgePoolSpec, Phase
 from meetscale.models.pool import Behavior, ScalingRules
@@ -162,11 +162,11 @@ def booked_meetings(
     calibrations: Mapping[str, Calibration] | None = None,
 ) -> list[BookedMeeting]:
     """The admitted and running meetings the core looks at now: not cancelled, running or
-    opening within the lead time (those beyond it cannot change a decision yet), and not
-    ended, unless the bridges still host their conference (an overrun: booked until it
-    closes). A running meeting's observed participants are the bridges' count of its room
-    (unknown without ``view``). Ordered by start, then key."""
-    horizon = now + pool.booked.lead_time
+    counted by the booked term (:func:`~meetscale.decide.scale.replay.counted_from`; the
+    others cannot change a decision yet), and not ended, unless the bridges still host
+    their conference (an overrun: booked until it closes). A running meeting's observed
+    participants are the bridges' count of its room (unknown without ``view``). Ordered by
+    start, then key."""
     out = []
     for m in meetings:
         if m.spec.cancelled or not (m.phase in _BOOKED or m.at_the_door):
@@ -175,7 +175,7 @@ def booked_meetings(
             continue
         cal = (calibrations or {}).get(m.agency or "", PRIOR)
         b = booked_meeting(m, now, view, cal)
-        if b.running or opens_at(pool, b) <= horizon:
+        if b.running or counted_from(pool, b) <= now:
             out.append(b)
     out.sort(key=lambda b: (b.start, b.key))
     return out

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from meetscale.decide.scale.holds import reserved
 from meetscale.decide.scale.params import PoolParams
-from meetscale.decide.scale.replay import Replay, need, opens_at, replay
+from meetscale.decide.scale.replay import Replay, counted_from, need, opens_at, replay
 from meetscale.decide.scale.types import BookedDemand, BookedMeeting, BridgeState
 
 __all__ = ["BookedResult", "booked_demand", "booked_term"]
@@ -49,22 +49,24 @@ def booked_demand(
 ) -> BookedDemand:
     """Bridges the booked meetings (and unbooked headroom) need within the lead time.
 
-    Counted: running meetings, and meetings that may open (their start, or ``early_join``
-    before it for one larger than a bridge) by ``now + lead_time`` and end after ``now``.
-    Participants of a meeting: declared if not running; if running, the observed count
-    (max(declared, observed) within ``join_grace`` of its start; declared if nothing is
-    observed).
+    Counted: running meetings, and meetings that end after ``now`` from
+    :func:`~meetscale.decide.scale.replay.counted_from` on (``lead_time`` before their
+    start, or ``bridge_startup`` before their first participants may come, ``early_join``
+    before it, if that is earlier). Participants of a meeting: declared if not running;
+    if running, the observed count (max(declared, observed) within ``join_grace`` of its
+    start; declared if nothing is observed).
 
     ``placed``: the placement replay's fewest bridges (see
     :func:`~meetscale.decide.scale.replay.placement_need`), plus the bridges held empty
     for meetings larger than a bridge on top of the occupied ones. ``participants``: at
-    the busiest instant of ``[now, now + lead_time]`` (``now`` and every counted start),
-    where a running meeting is present while ``t < end`` (at ``now`` also when it overruns
-    its end) and one not yet running over ``[opens, end)``: back-to-back meetings are
-    never added up. The term is ``max(placed, participants / participants_per_bridge)``
-    plus ``headroom`` bridges for ``adhoc_rate`` (unbooked participants arriving per
-    minute) times the lead time; ``unbooked_now`` reports the participants on the bridges
-    now that belong to no running booked meeting (the live term's load).
+    the busiest instant (``now`` and every counted start), where a running meeting is
+    present while ``t < end`` (at ``now`` also when it overruns its end) and one not yet
+    running over ``[opens, end)`` (:func:`~meetscale.decide.scale.replay.opens_at`):
+    back-to-back meetings are never added up. The term is ``max(placed, participants /
+    participants_per_bridge)`` plus ``headroom`` bridges for ``adhoc_rate`` (unbooked
+    participants arriving per minute) times the lead time; ``unbooked_now`` reports the
+    participants on the bridges now that belong to no running booked meeting (the live
+    term's load).
     """
     return booked_term(pool, booked, bridges, now, adhoc_rate).demand
 
@@ -78,7 +80,6 @@ def booked_term(
 ) -> BookedResult:
     """:func:`booked_demand`, with the replay it searched and the reserved bridges."""
     ppb = pool.participants_per_bridge
-    horizon = now + pool.booked.lead_time
     observed: dict[str, int] | None = None
     meetings = 0
     running_present = 0
@@ -99,7 +100,8 @@ def booked_term(
             since, until = now, m.end
             if until <= now:  # overrunning its end: there now, for how long is unknown
                 until = now + _INSTANT
-        elif (opens := opens_at(pool, m)) <= horizon and m.end > now:
+        elif counted_from(pool, m) <= now and m.end > now:
+            opens = opens_at(pool, m)
             p = m.size
             since, until = max(opens, now), m.end
         else:

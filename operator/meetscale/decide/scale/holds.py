@@ -79,10 +79,12 @@ def shield(rp: Replay, bridges: Sequence[BridgeState], n_reserved: int) -> list[
     active = [b for b in bridges if not b.draining and not b.held]
     cand = sorted(active + held[n_reserved:], key=lambda b: (b.created_at, b.name))
     loads = [rp.load_of(b) for b in cand]
-    if len(cand) < 2 or rp.fits_loads(tuple(loads)):
+    coming = [rp.coming_of(b) for b in cand]
+    if len(cand) < 2 or rp.fits_loads(tuple(loads), tuple(coming)):
         return []
     least = min(range(len(cand)), key=lambda i: (loads[i], -cand[i].created_at.timestamp()))
     rest = tuple(x for i, x in enumerate(loads) if i != least)
-    if not cand[least].ready or not rp.fits_loads(rest):
+    rest_coming = tuple(x for i, x in enumerate(coming) if i != least)
+    if not cand[least].ready or not rp.fits_loads(rest, rest_coming):
         return []
     return [cand[least].name]

@@ -77,8 +77,9 @@ class BookedTerm:
     """The booked term: bridges for the admitted meetings that run or start soon, replayed
     as Jicofo would place their conferences (see :mod:`meetscale.decide.scale.replay`)."""
 
-    #: how far ahead booked meetings are provisioned (the time a bridge needs to come up,
-    #: with room to spare)
+    #: how far ahead of its start a booked meeting is provisioned (the time a bridge needs
+    #: to come up, with room to spare); earlier when its first participants may come
+    #: sooner than ``bridge_startup`` after that (see ``early_join``)
     lead_time: timedelta = timedelta(seconds=600)
     #: for this long after a running meeting's start its demand is max(expected, observed)
     #: participants (people are still joining); afterwards the observed count plus a growth
@@ -95,15 +96,18 @@ class BookedTerm:
     #: replay's release of its load)
     overrun: timedelta = timedelta(seconds=600)
     #: how long before its start the first participants of a meeting may join (the
-    #: operator's pre-join margin): a meeting larger than a bridge grows on one bridge
-    #: until it spans, so it is placed, and its bridges held, from then
+    #: operator's pre-join margin): Jicofo places its conference at that first join and
+    #: never moves it, so the booked term counts it from ``bridge_startup`` before then at
+    #: the latest; a meeting larger than a bridge grows on one bridge until it spans, so
+    #: it is placed, and its bridges held, from then
     early_join: timedelta = timedelta(seconds=600)
     #: a bridge that conferences share keeps ``declaration_sigmas x sqrt(sum of (spread x
     #: size)^2)`` free below ``participants_per_bridge`` (0: fill it), where each size is a
     #: conference's expected one and spread its agency's (see ``calibration``)
     declaration_sigmas: float = DECLARATION_SIGMAS
     #: how long a new bridge takes to take conferences: a short-notice meeting opening
-    #: sooner must fit on the bridges there are (see ``meetscale.decide.door``)
+    #: sooner must fit on the bridges there are (see ``meetscale.decide.door``), and a
+    #: booked meeting is counted at least this long before its first participants may come
     bridge_startup: timedelta = timedelta(seconds=120)
     #: unbooked (ad-hoc) arrivals are averaged over this window for the headroom term
     adhoc_window: timedelta = timedelta(minutes=30)

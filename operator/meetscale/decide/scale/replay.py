@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from meetscale.decide.scale.calibration import DEFAULT_SPREAD
+from meetscale.decide.scale.census import conference_census
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
@@ -25,6 +26,7 @@ __all__ = [
     "Replay",
     "Upcoming",
     "clear_replay_cache",
+    "counted_from",
     "held_for",
     "need",
     "opens_at",
@@ -55,11 +57,24 @@ class Release(NamedTuple):
 
 
 def opens_at(pool: PoolParams, m: BookedMeeting) -> datetime:
-    """When a booked meeting's first participants may come: its start, or ``early_join``
-    before it for one larger than a bridge (it grows on one bridge until it spans)."""
+    """When the replay places a booked meeting: its start, or ``early_join`` before it for
+    one larger than a bridge (it grows on one bridge until it spans)."""
     if m.size > pool.participants_per_bridge:
         return m.start - pool.booked.early_join
     return m.start
+
+
+def counted_from(pool: PoolParams, m: BookedMeeting) -> datetime:
+    """When the booked term starts counting a meeting not yet running: ``lead_time`` before
+    its start, or ``bridge_startup`` before its first participants may come (``early_join``
+    before its start) if that is earlier, so that the bridges asked for then take
+    conferences when they come (Jicofo places a conference at its first join and never
+    moves it); one larger than a bridge ``lead_time`` before it may open (its bridges are
+    held empty from then)."""
+    b = pool.booked
+    if m.size > pool.participants_per_bridge:
+        return opens_at(pool, m) - b.lead_time
+    return min(m.start - b.lead_time, m.start - b.early_join - b.bridge_startup)
 
 
 def held_for(pool: PoolParams, m: BookedMeeting) -> bool:
@@ -83,9 +98,10 @@ def _ramp(p: float, since: float, ramp: float) -> float:
 class _Bridges:
     """The replay's bridges: the conferences it placed on each, still filling or filled."""
 
-    def __init__(self, loads: Sequence[float], ramp: float) -> None:
+    def __init__(self, loads: Sequence[float], ramp: float, coming: Sequence[float]) -> None:
         n = len(loads)
         self.loads = loads
+        self.coming = coming or (0.0,) * n
         self.ramp = ramp
         self.first = _FIRST_JOIN_S / ramp if ramp > 0 else 1.0
         # per bridge: conferences still filling (from, until, p, w), filled ones (until, p, w)
@@ -111,7 +127,7 @@ class _Bridges:
                 self.filled[b] = filled = [f for f in filled if f[0] > start]
                 self.filled_sum[b] = sum(q for _, q, _ in filled)
             now_load = self.loads[b] * kept + self.filled_sum[b]
-            full = now_load
+            full = now_load + self.coming[b] * kept
             if self.filling[b]:
                 still = []
                 for a, e, q, w in self.filling[b]:
@@ -140,11 +156,15 @@ def placement_fits(
     ppb: int,
     ramp: float,
     sigmas: float = 0.0,
+    coming: Sequence[float] = (),
 ) -> bool:
     """Whether Jicofo's placement of ``upcoming`` on bridges with ``loads`` keeps every
     bridge that takes one of them within capacity.
 
     ``loads``: the bridges' participants now, in Jicofo's tie order (oldest first).
+    ``coming``: per bridge, the participants still to join the running conferences on it
+    (none if empty): they count in its load when filled, not in the load Jicofo compares
+    when it places a conference (they come later).
     ``releases``: increasing. ``upcoming``: by start. Each is placed at its start on the
     least-loaded bridge, where the conferences placed before it count as far as their
     nominal ``ramp`` has filled them (a conference placed with others at once weighs
@@ -157,7 +177,7 @@ def placement_fits(
     participants of the conferences this replay put on it (the load already there is
     observed, not declared).
     """
-    state = _Bridges(loads, ramp)
+    state = _Bridges(loads, ramp, coming)
     ri = 0
     kept = 1.0
     heap: list[tuple[float, int, float]] = []
@@ -210,8 +230,9 @@ def _placement_fits_cached(
     ppb: int,
     ramp: float,
     sigmas: float,
+    coming: tuple[float, ...],
 ) -> bool:
-    return placement_fits(loads, releases, upcoming, ppb, ramp, sigmas)
+    return placement_fits(loads, releases, upcoming, ppb, ramp, sigmas, coming)
 
 
 def clear_replay_cache() -> None:
@@ -220,78 +241,15 @@ def clear_replay_cache() -> None:
     _placement_fits_cached.cache_clear()
 
 
-class Census(NamedTuple):
-    """Which booked meetings the bridges' conference counts say are placed: ``unplaced``
-    started but not on a bridge yet; ``early`` joining before their start."""
-
-    unplaced: frozenset[str]
-    early: frozenset[str]
-
-
-def conference_census(
-    pool: PoolParams,
-    booked: Sequence[BookedMeeting],
-    bridges: Sequence[BridgeState],
-    now: datetime,
-) -> Census:
-    """Which booked meetings the bridges' conference counts say are placed, and which not.
-
-    A meeting that started less than ``join_ramp`` ago whose conference the bridges do
-    not show yet is *unplaced*: Jicofo will place it at its first join on the
-    least-loaded bridge, so the replay places it rather than spreading it over the loads
-    (its bridges must not be drained before it lands). Conferences beyond the running
-    meetings' are meetings that started joining before their start: the *early* ones
-    (the soonest starts within ``join_ramp``) fill the bridges they are on, they are not
-    placed again. Count: the conferences on all bridges against the running booked
-    meetings (each one conference); the newest starts, and of those the largest, are the
-    unplaced ones. Both empty when no bridge reports its conferences, or when
-    per-meeting counts are known.
-    """
-    counts = [b.conferences for b in bridges if b.conferences is not None]
-    if not counts or any(m.observed_participants is not None for m in booked):
-        return Census(frozenset(), frozenset())
-    window = pool.booked.join_ramp
-    recent: list[BookedMeeting] = []
-    settled = 0
-    for m in booked:
-        if not m.running:
-            continue
-        if now - m.start < window:
-            recent.append(m)
-        else:
-            settled += 1
-    surplus = sum(counts) - settled
-    placed = min(len(recent), max(0, surplus))
-    # which of them are placed is not known: assume the smallest, and the largest not
-    recent.sort(key=lambda m: (m.start, m.participants, m.key))
-    unplaced = frozenset(m.key for m in recent[placed:])
-    extra = max(0, surplus - len(recent))
-    if not extra:
-        return Census(unplaced, frozenset())
-    # one larger than a bridge (it spreads onto the least-loaded others as it grows) or
-    # a confidential one (it needs empty bridges) stays in the replay
-    soon = sorted(
-        (
-            m
-            for m in booked
-            if not m.running
-            and m.start - now < window
-            and m.end > now
-            and not m.confidential
-            and m.participants <= pool.participants_per_bridge
-        ),
-        key=lambda m: (m.start, m.participants, m.key),
-    )
-    return Census(unplaced, frozenset(m.key for m in soon[:extra]))
-
-
 class Replay(NamedTuple):
     """The placement replay of the meetings starting within the lead time, set up once."""
 
     fits: Callable[[int], bool]  # on n bridges: the least-loaded left out, or empty ones added
     start_n: int  # the participants' lower bound
-    fits_loads: Callable[[tuple[float, ...]], bool]  # on bridges with exactly these loads
+    # on bridges with exactly these loads (and these latecomers still to come on them)
+    fits_loads: Callable[[tuple[float, ...], tuple[float, ...]], bool]
     load_of: Callable[[BridgeState], float]  # a bridge's load as the replay counts it
+    coming_of: Callable[[BridgeState], float]  # the latecomers still to join it
 
 
 def placement_need(
@@ -347,7 +305,8 @@ class _Inputs(NamedTuple):
 
     ups: list[Upcoming]
     run_total: float  # participants of the running meetings (observed, else declared)
-    growth: float  # participants still to join the running meetings
+    growth: float  # participants still to join the running meetings, where no bridge says
+    joining: dict[str, float]  # those still to join a running meeting the bridges count
     ends: list[Release]  # (end + overrun, participants) of the running meetings
 
 
@@ -357,12 +316,12 @@ def _inputs(
     bridges: Sequence[BridgeState],
     now: datetime,
 ) -> _Inputs:
-    horizon = now + pool.booked.lead_time
     ramp = pool.booked.join_ramp.total_seconds()
     overrun = pool.booked.overrun
     ups: list[Upcoming] = []
     ends: list[Release] = []
     run_total = growth = 0.0
+    joining: dict[str, float] = {}
     unplaced, early = conference_census(pool, booked, bridges, now)
     grace = pool.booked.join_grace
     for m in booked:
@@ -376,7 +335,7 @@ def _inputs(
             if obs is None and since < ramp:
                 growth += p - _ramp(p, since, ramp) if since > 0 else p
             elif obs is not None and now < m.start + grace and m.size > obs:
-                growth += m.size - obs  # still joining, where it is
+                joining[m.key] = m.size - obs  # still joining, where it is
                 p = m.size
             if m.end > now:
                 ends.append(Release((m.end - now + overrun).total_seconds(), p))
@@ -387,7 +346,7 @@ def _inputs(
             ends.append(Release((m.end - now + overrun).total_seconds(), m.size))
         elif m.size > 0 and m.end > now:
             start = m.start if m.running else opens_at(pool, m)  # may open early
-            if not m.running and start > horizon:
+            if not m.running and counted_from(pool, m) > now:
                 continue
             if now < start and held_for(pool, m):
                 continue  # its bridges are held for it (see holds.reserved)
@@ -401,7 +360,27 @@ def _inputs(
                 )
             )
     ups.sort(key=lambda u: u.start)
-    return _Inputs(ups, run_total, growth, ends)
+    return _Inputs(ups, run_total, growth, joining, ends)
+
+
+def _joining_by_bridge(
+    bridges: Sequence[BridgeState], joining: dict[str, float]
+) -> dict[str, float]:
+    """The participants still to join each running meeting, on the bridges its conference
+    is on (in proportion to who is there; what no open bridge hosts is left out)."""
+    if not joining:
+        return {}
+    where: dict[str, list[tuple[str, int]]] = {}
+    for b in bridges:
+        for key, n in (b.participants_by_meeting or {}).items():
+            if key in joining and n > 0:
+                where.setdefault(key, []).append((b.name, n))
+    out: dict[str, float] = {}
+    for key, spots in where.items():
+        here = sum(n for _, n in spots)
+        for name, n in spots:
+            out[name] = out.get(name, 0.0) + joining[key] * n / here
+    return out
 
 
 def replay(
@@ -411,7 +390,7 @@ def replay(
     now: datetime,
 ) -> Replay | None:
     """The replay :func:`placement_need` searches with; None when no meeting starts."""
-    ups, run_total, growth, ends = _inputs(pool, booked, bridges, now)
+    ups, run_total, growth, joining, ends = _inputs(pool, booked, bridges, now)
     if not ups:
         return None
     ramp = pool.booked.join_ramp.total_seconds()
@@ -426,6 +405,10 @@ def replay(
         scale = 1.0 + growth / total
         raw = [x * scale for x in raw]
         total += growth
+    # a running meeting's latecomers join the bridges its conference is on
+    coming = _joining_by_bridge([b for b in bridges if not b.draining], joining)
+    late = [coming.get(b.name, 0.0) for b in active]
+    total += sum(late)
     denom = max(total, run_total)
     releases: list[Release] = []
     if denom > 0 and ends:
@@ -434,7 +417,9 @@ def replay(
         for t, q in ends:
             gone += q
             releases.append(Release(t, min(1.0, gone / denom)))
-    order = sorted(range(len(active)), key=lambda i: (raw[i], -active[i].created_at.timestamp()))
+    order = sorted(
+        range(len(active)), key=lambda i: (raw[i] + late[i], -active[i].created_at.timestamp())
+    )
     last = ups[-1].start
     kept = 1.0 - max((r.fraction for r in releases if r.at <= last), default=0.0)
     need_total = total * kept + sum(u.participants for u in ups)
@@ -446,18 +431,23 @@ def replay(
     rel_key = tuple(Release(t - shift, f) for t, f in releases)
     sigmas = pool.booked.declaration_sigmas
 
-    def loads_for(n: int) -> tuple[float, ...]:
+    def fits(n: int) -> bool:
         if n <= len(active):
             dropped = set(order[: len(active) - n])
-            return tuple(raw[i] for i in range(len(active)) if i not in dropped)
-        return tuple(raw) + (0.0,) * (n - len(active))
+            kept_ = [i for i in range(len(active)) if i not in dropped]
+            return fits_loads(tuple(raw[i] for i in kept_), tuple(late[i] for i in kept_))
+        extra = (0.0,) * (n - len(active))
+        return fits_loads(tuple(raw) + extra, tuple(late) + extra)
 
-    def fits_loads(loads: tuple[float, ...]) -> bool:
-        return _placement_fits_cached(loads, rel_key, ups_key, ppb, ramp, sigmas)
+    def fits_loads(loads: tuple[float, ...], coming_: tuple[float, ...] = ()) -> bool:
+        if not any(coming_):
+            coming_ = ()
+        return _placement_fits_cached(loads, rel_key, ups_key, ppb, ramp, sigmas, coming_)
 
     return Replay(
-        fits=lambda n: fits_loads(loads_for(n)),
+        fits=fits,
         start_n=start_n,
         fits_loads=fits_loads,
         load_of=lambda b: float(b.endpoints or 0) * scale,
+        coming_of=lambda b: coming.get(b.name, 0.0),
     )

@@ -20,7 +20,7 @@ denied.
 
 Scaling. Every 15 s `decide_scale` gets what the live operator gives it: the pool's
 parameters, every bridge Pod with its metrics from the lagged Prometheus scrape, the
-admitted meetings the adapter keeps (running, or opening within the lead time; gone at
+admitted meetings the adapter keeps (running, or counted by the booked term; gone at
 their end), the scale history, and the ad-hoc rate. The policy then starts
 `plan.new_bridges`, drains `plan.drain` and puts `plan.cancel_drain` back into service.
 Drained bridges are removed as the live operator removes them
@@ -251,9 +251,9 @@ class OperatorPolicy:
         self._holding.add(m)
         info = self._infos[m]
         heapq.heappush(self._ends, (info.end, m))
-        # a meeting larger than a bridge is planned for from its earliest first join
-        big = info.declared > self._params.participants_per_bridge
-        early = self._params.booked.early_join.total_seconds() if big else 0.0
+        # kept from the lead time before its earliest first join: the adapter keeps those
+        # the booked term counts (`counted_from`, never earlier)
+        early = self._params.booked.early_join.total_seconds()
         heapq.heappush(self._upcoming, (info.start - self._lead - early, m))
 
     def _release(self, m: int) -> None:
@@ -316,7 +316,7 @@ class OperatorPolicy:
 
     def booked_facts(self, t: float, rooms_open: set[str]) -> list[MeetingFacts]:
         """The admitted meetings near enough to matter (a superset of what the adapter
-        keeps: it drops those that open beyond the lead time, and those past their end
+        keeps: it drops those the booked term does not count yet, and those past their end
         whose conference is closed). A meeting past its end stays while its room is open."""
         while self._upcoming and self._upcoming[0][0] <= t + 1e-9:
             _, m = heapq.heappop(self._upcoming)
