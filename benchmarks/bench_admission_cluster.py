@@ -61,55 +61,13 @@ from kubernetes import client, config  # noqa: E402
 from testbed import binaries  # noqa: E402
 from testbed._proc import free_port, spawn  # noqa: E402
 from testbed.controlplane import ControlPlane  # noqa: E402
+from testbed.meetingwatch import Watcher  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "admission_cluster.json"
 GROUP, VERSION = "meetscale.io", "v1alpha1"
 POOL_NAMESPACE = "meetscale-system"
 TARGET_P99_S = 1.0
 TARGET_RSS_MB = 300.0
-# A watch of all Meetings in a process of its own (no GIL shared with the creating
-# threads): one line "time namespace/name phase" per event whose phase it has not printed
-# for that Meeting yet. It resumes from the last resourceVersion when the server ends the
-# watch, and relists when that version is too old, so no verdict is missed.
-WATCHER = """
-import sys, time
-from kubernetes import client, config, watch
-config.load_kube_config(config_file=sys.argv[1])
-api = client.CustomObjectsApi()
-out = sys.stdout
-printed = {}
-def emit(obj):
-    meta = obj.get("metadata", {})
-    key = meta.get("namespace", "") + "/" + meta.get("name", "")
-    phase = (obj.get("status") or {}).get("phase") or "Pending"
-    if printed.get(key) != phase:
-        printed[key] = phase
-        out.write(f"{time.time():.6f} {key} {phase}\\n")
-rv = None
-while True:
-    if rv is None:
-        listing = api.list_cluster_custom_object("meetscale.io", "v1alpha1", "meetings")
-        for obj in listing["items"]:
-            emit(obj)
-        rv = listing["metadata"]["resourceVersion"]
-        out.write(f"{time.time():.6f} - READY\\n"); out.flush()
-    try:
-        for ev in watch.Watch().stream(
-            api.list_cluster_custom_object, "meetscale.io", "v1alpha1", "meetings",
-            resource_version=rv, allow_watch_bookmarks=True, timeout_seconds=300,
-        ):
-            obj = ev["object"]
-            if ev["type"] == "ERROR":
-                rv = None
-                break
-            rv = obj.get("metadata", {}).get("resourceVersion", rv)
-            if ev["type"] != "BOOKMARK":
-                emit(obj)
-                out.flush()
-    except client.ApiException as e:
-        if e.status == 410:
-            rv = None
-"""
 
 
 def log(msg: str) -> None:
@@ -266,7 +224,10 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def start_operator(kubeconfig: Path, workdir: Path, webhook: bool, profile: bool) -> Operator:
+def start_operator(
+    kubeconfig: Path, workdir: Path, webhook: bool, profile: bool, **extra_env: str
+) -> Operator:
+    """The operator as a process (MEETSCALE_* settings in ``extra_env`` added), healthy."""
     metrics_port, health_port = free_port(), free_port()
     health = f"http://127.0.0.1:{health_port}/healthz"
     env = {
@@ -276,6 +237,7 @@ def start_operator(kubeconfig: Path, workdir: Path, webhook: bool, profile: bool
         "MEETSCALE_METRICS_PORT": str(metrics_port),
         "MEETSCALE_WEBHOOK_ENABLED": "true" if webhook else "false",
         "MEETSCALE_WEBHOOK_PORT": str(free_port()),
+        **extra_env,
     }
     prof = workdir / "operator.prof" if profile else None
     argv = [sys.executable]
@@ -301,38 +263,6 @@ def start_operator(kubeconfig: Path, workdir: Path, webhook: bool, profile: bool
     threading.Thread(target=op.sample_rss, daemon=True).start()
     threading.Thread(target=op.watch_health, daemon=True).start()
     return op
-
-
-class Watcher:
-    """WATCHER above, in its own process, writing into `out`."""
-
-    def __init__(self, cp: ControlPlane, out: Path) -> None:
-        self.out = out
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", WATCHER, str(cp.kubeconfig)],
-            stdout=out.open("wb"),
-            stderr=(out.parent / "watcher.err").open("wb"),
-        )
-        if not wait_until(lambda: "READY" in out.read_text(errors="replace"), 60, 0.2):
-            raise RuntimeError("the watcher did not list the Meetings within 60 s")
-
-    def first_seen(self) -> dict[str, dict[str, float]]:
-        """key -> phase -> first time seen."""
-        seen: dict[str, dict[str, float]] = {}
-        for line in self.out.read_text(errors="replace").splitlines():
-            parts = line.split()
-            if len(parts) != 3:
-                continue
-            ts, key, phase = float(parts[0]), parts[1], parts[2]
-            seen.setdefault(key, {}).setdefault(phase, ts)
-        return seen
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def parse_metrics(text: str) -> dict:
@@ -524,7 +454,7 @@ def run(args: argparse.Namespace) -> dict:
             log(f"the first pass has not finished within {args.timeout:.0f} s; no meetings")
 
         if first_pass_s is not None:
-            watcher = Watcher(cp, workdir / "watch.log")
+            watcher = Watcher(cp.kubeconfig, workdir / "watch.log")
             time.sleep(0.5)  # the watch is established before the first create
             if args.py_spy:
                 spy = subprocess.Popen(

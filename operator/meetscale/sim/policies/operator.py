@@ -89,6 +89,9 @@ class OperatorPolicy:
         self.passes = 0  # admission passes run (for tests and the benchmark)
         self.last_admission: AdmissionInputs | None = None  # what the last pass was given
         self._others: list[OperatorPolicy] = []  # the policies of the trace's other pools
+        # meeting index -> (seconds from trace start, phase, reason) at each change of its
+        # verdict, to compare with a live replay (benchmarks/bench_working_day.py)
+        self.verdicts: dict[int, list[tuple[float, str, str | None]]] = {}
         self._poked = False  # another pool freed quota: decide the queued meetings again
 
     def link_pools(self, policies: Sequence[object]) -> None:
@@ -198,9 +201,11 @@ class OperatorPolicy:
                 self._phase[m] = Phase.REJECTED
                 self._open.discard(m)
                 act.reject.append(m)
+                self._verdict(m, t, Phase.REJECTED, refused[self._keys[m]][0])
                 continue
             if d is None:
                 continue
+            self._verdict(m, t, d.phase, d.reason)
             if d.phase == Phase.ADMITTED:
                 self._phase[m] = Phase.ADMITTED
                 self._open.discard(m)
@@ -220,6 +225,11 @@ class OperatorPolicy:
                 self._open.discard(m)
                 self._queued.discard(m)
                 act.reject.append(m)
+
+    def _verdict(self, m: int, t: float, phase: str, reason: str | None) -> None:
+        seen = self.verdicts.setdefault(m, [])
+        if not seen or seen[-1][1:] != (phase, reason):
+            seen.append((t, str(phase), None if reason is None else str(reason)))
 
     def _held(
         self, spans: Sequence[tuple[float, float]], t: float, now: datetime
