@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,13 @@ from meetscale.sim.run import simulate
 from meetscale.sim.trace import Trace, load_trace, parse_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMES = {"lead_time", "join_grace", "join_ramp", "overrun", "early_join", "bridge_startup",
-         "adhoc_window", "protection", "timeout", "rescue"}  # fmt: skip
+#: the parameters given in seconds: those whose default is a time span
+TIMES = {
+    f.name
+    for group in (getattr(PoolParams(), g.name) for g in fields(PoolParams))
+    for f in fields(group)
+    if isinstance(getattr(group, f.name), timedelta)
+}
 #: the variants of issue #15's closing note: no drain protection, a 60 s join ramp, no
 #: declaration margin
 DEFAULT_VARIANTS = ["protection=0", "join_ramp=60", "declaration_sigmas=0"]
