@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from meetscale.sim.demand import Demand
 from meetscale.sim.policy import (
+    SCRAPE_LAG_SECONDS,
     SCRAPE_SECONDS,
     Actions,
     BridgeSample,
@@ -226,7 +227,9 @@ class Run:
         """What the policy sees at tick k: the live inventory and the lagged scrape."""
         t = k * self.demand.tick
         scrapes = self.scrapes
-        lag = 2 * SCRAPE_SECONDS  # the newest usable scrape is one scrape late
+        # The newest scrape taken before this tick: the world as it was one scrape
+        # interval ago, the oldest a live query can answer with (0 to 15 s live).
+        lag = SCRAPE_LAG_SECONDS
         while len(scrapes) >= 2 and scrapes[1][0] <= t - lag:
             scrapes.popleft()
         if scrapes and scrapes[0][0] <= t - lag:

@@ -2,8 +2,9 @@
 
 A policy sees only what the live operator sees: Meeting specs (declared fields) from
 their `createdAt` on, the bridge Pods as Kubernetes reports them, and per-bridge
-metrics as Prometheus serves them (scraped every 15 s, one scrape late). The oracle
-is the one exception: it is given the actual attendance, by design.
+metrics as Prometheus serves them (scraped every 15 s; a decision sees the last scrape,
+15 s old, the oldest a live query answers with). The oracle is the one exception: it
+is given the actual attendance, by design.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from meetscale.sim.trace import Trace
 
 __all__ = [
+    "SCRAPE_LAG_SECONDS",
     "SCRAPE_SECONDS",
     "Actions",
     "BridgePod",
@@ -28,6 +30,7 @@ __all__ = [
 ]
 
 SCRAPE_SECONDS = 15
+SCRAPE_LAG_SECONDS = SCRAPE_SECONDS  # the newest scrape a decision sees is this old
 
 
 @dataclass(frozen=True, slots=True)
