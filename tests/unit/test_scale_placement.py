@@ -147,6 +147,22 @@ PLACEMENT_CASES = {
         [br("x", 0.17, 50, by_meeting={"r": 50}), br("y", 0.5, 150, by_meeting={"s": 150})],
         3,
     ),
+    # big (500 booked) opened 2 min ago with 14 on x: as it passes 300 Jicofo extends its
+    # conference to the least-loaded other bridge (half of it there): y beside s's 40
+    # would end at 290, within ppb but not within the margin, so a bridge of its own (3)
+    "larger-than-a-bridge-opened-spans-to-another": PlacementCase(
+        [
+            meeting("big", 500, -2, 120, running=True, observed=14),
+            meeting("s", 40, -30, 120, running=True, observed=40),
+        ],
+        [br("x", 0.05, 14, by_meeting={"big": 14}), br("y", 0.13, 40, by_meeting={"s": 40})],
+        3,
+    ),
+    "larger-than-a-bridge-already-spanning": PlacementCase(
+        [meeting("big", 500, -2, 120, running=True, observed=320)],
+        [br("x", 0.53, 160, by_meeting={"big": 160}), br("z", 0.53, 160, by_meeting={"big": 160})],
+        0,
+    ),
     # more confidential meetings than the pool has bridges: the least bad is the maximum
     "cannot-fit-says-so": PlacementCase(
         [meeting(f"c{i}", 50, 5, confidential=True) for i in range(25)], [], 21

@@ -268,9 +268,12 @@ def placement_need(
     ``overrun`` comes before an upcoming start releases its share of every bridge's load
     by then (which bridge hosts which meeting is not known), and those still joining
     (within ``join_ramp`` of their start) add their missing participants in proportion
-    to the load. Searched upwards from the participants' lower bound (galloping, then
-    bisection); ``max_bridges + 1`` when even ``max_bridges`` does not fit, which is
-    tried right after the lower bound misses (a saturated pool costs two replays).
+    to the load, or where the bridges report its conference, there; a conference that
+    will outgrow the bridges it is on also takes the least-loaded others (Jicofo extends
+    it as it grows), replayed as a conference placed now. Searched upwards from the
+    participants' lower bound (galloping, then bisection); ``max_bridges + 1`` when even
+    ``max_bridges`` does not fit, which is tried right after the lower bound misses (a
+    saturated pool costs two replays).
     """
     return need(pool, replay(pool, booked, bridges, now))
 
@@ -323,6 +326,13 @@ def _inputs(
     run_total = growth = 0.0
     joining: dict[str, float] = {}
     unplaced, early = conference_census(pool, booked, bridges, now)
+    ppb = pool.participants_per_bridge
+    spans: dict[str, int] = {}  # the bridges each meeting's conference is on
+    for b in bridges:
+        if not b.draining:
+            for key, n in (b.participants_by_meeting or {}).items():
+                if n > 0:
+                    spans[key] = spans.get(key, 0) + 1
     grace = pool.booked.join_grace
     for m in booked:
         if m.running and m.observed_participants == 0 and now < m.start + grace:
@@ -335,7 +345,21 @@ def _inputs(
             if obs is None and since < ramp:
                 growth += p - _ramp(p, since, ramp) if since > 0 else p
             elif obs is not None and now < m.start + grace and m.size > obs:
-                joining[m.key] = m.size - obs  # still joining, where it is
+                # still joining: where it is, and (one larger than its bridges) on as many
+                # more as it will span, the least loaded (Jicofo extends it there)
+                hosts = max(1, spans.get(m.key, 1))
+                k = max(hosts, -(-m.size // ppb))
+                joining[m.key] = max(0.0, m.size * hosts / k - obs)
+                if k > hosts:
+                    ups.append(
+                        Upcoming(
+                            0.0,
+                            (m.end - now).total_seconds(),
+                            math.ceil(m.size * (k - hosts) / k),
+                            m.confidential,
+                            DEFAULT_SPREAD if m.spread is None else m.spread,
+                        )
+                    )
                 p = m.size
             if m.end > now:
                 ends.append(Release((m.end - now + overrun).total_seconds(), p))
