@@ -384,3 +384,31 @@ def test_drain_timeout_action_from_the_pool_spec(
 def test_held_bridges_count_in_the_booked_term() -> None:
     d = booked_demand(POOL, [meeting("big", 500, 15)], [], NOW)
     assert (d.placed, d.reserved, d.replicas) == (2, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("since_s", "desired"),
+    [(15, 3), (45, 3), (60, 1), (90, 1)],
+    ids=["next-pass", "within-the-window", "window-over", "long-after"],
+)
+def test_booked_need_dipping_for_a_pass_drains_nothing(since_s: int, desired: int) -> None:
+    """The booked floor is the highest booked need of the last 60 s (``stabilization``):
+    a need that dips for a pass (conferences opening move from coming to running) drains
+    no bridge the next pass asks for again; once the window is over the pool shrinks to
+    ``minBridges`` (1)."""
+    bridges = [br(f"b{i}", 0.0, 0, age_min=30) for i in range(3)]
+    plan = decide_scale(PLACED, bridges, upcoming(3), ScaleHistory(), NOW)
+    assert plan.booked_replicas == 3
+    history = record(ScaleHistory(), plan, NOW)
+    later = decide_scale(PLACED, bridges, [], history, NOW + timedelta(seconds=since_s))
+    assert later.booked_replicas == 0 and later.desired == desired
+    assert len(later.drain) == 3 - desired
+    held = "held at 3 (the highest booked need in the last 60 s)"
+    assert (held in later.message) == (desired == 3), later.message
+
+
+def test_booked_stabilization_beyond_the_kept_history_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match="booked stabilization must be within 0 and 300 s, got 301 s"
+    ):
+        PoolParams.of(stabilization=timedelta(seconds=301))

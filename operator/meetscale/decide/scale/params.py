@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
+from meetscale.decide.scale.history import BOOKED_HISTORY
 from meetscale.decide.scale.hpa import BehaviorRules
 
 __all__ = [
@@ -116,6 +117,18 @@ class BookedTerm:
     #: open until then; without that, small conferences opening just before it spread over
     #: every empty bridge and it opens beside them
     hold_large: bool = True
+    #: the booked floor is the highest booked need of the passes within this window (at
+    #: most 300 s, what the scale history keeps): a need that dips for a pass as
+    #: conferences open (they move from coming to running) drains no bridge that the
+    #: next pass asks for again
+    stabilization: timedelta = timedelta(seconds=60)
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) <= self.stabilization <= BOOKED_HISTORY:
+            raise ValueError(
+                f"booked stabilization must be within 0 and {BOOKED_HISTORY.total_seconds():g}"
+                f" s, got {self.stabilization.total_seconds():g} s"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,10 @@
   need as Jicofo would place them, plus headroom for unbooked participants expected
   meanwhile (:func:`~meetscale.decide.scale.booked.booked_demand`). Bookings are known
   ``lead_time`` ahead, so this term, bounded by min/max, is a floor applied after the
-  behavior: it bypasses the rate policies and is not recorded in the history, so the
-  scale-down stabilization does not hold a burst's bridges once it has landed.
+  behavior: it bypasses the rate policies and is not one of the live term's
+  recommendations, so the 300 s scale-down stabilization does not hold a burst's bridges
+  once it has landed; it has a short window of its own (``booked.stabilization``, 60 s)
+  so that a need dipping for a pass as conferences open drains nothing.
 
 Without usable stress metrics the pool never scales down: desired = max(current, booked),
 bounded by min/max. Pure: no clock, no I/O; ``now`` and the scale history are parameters.
@@ -188,7 +190,8 @@ def decide_scale(
     )
     term = booked_term(pool, booked, bridges, now, adhoc_rate)
     need = term.demand.replicas
-    size = _size(pool, current, live, need, history, now, metrics_ok)
+    held = history.booked_peak(now - pool.booked.stabilization)
+    size = _size(pool, current, live, max(need, held), history, now, metrics_ok)
     act = _actions(pool, bridges, size.desired, term, now, booked)
     draining = len(bridges) - current
     return ScalePlan(
@@ -199,7 +202,7 @@ def decide_scale(
         recommendation=size.recommendation,
         winner=size.winner,
         reason=size.reason,
-        message=_message(pool, size, live, term.demand, current, draining, act),
+        message=_message(pool, size, live, term.demand, held, current, draining, act),
         conditions=_conditions(pool, size, live, need),
         drain=act.drain,
         cancel_drain=act.cancel,
@@ -217,6 +220,7 @@ def _message(
     size: _Size,
     live: HpaResult,
     demand: BookedDemand,
+    held: int,
     current: int,
     draining: int,
     act: _Actions,
@@ -238,6 +242,9 @@ def _message(
         f"plus {demand.headroom} for {demand.unbooked_expected} unbooked participants "
         f"expected in the next {lead} min"
     )
+    if held > demand.replicas:
+        window = round(pool.booked.stabilization.total_seconds())
+        booked_text += f", held at {held} (the highest booked need in the last {window} s)"
     actions = ""
     if act.drain:
         actions = f"; draining {len(act.drain)}"
@@ -299,9 +306,11 @@ def _conditions(
 def record(history: ScaleHistory, plan: ScalePlan, now: datetime) -> ScaleHistory:
     """The history after carrying out ``plan`` at ``now``.
 
-    Records the plan's recommendation and the scale event: ``desired - current``
-    when growing (cancelled drains included), minus the bridges actually put to
-    drain when shrinking.
+    Records the plan's recommendation, its booked need (the booked term's floor for
+    ``booked.stabilization`` after) and the scale event: ``desired - current`` when
+    growing (cancelled drains included), minus the bridges actually put to drain when
+    shrinking.
     """
     change = plan.desired - plan.current if plan.desired > plan.current else -len(plan.drain)
-    return history.add(now, plan.recommendation, change)
+    # a booked need of 0 raises no later floor: not recorded
+    return history.add(now, plan.recommendation, change, booked=plan.booked_replicas or None)
