@@ -52,24 +52,26 @@ def _xfail(measured: str) -> pytest.MarkDecorator:
 
 # numbers measured with the decision core as of this change (benchmarks/bench_sim.py)
 BOOKED_DEGRADED: dict[str, str] = {
+    "adhoc-surge": "34731 participant-minutes of booked meetings degraded (36011 in all)",
     "wrong-declarations": "81 participant-minutes of booked meetings degraded",
     "over-declaring": "18844 participant-minutes of booked meetings degraded",
-    "confidential-day": "99098 participant-minutes of booked meetings degraded (99123 in all)",
-    "week": "72001 participant-minutes of booked meetings degraded",
+    "confidential-day": "126174 participant-minutes of booked meetings degraded (126423 in all)",
+    "week": "46633 participant-minutes of booked meetings degraded",
 }
 # bridge-hours: the operator's vs the clairvoyant sticky plan's (`meetscale simulate --bounds`)
 COST: dict[str, str] = {
-    "monday-briefing": "1.78x (95.3 vs 53.7 bridge-hours)",
-    "school-day": "1.63x (171.1 vs 105.1)",
-    "adhoc-surge": "1.54x (145.7 vs 94.7)",
-    "wrong-declarations": "1.91x (133.1 vs 69.7)",
-    "over-declaring": "2.58x (159.2 vs 61.6)",
-    "confidential-day": "1.44x (118.9 vs 82.8)",
-    "week": "1.68x (1317.5 vs 784.9)",
+    "monday-briefing": "1.84x (99.0 vs 53.7 bridge-hours)",
+    "school-day": "1.72x (181.0 vs 105.1)",
+    "adhoc-surge": "1.55x (147.1 vs 94.7)",
+    "wrong-declarations": "1.89x (131.8 vs 69.7)",
+    "over-declaring": "2.58x (158.8 vs 61.6)",
+    "confidential-day": "1.42x (117.7 vs 82.8)",
+    "week": "1.73x (1354.0 vs 784.9)",
 }
 VS_HPA: dict[str, str] = {
-    "over-declaring": "operator 159.2 bridge-h, 18844 pm; hpa@0.25 163.5 bridge-h, 62286 pm",
-    "confidential-day": "operator 118.9 bridge-h, 99123 pm; hpa@0.1 121.6 bridge-h, 144453 pm",
+    "adhoc-surge": "operator 147.1 bridge-h, 36011 pm; hpa@0.4 150.3 bridge-h, 150527 pm",
+    "over-declaring": "operator 158.8 bridge-h, 18844 pm; hpa@0.25 163.5 bridge-h, 62286 pm",
+    "confidential-day": "operator 117.7 bridge-h, 126423 pm; hpa@0.15 117.7 bridge-h, 143933 pm",
 }
 
 

@@ -266,14 +266,15 @@ def test_waiting_for_a_starting_bridge_is_degraded() -> None:
     assert r.served_participant_minutes == 30 * 10
 
 
-def test_metrics_are_one_scrape_late() -> None:
+def test_metrics_are_the_last_scrape_15_s_old() -> None:
+    """A decision sees the scrape taken at the end of the tick before (the oldest sample
+    a live query answers with, scraping every 15 s): the join shows one tick later."""
     _, pol = run([meeting("a", start=1, minutes=5, participants=30)], hours=0.2)
     join = 4  # 1 minute = tick 4
     by_tick = {o.tick: o for o in pol.seen}
     assert by_tick[join].metrics == () or all(s.participants == 0 for s in by_tick[join].metrics)
-    assert all(s.participants == 0 for s in by_tick[join + 1].metrics)
-    assert [s.participants for s in by_tick[join + 2].metrics] == [30]
-    assert by_tick[join + 2].metrics_age_s == 30
+    assert [s.participants for s in by_tick[join + 1].metrics] == [30]
+    assert by_tick[join + 1].metrics_age_s == 15
 
 
 def test_bridge_hours_count_starting_and_draining_bridges() -> None:
