@@ -14,41 +14,47 @@ from tests.unit.scalekit import NOW, POOL, br, meeting
 @dataclass(frozen=True)
 class DemandCase:
     booked: list[BookedMeeting]
-    expected: tuple[int, int, int]  # replicas, placed, headroom
+    expected: tuple[int, int, int]  # replicas, placed, headroom: without the spare
     meetings: int
     participants: int
     bridges: list[BridgeState] = field(default_factory=list)
     adhoc_rate: float = 0.0
+    spare: int = 0  # booked.spare (1) while conferences are to open within the lead time
 
 
 DEMAND_CASES = {
     "none": DemandCase([], (0, 0, 0), 0, 0),
-    "upcoming-within-lead": DemandCase([meeting("a", 100, 5)], (1, 1, 0), 1, 100),
+    "upcoming-within-lead": DemandCase([meeting("a", 100, 5)], (1, 1, 0), 1, 100, spare=1),
     "upcoming-after-lead": DemandCase([meeting("a", 100, 20)], (0, 0, 0), 0, 0),
-    "starts-exactly-at-lead": DemandCase([meeting("a", 100, 10)], (1, 1, 0), 1, 100),
+    "starts-exactly-at-lead": DemandCase([meeting("a", 100, 10)], (1, 1, 0), 1, 100, spare=1),
     "ended": DemandCase([meeting("a", 100, -90)], (0, 0, 0), 0, 0),
-    "due-but-not-running": DemandCase([meeting("a", 100, -5)], (1, 1, 0), 1, 100),
+    "due-but-not-running": DemandCase([meeting("a", 100, -5)], (1, 1, 0), 1, 100, spare=1),
     # the confidential one takes an empty bridge; the two 100s open together on the other
     "confidential-gets-own-bridge": DemandCase(
         [meeting("c", 50, 5, confidential=True), meeting("a", 100, 5), meeting("b", 100, 5)],
         (2, 2, 0),
         3,
         250,
+        spare=1,
     ),
     "large-confidential-spans": DemandCase(
-        [meeting("c", 301, 5, confidential=True)], (2, 2, 0), 1, 301
+        [meeting("c", 301, 5, confidential=True)], (2, 2, 0), 1, 301, spare=1
     ),
     # 700 > a bridge: its three bridges are held empty until it may open (10 min early)
     "larger-than-a-bridge-held": DemandCase([meeting("a", 700, 15)], (3, 3, 0), 1, 700),
     # opening together both land on the empty bridge: 260 with their spread does not fit
     "opening-together-need-two": DemandCase(
-        [meeting("a", 250, 5), meeting("b", 10, 5)], (2, 2, 0), 2, 260
+        [meeting("a", 250, 5), meeting("b", 10, 5)], (2, 2, 0), 2, 260, spare=1
     ),
     "three-opening-together-need-two": DemandCase(
-        [meeting("a", 90, 5), meeting("b", 120, 5), meeting("c", 100, 5)], (2, 2, 0), 3, 310
+        [meeting("a", 90, 5), meeting("b", 120, 5), meeting("c", 100, 5)],
+        (2, 2, 0),
+        3,
+        310,
+        spare=1,
     ),
     "two-halves-share-one": DemandCase(
-        [meeting("a", 105, 5), meeting("b", 105, 5)], (1, 1, 0), 2, 210
+        [meeting("a", 105, 5), meeting("b", 105, 5)], (1, 1, 0), 2, 210, spare=1
     ),
     # running meetings are on the bridges already: nothing to place, the participants
     # (observed once the join grace is over) floor the bridges
@@ -108,7 +114,9 @@ DEMAND_CASES = {
 @pytest.mark.parametrize("case", list(DEMAND_CASES.values()), ids=list(DEMAND_CASES))
 def test_booked_demand(case: DemandCase) -> None:
     demand = booked_demand(POOL, case.booked, case.bridges, NOW, case.adhoc_rate)
-    assert (demand.replicas, demand.placed, demand.headroom) == case.expected
+    spare = demand.spare
+    assert (demand.replicas - spare, demand.placed - spare, demand.headroom) == case.expected
+    assert spare == case.spare
     assert (demand.meetings, demand.participants) == (case.meetings, case.participants)
 
 
@@ -152,7 +160,7 @@ def test_peak_is_the_busiest_instant() -> None:
         meeting("c", 290, 5),
     ]
     d = booked_demand(POOL, booked, [], NOW)
-    assert (d.participants, d.replicas) == (290, 1)
+    assert (d.participants, d.replicas - d.spare, d.spare) == (290, 1, 1)
 
 
 def test_overrunning_meeting_counts_now_only() -> None:
@@ -161,4 +169,4 @@ def test_overrunning_meeting_counts_now_only() -> None:
     late = meeting("late", 150, -70, 60, running=True, observed=150)
     nxt = meeting("next", 150, 5)
     d = booked_demand(POOL, [late, nxt], [br("x", 0.5, 150)], NOW)
-    assert (d.participants, d.replicas, d.unbooked_now) == (165, 2, 0)  # 150 + 10%
+    assert (d.participants, d.replicas - d.spare, d.unbooked_now) == (165, 2, 0)  # 150 + 10%

@@ -27,7 +27,10 @@ from tests.unit.scalekit import NOW, POOL, br, meeting, upcoming
 
 # --------------------------------------------------------------------------- placement
 
-PLACED = POOL.evolve(max_bridges=20)
+# the spare bridge the booked term adds while conferences are to open (``booked.spare``)
+# is left out here, so that each case shows the replay's own count; see
+# test_a_spare_bridge_while_conferences_are_to_open for it
+PLACED = POOL.evolve(max_bridges=20, spare=0)
 
 
 @dataclass(frozen=True)
@@ -412,3 +415,36 @@ def test_booked_stabilization_beyond_the_kept_history_is_refused() -> None:
         ValueError, match="booked stabilization must be within 0 and 300 s, got 301 s"
     ):
         PoolParams.of(stabilization=timedelta(seconds=301))
+
+
+@pytest.mark.parametrize(
+    ("booked", "max_bridges", "expected"),
+    [
+        (upcoming(3), 20, (3, 1)),
+        (upcoming(3), 4, (3, 1)),
+        (upcoming(3), 3, (3, 0)),
+        ([meeting("r", 200, -30, running=True, observed=200)], 20, (1, 0)),
+        ([meeting("big", 500, 15)], 20, (2, 0)),
+    ],
+    ids=["opening-soon", "up-to-max", "not-above-max", "nothing-to-open", "held-not-placed"],
+)
+def test_a_spare_bridge_while_conferences_are_to_open(
+    booked: list[BookedMeeting], max_bridges: int, expected: tuple[int, int]
+) -> None:
+    """Production parameters: while booked conferences are to open within the lead time,
+    the booked term asks one bridge more than the replay (``booked.spare``): conferences
+    that open out of the replay's order take the empty bridges it counted on for others
+    (two of four meetings opening 15 s apart onto one empty bridge on a seed trace). Never
+    above ``maxBridges``; none when nothing is to open (running meetings, or one whose
+    bridges are held until it may open)."""
+    pool = POOL.evolve(max_bridges=max_bridges)
+    plan = decide_scale(pool, [], booked, ScaleHistory(), NOW)
+    replay_only = decide_scale(pool.evolve(spare=0), [], booked, ScaleHistory(), NOW)
+    assert (replay_only.booked_replicas, plan.booked.spare) == expected
+    assert plan.booked_replicas == replay_only.booked_replicas + plan.booked.spare
+    assert (f"({plan.booked.spare} spare)" in plan.message) == (plan.booked.spare > 0)
+
+
+def test_a_negative_spare_is_refused() -> None:
+    with pytest.raises(ValueError, match="booked spare must be >= 0, got -1"):
+        PoolParams.of(spare=-1)

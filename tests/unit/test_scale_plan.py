@@ -62,12 +62,13 @@ PLAN_CASES = {
         (7, "live", "ScaleUpLimited"),  # 3 * 1.4 / 0.5 = 8.4 -> 9; default limit 3 + 4 = 7
         pool=POOL.evolve(target_stress=0.5),
     ),
+    # four 200s opening: a bridge each, and the spare (booked.spare) while they are to open
     "booked-wins": PlanCase(
-        [br("b0", 0.35), br("b1", 0.35)], (4, "booked", "BookedDemand"), booked=upcoming(4)
+        [br("b0", 0.35), br("b1", 0.35)], (4 + 1, "booked", "BookedDemand"), booked=upcoming(4)
     ),
     "booked-bypasses-rate-limit": PlanCase(
         [br("b0", 0.1)],
-        (10, "booked", "BookedDemand"),
+        (10 + 1, "booked", "BookedDemand"),
         booked=upcoming(10),
         pool=POOL.evolve(max_bridges=20),
     ),
@@ -89,7 +90,7 @@ PLAN_CASES = {
     ),
     "metrics-down-booked-grows": PlanCase(
         [br("b0", 0.9), br("b1", 0.9)],
-        (4, "booked", "BookedDemand"),
+        (4 + 1, "booked", "BookedDemand"),
         booked=upcoming(4),
         metrics_ok=False,
     ),

@@ -58,7 +58,8 @@ def booked_demand(
 
     ``placed``: the placement replay's fewest bridges (see
     :func:`~meetscale.decide.scale.replay.placement_need`), plus the bridges held empty
-    for meetings larger than a bridge on top of the occupied ones. ``participants``: at
+    for meetings larger than a bridge on top of the occupied ones, and ``booked.spare``
+    more while conferences are to open (below ``max_bridges``). ``participants``: at
     the busiest instant (``now`` and every counted start), where a running meeting is
     present while ``t < end`` (at ``now`` also when it overruns its end) and one not yet
     running over ``[opens, end)`` (:func:`~meetscale.decide.scale.replay.opens_at`):
@@ -118,6 +119,11 @@ def booked_term(
     n_reserved = reserved(pool, booked, now)
     rp = replay(pool, booked, bridges, now)
     placed = need(pool, rp)
+    spare = 0
+    if rp is not None and 0 < placed < pool.bounds.max_bridges:
+        # conferences are to open: one bridge more than the forecast (``booked.spare``)
+        spare = min(pool.booked.spare, pool.bounds.max_bridges - placed)
+        placed += spare
     if n_reserved:
         # empty bridges held on top of those the other meetings need or occupy
         occupied = sum(
@@ -134,6 +140,7 @@ def booked_term(
         participants=participants,
         placed=placed,
         reserved=n_reserved,
+        spare=spare,
         headroom=headroom,
         unbooked_now=unbooked_live,
         unbooked_expected=math.ceil(round(expected, 9)),

@@ -122,8 +122,15 @@ class BookedTerm:
     #: conferences open (they move from coming to running) drains no bridge that the
     #: next pass asks for again
     stabilization: timedelta = timedelta(seconds=60)
+    #: bridges on top of the replay's while booked conferences are to open within the lead
+    #: time (below ``max_bridges``): the replay forecasts who opens when and where, and
+    #: conferences that open out of its order take the empty bridges it counted on for
+    #: others; a spare empty bridge takes such a pile-up
+    spare: int = 1
 
     def __post_init__(self) -> None:
+        if self.spare < 0:
+            raise ValueError(f"booked spare must be >= 0, got {self.spare}")
         if not timedelta(0) <= self.stabilization <= BOOKED_HISTORY:
             raise ValueError(
                 f"booked stabilization must be within 0 and {BOOKED_HISTORY.total_seconds():g}"

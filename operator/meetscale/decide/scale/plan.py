@@ -238,7 +238,8 @@ def _message(
     lead = round(pool.booked.lead_time.total_seconds() / 60)
     booked_text = (
         f"{demand.meetings} booked meetings with {demand.participants} participants need "
-        f"{f'more than {hi}' if need > hi else need} bridges as Jicofo would place them, "
+        f"{f'more than {hi}' if need > hi else need} bridges as Jicofo would place them"
+        f"{f' ({demand.spare} spare)' if demand.spare else ''}, "
         f"plus {demand.headroom} for {demand.unbooked_expected} unbooked participants "
         f"expected in the next {lead} min"
     )

@@ -95,7 +95,8 @@ class BookedDemand:
     ``replicas = max(placed, participants / participants_per_bridge) + headroom``.
     ``placed``: the fewest bridges on which Jicofo's placement of the meetings starting
     within the lead time keeps every bridge within capacity, plus the bridges held empty
-    for meetings larger than a bridge (``reserved``); ``participants``: booked participants
+    for meetings larger than a bridge (``reserved``), plus ``spare`` while conferences are
+    to open (``booked.spare``, below ``max_bridges``); ``participants``: booked participants
     at the busiest instant of the lead time; ``headroom``: bridges for the
     ``unbooked_expected`` participants of ad-hoc meetings expected within the lead time;
     ``unbooked_now``: participants on the bridges now that belong to no running booked
@@ -110,6 +111,7 @@ class BookedDemand:
     headroom: int
     unbooked_now: int
     unbooked_expected: int
+    spare: int = 0
 
 
 @dataclass(frozen=True, slots=True)
