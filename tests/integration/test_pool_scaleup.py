@@ -95,13 +95,15 @@ def test_booked_meeting_gets_its_bridges_before_it_starts(
         timeout=10,
         what="released bridges out of drain mode",
     )
-    assert set(kube.pods()) == held, "a held bridge was removed"
+    # none of them is removed; once its conference may open the booked term keeps a spare
+    # bridge beside them until it has (booked.spare)
+    assert held <= set(kube.pods()), "a held bridge was removed"
     wait_for(lambda: kube.status().get("held") == 0, timeout=10, what="status.held back to 0")
     assert kube.events("BridgeHeld") and kube.events("BridgeReleased")
     status = kube.status()
     assert status["bookedParticipants"] == 300
-    assert status["bookedBridges"] == 3
-    assert status["desired"] == 3
+    assert status["bookedBridges"] == 3 + 1
+    assert status["desired"] == 3 + 1
     assert status["lastScaleDirection"] == "Up"
     assert status["lastScaleReason"] == "BookedDemand"
     conditions = {c["type"]: c for c in status["conditions"]}

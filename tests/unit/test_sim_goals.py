@@ -52,26 +52,23 @@ def _xfail(measured: str) -> pytest.MarkDecorator:
 
 # numbers measured with the decision core as of this change (benchmarks/bench_sim.py)
 BOOKED_DEGRADED: dict[str, str] = {
-    "adhoc-surge": "34731 participant-minutes of booked meetings degraded (36011 in all)",
-    "wrong-declarations": "81 participant-minutes of booked meetings degraded",
-    "over-declaring": "18844 participant-minutes of booked meetings degraded",
-    "confidential-day": "126174 participant-minutes of booked meetings degraded (126423 in all)",
-    "week": "46633 participant-minutes of booked meetings degraded",
+    "adhoc-surge": "38403 participant-minutes of booked meetings degraded (46253 in all)",
+    "confidential-day": "102496 participant-minutes of booked meetings degraded",
+    "week": "16065 participant-minutes of booked meetings degraded",
 }
 # bridge-hours: the operator's vs the clairvoyant sticky plan's (`meetscale simulate --bounds`)
 COST: dict[str, str] = {
-    "monday-briefing": "1.84x (99.0 vs 53.7 bridge-hours)",
-    "school-day": "1.72x (181.0 vs 105.1)",
-    "adhoc-surge": "1.55x (147.1 vs 94.7)",
-    "wrong-declarations": "1.89x (131.8 vs 69.7)",
-    "over-declaring": "2.58x (158.8 vs 61.6)",
-    "confidential-day": "1.42x (117.7 vs 82.8)",
-    "week": "1.73x (1354.0 vs 784.9)",
+    "monday-briefing": "1.95x (104.7 vs 53.7 bridge-hours)",
+    "school-day": "1.82x (191.1 vs 105.1)",
+    "adhoc-surge": "1.58x (149.4 vs 94.7)",
+    "wrong-declarations": "2.02x (140.5 vs 69.7)",
+    "over-declaring": "2.80x (172.5 vs 61.6)",
+    "confidential-day": "1.49x (123.5 vs 82.8)",
+    "week": "1.80x (1413.1 vs 784.9)",
 }
 VS_HPA: dict[str, str] = {
-    "adhoc-surge": "operator 147.1 bridge-h, 36011 pm; hpa@0.4 150.3 bridge-h, 150527 pm",
-    "over-declaring": "operator 158.8 bridge-h, 18844 pm; hpa@0.25 163.5 bridge-h, 62286 pm",
-    "confidential-day": "operator 117.7 bridge-h, 126423 pm; hpa@0.15 117.7 bridge-h, 143933 pm",
+    "adhoc-surge": "operator 149.4 bridge-h, 46253 pm; hpa@0.4 150.3 bridge-h, 150527 pm",
+    "confidential-day": "operator 123.5 bridge-h, 102496 pm; no HPA target spends as much",
 }
 
 
