@@ -58,9 +58,16 @@ dashboards: venv ## regenerate the chart's Grafana dashboards (dashboards/genera
 unit: venv ## unit tests only (pure code, no cluster)
 	$(BIN)/pytest tests/unit -q
 
+# pytest-xdist workers for `make test`: each starts its own control plane and Prometheus
+# (tests/conftest_cluster.py); a test file runs whole on one worker (module fixtures).
+TEST_WORKERS ?= 2
+
+# The Go build (10 min cold on 2 cores, a third of it waiting on downloads and links) runs
+# beside apt, pip and lint; each one's output is printed whole when it ends.
 .PHONY: test
-test: system-deps venv testbed lint ## everything: deps, binaries, lint, unit + integration tests on the real control plane
-	MEETSCALE_BUILD=1 $(BIN)/pytest -q --durations=25
+test: ## everything: deps, binaries, lint, unit + integration tests on the real control plane
+	@$(MAKE) --no-print-directory --output-sync=target -j3 system-deps testbed lint
+	MEETSCALE_BUILD=1 $(BIN)/pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: demo
 demo: system-deps venv testbed ## the main job: control plane + Prometheus + operator + simulated bridges + sample meetings

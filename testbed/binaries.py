@@ -7,6 +7,7 @@ build cached?" instantly; `build()` runs build.sh (minutes when cold).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -75,10 +76,19 @@ def cached_bin_dir() -> Path | None:
 
 
 def build() -> Path:
-    """Run build.sh (progress on our stderr) and return the bin dir it prints."""
-    out = subprocess.run(
-        ["bash", str(BUILD_SH)], check=True, stdout=subprocess.PIPE, text=True
-    ).stdout
+    """Run build.sh (progress on our stderr) and return the bin dir it prints. One build at a
+    time per cache (pytest-xdist workers, two sessions): the others wait for its lock, then
+    find the binaries cached."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = cached_bin_dir()
+        if done is not None:
+            return done
+        out = subprocess.run(
+            ["bash", str(BUILD_SH)], check=True, stdout=subprocess.PIPE, text=True
+        ).stdout
     return Path(out.strip().splitlines()[-1])
 
 

@@ -211,14 +211,20 @@ def main(argv: list[str] | None = None) -> int:
         _say("install CRDs, agencies (namespaces + AgencyQuotas), the shared BridgePool")
         print(kubectl("apply", "--server-side", "-f", str(ROOT / "crds")), end="")
         for crd in ("meetings", "agencyquotas", "bridgepools"):
-            # kubectl wait fails, rather than waits, while the CRD has no conditions yet
+            # kubectl wait fails, rather than waits, while the CRD has no conditions yet; so
+            # does this jsonpath filter (nil is not a list): ask again until it is "True"
             established = (
                 "get",
                 f"crd/{crd}.meetscale.io",
                 "-o",
                 "jsonpath={.status.conditions[?(@.type=='Established')].status}",
             )
-            _wait(f"CRD {crd} established", lambda a=established: kubectl(*a) == "True", 30, 0.2)
+            _wait(
+                f"CRD {crd} established",
+                lambda a=established: kubectl(*a, check=False) == "True",
+                30,
+                0.2,
+            )
         print(kubectl("apply", "-f", str(ROOT / "examples/namespaces.yaml")), end="")
         print(kubectl("apply", "-f", str(ROOT / "examples/quotas.yaml")), end="")
         quotas = yaml.safe_load_all((ROOT / "examples/quotas.yaml").read_text())

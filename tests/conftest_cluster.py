@@ -25,6 +25,9 @@ Environment
 
 Tests using these fixtures get the `cluster` marker automatically, so `-m "not cluster"`
 deselects them; nothing is started unless a test asks for a fixture.
+
+Under pytest-xdist (`make test` runs 2 workers) each worker is a session of its own: its own
+control plane (free ports, its own loopback pod CIDR, testbed.podcidr) and Prometheus.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ CLUSTER_FIXTURES = frozenset(
     {"control_plane", "namespace", "prometheus", "_meetscale_session_checks"}
 )
 WEBHOOK_PREFIX = "meetscale"
-COLD_BUILD_HINT = "~8 min cold on 2 cores"
+COLD_BUILD_HINT = "~10 min cold on 2 cores"
 NAMESPACE_DELETE_TIMEOUT = 60.0
 
 
