@@ -143,10 +143,12 @@ def _pool_story(o: Observed) -> list[str]:
     after = [e for e in ups if e.desired is not None and e.desired > o.bridges_before_surge]
     out.append(f"the pool starts at its minimum of {lo} bridges")
     if before:
+        # whether Prometheus has scraped the new bridges by then depends on the run: the
+        # live term's words are left out of this line
         e = before[-1]
         out.append(
             f"before any meeting starts it grows to {e.desired} bridges for the bookings "
-            f"({e.reason}; {e.live}): `{e.booked}`"
+            f"({e.reason}): `{e.booked}`"
         )
     if after:
         e = after[-1]
