@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from meetscale.adapt import AdmissionInputs, ConferenceFacts, ScaleInputs, pool_params
@@ -313,8 +313,35 @@ def assert_same_scaling(live: ScaleInputs, sim: ScaleInputs) -> None:
     assert live.metrics_ok == sim.metrics_ok
 
 
+def _short_lead_world() -> World:
+    """A lead time (0 s) shorter than a bridge's start-up (120 s): the booked term counts a
+    meeting from its first join minus the start-up, before the lead time (a case the
+    simulator's window once entered too late)."""
+    pool = {
+        "participantsPerBridge": 100, "minBridges": 0, "maxBridges": 1,
+        "bridgeStartupSeconds": 120, "leadTimeSeconds": 0, "targetStress": 0.5,
+        "preJoinMarginSeconds": 1200, "drainTimeoutSeconds": 600,
+    }  # fmt: skip
+    agency = {
+        "name": "agency-1", "priority": 0, "weight": 1, "maxConcurrentParticipants": 1,
+        "maxConcurrentMeetings": 1, "maxMeetingParticipants": 50, "maxPriorityClass": "high",
+        "cohort": "shared",
+    }  # fmt: skip
+    meeting = {
+        "name": "m-0", "agency": "agency-1", "createdAt": "2026-12-07T00:15:00Z",
+        "start": "2026-12-07T00:35:01Z", "end": "2026-12-07T00:40:01Z", "participants": 1,
+        "confidential": False, "priorityClass": "normal", "actual": {"participants": 0},
+    }  # fmt: skip
+    trace = {
+        "name": "differential", "start": "2026-12-07T00:00:00Z", "end": "2026-12-09T00:00:00Z",
+        "pool": pool, "confidentialPool": dict(pool), "agencies": [agency], "meetings": [meeting],
+    }  # fmt: skip
+    return World(trace=trace, bridges=[], t_admit=900, t_scale=900)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
+@example(_short_lead_world())
 def test_live_operator_and_simulator_hand_the_core_the_same_inputs(world: World) -> None:
     live_admit, records = live_admission(world)
     sim_admit, sim_scale = simulated(world)

@@ -261,10 +261,12 @@ class OperatorPolicy:
         self._holding.add(m)
         info = self._infos[m]
         heapq.heappush(self._ends, (info.end, m))
-        # kept from the lead time before its earliest first join: the adapter keeps those
-        # the booked term counts (`counted_from`, never earlier)
-        early = self._params.booked.early_join.total_seconds()
-        heapq.heappush(self._upcoming, (info.start - self._lead - early, m))
+        # kept from before the booked term may count it: `counted_from` is never earlier
+        # than its earliest first join minus the longer of the lead time and a bridge's
+        # start-up (the adapter drops what is not counted yet)
+        booked = self._params.booked
+        ahead = max(self._lead, booked.bridge_startup.total_seconds())
+        heapq.heappush(self._upcoming, (info.start - booked.early_join.total_seconds() - ahead, m))
 
     def _release(self, m: int) -> None:
         lo, hi = self._span(m)
