@@ -41,10 +41,10 @@ def test_a_slice_of_the_school_day_is_decided_live_as_simulated(tmp_path: Path) 
     assert r["meetings"] == 84 and r["created"] == 84, run.stdout
     assert r["verdict_differences"] == [], run.stdout
     assert r["verdicts_live"] == {"Admitted": 84}, run.stdout
-    # the pool grows for the period as simulated; when it shrinks differs by the simulator's
-    # scrape lag (docs/faults.md, "A working day at scale"), and with the 300 s scale-down
-    # window not compressed that moves the slice's bridge-hours by up to 40 % either way
-    # (12.7 / 12.2 and 25.4 / 18.2 live / simulated in two runs): not asserted
+    # the pool grows for the period as simulated; when it shrinks differs (docs/faults.md,
+    # "A working day at scale"), and with the 300 s scale-down window not compressed that
+    # moves the slice's bridge-hours by up to 40 % (12.7 / 12.2, 25.4 / 18.2 and 27.0 /
+    # 19.2 live / simulated in three runs): not asserted
     live, sim = r["bridges"]["live_peak"], r["bridges"]["sim_peak"]
     assert sim > r["meetings"] // 10 and abs(live - sim) <= 1, run.stdout
     assert r["replay"]["placements"] == 84 and r["replay"]["error_count"] == 0, run.stdout

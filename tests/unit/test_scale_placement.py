@@ -434,7 +434,8 @@ def test_a_spare_bridge_while_conferences_are_to_open(
     """Production parameters: while booked conferences are to open within the lead time,
     the booked term asks one bridge more than the replay (``booked.spare``): conferences
     that open out of the replay's order take the empty bridges it counted on for others
-    (two of four meetings opening 15 s apart onto one empty bridge on a seed trace). Never
+    (four meetings opening in one quarter-minute onto the one empty bridge on
+    monday-briefing seed 2). Never
     above ``maxBridges``; none when nothing is to open (running meetings, or one whose
     bridges are held until it may open)."""
     pool = POOL.evolve(max_bridges=max_bridges)

@@ -62,7 +62,6 @@ class ScaleHistory:
         change: int = 0,
         horizon: timedelta = timedelta(hours=1),
         booked: int | None = None,
-        booked_horizon: timedelta = BOOKED_HISTORY,
     ) -> ScaleHistory:
         """A new history with this round's unstabilized recommendation, scale change and
         booked need.
@@ -71,7 +70,7 @@ class ScaleHistory:
         records nothing when it cannot compute one; ``change`` 0 records no event;
         ``booked`` None records no booked need. Entries older than ``horizon`` (>= every
         window and period; the CRD caps both at 3600 s) are dropped, booked needs older
-        than ``booked_horizon``.
+        than ``BOOKED_HISTORY``.
         """
         cutoff = now - horizon
         recs = list(self.since(cutoff))
@@ -82,7 +81,7 @@ class ScaleHistory:
         events = [e for e in self.events if e.at > cutoff]
         if change:
             events.append(ScaleEvent(now, change))
-        kept = [r for r in self.booked if r.at > now - booked_horizon]
+        kept = [r for r in self.booked if r.at > now - BOOKED_HISTORY]
         if booked is not None:
             kept.append(Recommendation(now, booked))
         return ScaleHistory(tuple(recs), tuple(events), tuple(kept), ordered)

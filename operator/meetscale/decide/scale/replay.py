@@ -311,6 +311,19 @@ class _Inputs(NamedTuple):
     growth: float  # participants still to join the running meetings, where no bridge says
     joining: dict[str, float]  # those still to join a running meeting the bridges count
     ends: list[Release]  # (end + overrun, participants) of the running meetings
+    hosts: dict[str, list[tuple[str, int]]]  # per meeting, its conference's open bridges
+
+
+def _hosts(bridges: Sequence[BridgeState]) -> dict[str, list[tuple[str, int]]]:
+    """Per meeting, the open (not draining) bridges its conference is on and how many
+    participants it has on each, as the bridges report them."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for b in bridges:
+        if not b.draining:
+            for key, n in (b.participants_by_meeting or {}).items():
+                if n > 0:
+                    out.setdefault(key, []).append((b.name, n))
+    return out
 
 
 def _inputs(
@@ -327,12 +340,7 @@ def _inputs(
     joining: dict[str, float] = {}
     unplaced, early = conference_census(pool, booked, bridges, now)
     ppb = pool.participants_per_bridge
-    spans: dict[str, int] = {}  # the bridges each meeting's conference is on
-    for b in bridges:
-        if not b.draining:
-            for key, n in (b.participants_by_meeting or {}).items():
-                if n > 0:
-                    spans[key] = spans.get(key, 0) + 1
+    where = _hosts(bridges)
     grace = pool.booked.join_grace
     for m in booked:
         if m.running and m.observed_participants == 0 and now < m.start + grace:
@@ -347,7 +355,7 @@ def _inputs(
             elif obs is not None and now < m.start + grace and m.size > obs:
                 # still joining: where it is, and (one larger than its bridges) on as many
                 # more as it will span, the least loaded (Jicofo extends it there)
-                hosts = max(1, spans.get(m.key, 1))
+                hosts = len(where.get(m.key, ())) or 1
                 k = max(hosts, -(-m.size // ppb))
                 joining[m.key] = max(0.0, m.size * hosts / k - obs)
                 if k > hosts:
@@ -384,26 +392,20 @@ def _inputs(
                 )
             )
     ups.sort(key=lambda u: u.start)
-    return _Inputs(ups, run_total, growth, joining, ends)
+    return _Inputs(ups, run_total, growth, joining, ends, where)
 
 
 def _joining_by_bridge(
-    bridges: Sequence[BridgeState], joining: dict[str, float]
+    hosts: dict[str, list[tuple[str, int]]], joining: dict[str, float]
 ) -> dict[str, float]:
     """The participants still to join each running meeting, on the bridges its conference
     is on (in proportion to who is there; what no open bridge hosts is left out)."""
-    if not joining:
-        return {}
-    where: dict[str, list[tuple[str, int]]] = {}
-    for b in bridges:
-        for key, n in (b.participants_by_meeting or {}).items():
-            if key in joining and n > 0:
-                where.setdefault(key, []).append((b.name, n))
     out: dict[str, float] = {}
-    for key, spots in where.items():
+    for key, still in joining.items():
+        spots = hosts.get(key, ())
         here = sum(n for _, n in spots)
         for name, n in spots:
-            out[name] = out.get(name, 0.0) + joining[key] * n / here
+            out[name] = out.get(name, 0.0) + still * n / here
     return out
 
 
@@ -414,7 +416,7 @@ def replay(
     now: datetime,
 ) -> Replay | None:
     """The replay :func:`placement_need` searches with; None when no meeting starts."""
-    ups, run_total, growth, joining, ends = _inputs(pool, booked, bridges, now)
+    ups, run_total, growth, joining, ends, hosts = _inputs(pool, booked, bridges, now)
     if not ups:
         return None
     ramp = pool.booked.join_ramp.total_seconds()
@@ -430,7 +432,7 @@ def replay(
         raw = [x * scale for x in raw]
         total += growth
     # a running meeting's latecomers join the bridges its conference is on
-    coming = _joining_by_bridge([b for b in bridges if not b.draining], joining)
+    coming = _joining_by_bridge(hosts, joining)
     late = [coming.get(b.name, 0.0) for b in active]
     total += sum(late)
     denom = max(total, run_total)
