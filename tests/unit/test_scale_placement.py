@@ -449,3 +449,19 @@ def test_a_spare_bridge_while_conferences_are_to_open(
 def test_a_negative_spare_is_refused() -> None:
     with pytest.raises(ValueError, match="booked spare must be >= 0, got -1"):
         PoolParams.of(spare=-1)
+
+
+@pytest.mark.parametrize("spare", [0, 1, 2], ids=["none", "default", "two"])
+def test_spare_bridges_from_the_pool_spec(spare: int) -> None:
+    """``spec.spareBridges`` is the booked term's spare (a small cluster may give 0)."""
+    spec = BridgePoolSpec.model_validate(
+        {
+            "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
+            "maxBridges": 20,
+            "spareBridges": spare,
+        }
+    )
+    plan = decide_scale(
+        pool_params(spec, timedelta(minutes=10)), [], upcoming(3), ScaleHistory(), NOW
+    )
+    assert (plan.booked.spare, plan.booked_replicas) == (spare, 3 + spare)

@@ -96,6 +96,7 @@ def pool_params(spec: BridgePoolSpec, pre_join_margin: timedelta) -> PoolParams:
             lead_time=timedelta(seconds=spec.lead_time_seconds),
             early_join=pre_join_margin,
             join_grace=timedelta(seconds=spec.join_grace_seconds),
+            spare=spec.spare_bridges,
         ),
         drain=DrainRules(
             protection=timedelta(seconds=spec.protection_seconds),

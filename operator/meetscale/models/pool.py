@@ -164,6 +164,17 @@ class BridgePoolSpec(CamelModel):
             "room that stays empty releases its bridges."
         ),
     )
+    spare_bridges: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description=(
+            "Bridges on top of the placement forecast while booked Meetings are about to "
+            "open (never above maxBridges): conferences that open out of the forecast's "
+            "order pile onto the spare instead of an overloaded bridge. 0 on a small "
+            "cluster where one bridge more costs more than such a pile-up."
+        ),
+    )
     sync_period_seconds: int = Field(default=15, ge=1, le=600)
     behavior: Behavior = Field(default_factory=Behavior)
     prometheus: PrometheusSource | None = None

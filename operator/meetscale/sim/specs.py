@@ -52,6 +52,7 @@ def pool_spec(pool: PoolSpec) -> BridgePoolSpec:
         lead_time_seconds=pool.lead_time_seconds,
         protection_seconds=pool.protection_seconds,
         drain_timeout_seconds=pool.drain_timeout_seconds,
+        spare_bridges=pool.spare_bridges,
     )
 
 

@@ -79,6 +79,7 @@ class PoolSpec(_Model):
     tolerance: float = Field(default=0.1, ge=0.0, le=0.5)
     protection_seconds: int = Field(default=300, ge=0, le=86_400)
     pre_join_margin_seconds: int = Field(default=600, ge=0, le=7200)
+    spare_bridges: int = Field(default=1, ge=0, le=10)
 
 
 class AgencySpec(_Model):
