@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from meetscale.decide.scale.params import BookedTerm
 from testbed.bridges import BridgeHarness
 from tests.integration.test_pool_support import POOL, pool_doc, wait_for
 
@@ -182,10 +183,14 @@ def test_a_meeting_whose_room_stays_empty_releases_its_bridges(
         what="admitted once the bridges are up",
     )
     # nobody came: its bridges go (one more than minBridges stays for unbooked meetings:
-    # created at its start, this one counts as one)
+    # created at its start, this one counts as one) once the join grace is over and the
+    # booked floor has forgotten the need it had (``booked.stabilization``), give or
+    # take a minute of passes, drains and Pod deletions
+    memory = BookedTerm().stabilization
+    deadline = start + timedelta(seconds=40) + memory + timedelta(seconds=60)
     wait_for(
         lambda: kube.replicas() <= 2 and not kube.draining(),
-        timeout=120,
+        timeout=(deadline - now()).total_seconds(),
         what="the empty room's bridges released",
     )
     assert status_of(control_plane, ns, "phong-trong")["phase"] == "Running"
