@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from meetscale.sim.bounds import bin_packing_bound, clairvoyant_packing
+from meetscale.sim.bounds import clairvoyant_packing, packing_bounds
 from meetscale.sim.demand import Demand
 from meetscale.sim.generate import DAYS, GENERATORS, generate
 from meetscale.sim.pools import split_pools
@@ -37,39 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def booked_only(demand: Demand) -> Demand:
     """The demand with every meeting booked less than the lead time ahead taken out."""
     lead = demand.trace.pool.lead_time_seconds
-    meetings = [
-        m if m.lead_seconds >= lead else dataclasses.replace(m, actual=0) for m in demand.meetings
-    ]
-    return dataclasses.replace(demand, meetings=meetings)
-
-
-def booked_bound_peak(demand: Demand) -> int:
-    """The highest bin-packing bound (L2) of the booked conferences over the ticks."""
-    cap = demand.trace.pool.participants_per_bridge
-    lead = demand.trace.pool.lead_time_seconds
     booked = {i for i, m in enumerate(demand.meetings) if m.lead_seconds >= lead}
-    counts: dict[int, int] = {}
-    peak = 0
-    for k in range(demand.n_ticks):
-        events = demand.events.get(k)
-        if not events:
-            continue
-        for m, c in events:
-            if c > 0 and m in booked:
-                counts[m] = c
-            else:
-                counts.pop(m, None)
-        sizes: list[int] = []
-        fluid = alone = 0
-        for m, c in counts.items():
-            if demand.meetings[m].confidential:
-                alone += -(-c // cap)
-            elif c > cap:
-                fluid += c
-            else:
-                sizes.append(c)
-        peak = max(peak, bin_packing_bound(sizes, cap, fluid) + alone)
-    return peak
+    meetings = [
+        m if i in booked else dataclasses.replace(m, actual=0)
+        for i, m in enumerate(demand.meetings)
+    ]
+    events = {k: [(m, c) for m, c in evs if m in booked] for k, evs in demand.events.items()}
+    return dataclasses.replace(demand, meetings=meetings, events=events)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,10 +61,11 @@ def measure(label: str, trace: Trace) -> list[PoolFit]:
             trace=label,
             pool=part.name,
             max_bridges=part.demand.trace.pool.max_bridges,
-            booked_bound_peak=booked_bound_peak(part.demand),
-            booked_clairvoyant_peak=clairvoyant_packing(booked_only(part.demand)).peak_bridges,
+            booked_bound_peak=max(packing_bounds(booked), default=0),
+            booked_clairvoyant_peak=clairvoyant_packing(booked).peak_bridges,
         )
         for part in split_pools(trace).parts
+        for booked in [booked_only(part.demand)]
     ]
 
 

@@ -4,10 +4,12 @@ at the busiest instant, how many bridges their placement needs, headroom for unb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 
 from meetscale.decide.scale import BookedMeeting, BridgeState, booked_demand
+from meetscale.decide.scale.replay import counted_from, counting_window
 from tests.unit.scalekit import NOW, POOL, br, meeting
 
 
@@ -170,3 +172,28 @@ def test_overrunning_meeting_counts_now_only() -> None:
     nxt = meeting("next", 150, 5)
     d = booked_demand(POOL, [late, nxt], [br("x", 0.5, 150)], NOW)
     assert (d.participants, d.replicas - d.spare, d.unbooked_now) == (165, 2, 0)  # 150 + 10%
+
+
+@pytest.mark.parametrize(
+    ("participants", "lead_s", "startup_s", "counted_ahead_s"),
+    [
+        (100, 600, 120, 720),  # early join 600 + start-up 120 is further ahead than the lead
+        (100, 0, 120, 720),
+        (100, 1800, 120, 1800),  # the lead time is further ahead
+        (500, 600, 120, 1200),  # larger than a bridge: the lead time before it may open
+        (500, 0, 120, 600),
+    ],
+    ids=["small", "small-no-lead", "small-long-lead", "large", "large-no-lead"],
+)
+def test_the_counting_window_covers_every_meeting_counted(
+    participants: int, lead_s: int, startup_s: int, counted_ahead_s: int
+) -> None:
+    """The simulator's operator policy keeps a booked meeting from ``counting_window``
+    before its start: never later than the booked term counts it (``counted_from``)."""
+    pool = POOL.evolve(
+        lead_time=timedelta(seconds=lead_s), bridge_startup=timedelta(seconds=startup_s)
+    )
+    m = meeting("m", participants, 60)
+    counted = counted_from(pool, m)
+    assert (m.start - counted).total_seconds() == counted_ahead_s
+    assert m.start - counting_window(pool) <= counted

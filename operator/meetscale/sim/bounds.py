@@ -33,6 +33,7 @@ __all__ = [
     "bin_packing_bound",
     "clairvoyant_packing",
     "packing_bound_bridge_hours",
+    "packing_bounds",
     "packing_targets",
     "trace_bounds",
 ]
@@ -74,16 +75,23 @@ def bin_packing_bound(sizes: list[int], cap: int, fluid: int = 0) -> int:
 
 
 def packing_targets(demand: Demand) -> list[int]:
-    """Bridges at each tick that no capacity-keeping policy can go below, clamped to the
-    pool's `[minBridges, maxBridges]` as the oracle is: the bin-packing bound of the shared
-    conferences (those larger than a bridge count as fluid volume) plus
-    ``ceil(P_c / cap)`` for each confidential conference (it holds its bridges alone)."""
+    """Bridges at each tick that no capacity-keeping policy can go below
+    (:func:`packing_bounds`), clamped to the pool's `[minBridges, maxBridges]` as the
+    oracle is."""
     pool = demand.trace.pool
-    cap = pool.participants_per_bridge
+    return [min(max(n, pool.min_bridges), pool.max_bridges) for n in packing_bounds(demand)]
+
+
+def packing_bounds(demand: Demand) -> list[int]:
+    """Bridges at each tick that no capacity-keeping placement can go below, unclamped:
+    the bin-packing bound of the shared conferences (those larger than a bridge count as
+    fluid volume) plus ``ceil(P_c / cap)`` for each confidential conference (it holds its
+    bridges alone)."""
+    cap = demand.trace.pool.participants_per_bridge
     meetings = demand.meetings
     counts: dict[int, int] = {}
     out: list[int] = []
-    current = pool.min_bridges
+    current = 0
     for k in range(demand.n_ticks):
         evs = demand.events.get(k)
         if evs:
@@ -102,8 +110,7 @@ def packing_targets(demand: Demand) -> list[int]:
                     fluid += c
                 else:
                     sizes.append(c)
-            raw = bin_packing_bound(sizes, cap, fluid) + alone
-            current = min(max(raw, pool.min_bridges), pool.max_bridges)
+            current = bin_packing_bound(sizes, cap, fluid) + alone
         out.append(current)
     return out
 

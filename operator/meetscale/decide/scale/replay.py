@@ -13,7 +13,7 @@ import functools
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from meetscale.decide.scale.calibration import DEFAULT_SPREAD
@@ -27,6 +27,7 @@ __all__ = [
     "Upcoming",
     "clear_replay_cache",
     "counted_from",
+    "counting_window",
     "held_for",
     "need",
     "opens_at",
@@ -75,6 +76,14 @@ def counted_from(pool: PoolParams, m: BookedMeeting) -> datetime:
     if m.size > pool.participants_per_bridge:
         return opens_at(pool, m) - b.lead_time
     return min(m.start - b.lead_time, m.start - b.early_join - b.bridge_startup)
+
+
+def counting_window(pool: PoolParams) -> timedelta:
+    """The longest before its start that :func:`counted_from` counts any meeting:
+    ``early_join`` plus the longer of ``lead_time`` and ``bridge_startup``. A caller that
+    keeps meetings from then on (the simulator's operator policy) misses none."""
+    b = pool.booked
+    return b.early_join + max(b.lead_time, b.bridge_startup)
 
 
 def held_for(pool: PoolParams, m: BookedMeeting) -> bool:

@@ -63,6 +63,7 @@ from meetscale.decide.scale import BridgeState, ScaleHistory, ScalePlan, decide_
 from meetscale.decide.scale.adhoc import Arrival
 from meetscale.decide.scale.calibration import Attendance, Calibration, calibrate
 from meetscale.decide.scale.removal import DrainingBridge, plan_removal
+from meetscale.decide.scale.replay import counting_window
 from meetscale.models import Phase
 from meetscale.sim.demand import MeetingInfo
 from meetscale.sim.policy import Actions, BridgePod, BridgeSample, Observation, SimContext
@@ -261,12 +262,10 @@ class OperatorPolicy:
         self._holding.add(m)
         info = self._infos[m]
         heapq.heappush(self._ends, (info.end, m))
-        # kept from before the booked term may count it: `counted_from` is never earlier
-        # than its earliest first join minus the longer of the lead time and a bridge's
-        # start-up (the adapter drops what is not counted yet)
-        booked = self._params.booked
-        ahead = max(self._lead, booked.bridge_startup.total_seconds())
-        heapq.heappush(self._upcoming, (info.start - booked.early_join.total_seconds() - ahead, m))
+        # kept from before the booked term may count it (the adapter drops what is not
+        # counted yet)
+        ahead = counting_window(self._params).total_seconds()
+        heapq.heappush(self._upcoming, (info.start - ahead, m))
 
     def _release(self, m: int) -> None:
         lo, hi = self._span(m)
