@@ -79,6 +79,16 @@ def test_the_account_comes_from_the_secret_prosody_made_it_from() -> None:
     assert jvb["envFrom"] == [{"configMapRef": {"name": "jitsi-common"}}]
 
 
+def test_each_bridge_relays_as_its_own_pod_ip() -> None:
+    # jitsi-helm's octo.enabled reaches the bridge through the common ConfigMap
+    # (ENABLE_OCTO); the relay id is per Pod, so the pool renders it as jitsi-helm does
+    # (templates/jvb/deployment.yaml:168-177): without it every bridge relays as ""
+    env = env_of(render())
+    assert env["JVB_OCTO_RELAY_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert "value" not in env["JVB_OCTO_RELAY_ID"]
+    assert "ENABLE_OCTO" not in env  # Octo itself is the Jitsi install's choice, not the pool's
+
+
 def test_the_rest_apis_the_operator_calls_are_on() -> None:
     env = env_of(render())
     assert env["COLIBRI_REST_ENABLED"]["value"] == "true"  # /colibri/drain, /colibri/stats

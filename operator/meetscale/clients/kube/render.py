@@ -79,6 +79,10 @@ def jvb_env(jitsi: JitsiSection, port: int | None) -> list[dict[str, Any]]:
         _env("COLIBRI_REST_ENABLED", "true"),
         _env("SHUTDOWN_REST_ENABLED", "true"),
         _env("JVB_ADVERTISE_PRIVATE_CANDIDATES", str(j.advertise_private_candidates).lower()),
+        # Octo's relay id, as jitsi-helm gives its own bridges: read by the image only under
+        # ENABLE_OCTO (which jitsi-helm's common ConfigMap sets with octo.enabled); without it
+        # every bridge would relay as "" and no conference could span two of them
+        {"name": "JVB_OCTO_RELAY_ID", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
     return env + port_env(port, j.advertise_address)
 
