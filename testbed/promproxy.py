@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
 
-from . import _proc
+from ._serve import LoopbackServer
 
 __all__ = ["HUGE_BYTES", "MODES", "STALL_SECONDS", "GarblingProxy"]
 
@@ -66,57 +65,23 @@ def spoil(doc: dict[str, Any], mode: str) -> dict[str, Any]:
     return {**doc, "data": {**data, "result": series}}
 
 
-class GarblingProxy:
+class GarblingProxy(LoopbackServer):
+    thread_name = "prom-proxy"
+
     def __init__(self, upstream: str) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
         self.mode = "pass"
-        self.port = _proc.free_port()
         self.requests = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._stop: asyncio.Event | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> GarblingProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> GarblingProxy:
-        self._thread = threading.Thread(target=self._run, name="prom-proxy", daemon=True)
-        self._thread.start()
-        if not self._started.wait(10):
-            raise RuntimeError("the garbling proxy did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        asyncio.run(self._serve())
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("GET", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        async with aiohttp.ClientSession() as session:
-            self._session = session
-            self._started.set()
-            await self._stop.wait()
-            await runner.cleanup()
+
+    async def opening(self) -> None:
+        self._session = aiohttp.ClientSession()
+
+    async def closed(self) -> None:
+        await self._session.close()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1

@@ -13,10 +13,12 @@ from typing import Any
 
 import aiohttp
 
+from meetscale.clients.http import SessionClient
+
 log = logging.getLogger("meetscale.colibri")
 
 
-class Colibri:
+class Colibri(SessionClient):
     """The videobridge's private REST API at ``http://<podIP>:<colibriPort>``.
 
     Drain mode (`/colibri/drain/enable|disable`) is what the scaler uses: it is reversible,
@@ -24,21 +26,7 @@ class Colibri:
     is not; it is left to the pod's preStop hook."""
 
     def __init__(self, timeout: float = 2.0, session: aiohttp.ClientSession | None = None) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session = session
-        self._own = session is None
-
-    def _get(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64, force_close=True)
-            )
-            self._own = True
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None and self._own and not self._session.closed:
-            await self._session.close()
+        super().__init__(timeout, session, limit=64)
 
     async def _post(self, url: str, body: Any = None) -> bool:
         try:
