@@ -3,14 +3,17 @@ scaling parameter changed, beside the production defaults, in one run.
 
 Each variant changes fields of the core's ``PoolParams`` (any group: ``lead_time``,
 ``join_ramp``, ``declaration_sigmas``, ``protection``, ...; times in seconds) as the
-adapter builds them for the simulator's operator policy; nothing else differs. For every
+adapter builds them for the simulator's operator policy; nothing else differs. A
+``placement=Pinned`` variant changes the trace's shared pool instead (the world's Jicofo
+then honours pins and no conference spans bridges there, as in a deployment). For every
 trace it prints the operator's bridge-hours as a multiple of the clairvoyant sticky plan
-and the degraded participant-minutes of meetings booked at least the lead time ahead, and
-writes benchmarks/results/sim_variants.json (with ``--seeds``: sim_variants_seeds.json).
-An experiment, not a setting: production runs the defaults (``base``).
+and the degraded participant-minutes of meetings booked at least the lead time ahead (the
+denied participant-minutes of all meetings in the JSON and the totals), and writes
+benchmarks/results/sim_variants.json (with ``--seeds``: sim_variants_seeds.json). An
+experiment, not a setting: production runs the defaults (``base``).
 
     .venv/bin/python benchmarks/bench_sim_variants.py protection=0 join_ramp=60
-    .venv/bin/python benchmarks/bench_sim_variants.py --seeds protection=0
+    .venv/bin/python benchmarks/bench_sim_variants.py --seeds placement=Pinned
 """
 
 from __future__ import annotations
@@ -47,12 +50,19 @@ TIMES = {
 DEFAULT_VARIANTS = ["protection=0", "join_ramp=60", "declaration_sigmas=0"]
 
 
+#: variants that change the trace's shared pool (the world as well as the operator) rather
+#: than the operator's PoolParams: ``placement=Pinned``
+POOL_FIELDS = {"placement"}
+
+
 def variant(text: str) -> dict[str, Any]:
-    """``name=value[,name=value]`` as PoolParams changes."""
+    """``name=value[,name=value]`` as PoolParams changes (or shared-pool fields)."""
     out: dict[str, Any] = {}
     for part in text.split(","):
         name, _, raw = part.partition("=")
-        if name in TIMES:
+        if name in POOL_FIELDS:
+            out[name] = raw
+        elif name in TIMES:
             out[name] = timedelta(seconds=float(raw))
         elif raw in ("true", "false"):
             out[name] = raw == "true"
@@ -72,6 +82,11 @@ def traces(seeds: bool) -> list[tuple[str, Trace]]:
 
 
 def run(changes: dict[str, Any], cases: Sequence[tuple[str, Trace]]) -> dict[str, dict[str, float]]:
+    pool = {k: changes.pop(k) for k in list(changes) if k in POOL_FIELDS}
+    if pool:
+        cases = [
+            (n, t.model_copy(update={"pool": t.pool.model_copy(update=pool)})) for n, t in cases
+        ]
     made: Callable[..., PoolParams] = operator_policy.pool_params  # type: ignore[attr-defined]
     operator_policy.pool_params = lambda spec, pre_join_margin: made(  # type: ignore[attr-defined]
         spec, pre_join_margin
@@ -86,6 +101,7 @@ def run(changes: dict[str, Any], cases: Sequence[tuple[str, Trace]]) -> dict[str
                 "bridge_hours": round(r.bridge_hours, 1),
                 "over_clairvoyant": round(r.bridge_hours / plan, 3),
                 "booked_degraded_pm": round(r.degraded_booked_minutes),
+                "denied_pm": round(r.denied_participant_minutes),
             }
         return out
     finally:
@@ -108,11 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[text] = run(variant(text), cases)
     for label, rows in results.items():
         total = sum(r["booked_degraded_pm"] for r in rows.values())
+        denied = sum(r["denied_pm"] for r in rows.values())
         hours = sum(r["bridge_hours"] for r in rows.values())
         cells = " | ".join(
             f"{n} {r['over_clairvoyant']:.2f}x {r['booked_degraded_pm']:,}" for n, r in rows.items()
         )
-        print(f"{label:28} bridge-h {hours:8.1f} booked degraded {total:9,} | {cells}")
+        print(
+            f"{label:28} bridge-h {hours:8.1f} booked degraded {total:9,} denied {denied:9,} "
+            f"| {cells}"
+        )
     out = ROOT / "benchmarks" / "results" / f"sim_variants{'_seeds' if args.seeds else ''}.json"
     out.write_text(json.dumps({"seeds": args.seeds, "results": results}, indent=1) + "\n")
     print(f"results written to {out}")

@@ -120,6 +120,17 @@ CAPACITY = Board(
             unit="reqps",
         ),
         Series(
+            "Pinned conferences",
+            "Pinned pools (placement Pinned): booked conferences about to open that are pinned "
+            "to a bridge, and failed requests to Jicofo's REST API, meanwhile conferences open "
+            "where Jicofo chooses (MeetscaleJicofoUnreachable).",
+            [
+                (f"max by (pool) (meetscale_pool_pins{{{POOL}}})", "{{pool}} pinned"),
+                (f"sum by (pool) (increase(meetscale_jicofo_errors_total{{{POOL}}}[{RATE}]))",
+                 "{{pool}} Jicofo errors"),
+            ],
+        ),
+        Series(
             "Reconcile time (p95)",
             "One pass of the scaler: Prometheus queries, decision and writes.",
             [(quantile(0.95, "meetscale_pool_reconcile_seconds_bucket", POOL, "pool"), "{{pool}}")],

@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -84,6 +85,7 @@ class Bridge:
     started_at: float = field(default_factory=time.monotonic)
     draining_label: bool = False
     unready: bool = False  # the pod's status says Ready False (a restart), until it answers
+    release: str | None = None  # videobridge.version.release, as the pod's env gives it
 
     @property
     def url(self) -> str:
@@ -92,6 +94,36 @@ class Bridge:
     @property
     def target(self) -> str:
         return f"{self.ip}:{self.port}"
+
+
+_RELEASE = re.compile(r"(?:^|\s)-Dvideobridge\.version\.release=(\S+)")
+_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def pod_release(pod: dict[str, Any]) -> str | None:
+    """The release a bridge of this pod reports, as the stock image would get it: the jvb
+    container's VIDEOBRIDGE_DEBUG_OPTIONS (passed to java by jvb.sh), with $(VAR) expanded
+    as the kubelet does from variables defined before it (literal values, and a downward-API
+    metadata.name)."""
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
+    jvb = next((c for c in containers if c.get("name") == "jvb"), None)
+    if jvb is None:
+        return None
+    known: dict[str, str] = {}
+    for env in jvb.get("env") or []:
+        name = env.get("name", "")
+        if "value" in env:
+            value = _VAR.sub(lambda m: known.get(m.group(1), m.group(0)), str(env["value"]))
+        elif ((env.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") == (
+            "metadata.name"
+        ):
+            value = (pod.get("metadata") or {}).get("name", "")
+        else:
+            continue
+        known[name] = value
+    found = _RELEASE.search(known.get("VIDEOBRIDGE_DEBUG_OPTIONS", ""))
+    return found.group(1) if found else None
 
 
 class BridgeHarness:
@@ -214,6 +246,7 @@ class BridgeHarness:
                         ip=status["podIP"],
                         pool=labels.get(POOL_LABEL, ""),
                         port=self.port,
+                        release=pod_release(pod),
                     )
                     self._bridges[name] = bridge
                     self._spawn(bridge)
@@ -325,6 +358,7 @@ class BridgeHarness:
             "--name",
             bridge.pod,
             *(["--capacity", str(self.capacity)] if self.capacity else []),
+            *(["--release", bridge.release] if bridge.release else []),
             *self.extra_args,
         ]
         bridge.proc = _proc.spawn(argv, self.log_dir / f"{bridge.pod}.log", die_with_parent=True)

@@ -161,6 +161,20 @@ webhook_certificate_expiry = Gauge(
     "When the webhook's serving certificate expires (Unix time).",
     registry=REGISTRY,
 )
+pool_pins = Gauge(
+    "meetscale_pool_pins",
+    "Booked conferences pinned to a bridge through Jicofo's REST API (placement Pinned; 0 in "
+    "other pools).",
+    ["pool"],
+    registry=REGISTRY,
+)
+jicofo_errors = Counter(
+    "meetscale_jicofo_errors_total",
+    "Requests to Jicofo's REST API (GET /pin, POST /pin, POST /pin/remove) of a pinned pool "
+    "that failed or were refused: its conferences open where Jicofo chooses meanwhile.",
+    ["pool"],
+    registry=REGISTRY,
+)
 join_links = Counter(
     "meetscale_join_links_total",
     "Join links written and removed, by pool and event (JoinLinkIssued: a Secret created or"

@@ -22,7 +22,7 @@ JITSI = {
     "envFromConfigMaps": ["jitsi-common"],
 }
 #: ours, not the image's: the node's address, for Kubernetes' $(VAR) expansion
-OWN = {"MEETSCALE_NODE_IP"}
+OWN = {"MEETSCALE_NODE_IP", "MEETSCALE_POD_NAME"}
 
 
 def variables() -> dict[str, dict[str, Any]]:
@@ -34,14 +34,21 @@ def env_of(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in jvb["env"]}
 
 
-def render(port: int | None = 30123, **jitsi: Any) -> dict[str, Any]:
-    spec = BridgePoolSpec.model_validate({"jitsi": {**JITSI, **jitsi}})
+PINNED = {"mode": "Pinned", "jicofoUrl": "http://jitsi-jicofo:8888"}
+
+
+def render(port: int | None = 30123, placement: Any = None, **jitsi: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"jitsi": {**JITSI, **jitsi}}
+    if placement is not None:
+        doc["placement"] = placement
+    spec = BridgePoolSpec.model_validate(doc)
     return bridge_pod("p", "ns", "p-jvb-abc123", spec, OWNER, port)
 
 
-def test_every_variable_is_one_the_image_reads() -> None:
+@pytest.mark.parametrize("placement", [None, PINNED], ids=["jicofo-placement", "pinned"])
+def test_every_variable_is_one_the_image_reads(placement: Any) -> None:
     known = variables()
-    for name in env_of(render()).keys() - OWN:
+    for name in env_of(render(placement=placement)).keys() - OWN:
         assert name in known, f"{name} is not a docker-jitsi-meet jvb variable"
         assert known[name]["status"] == "current", f"{name} is {known[name]['status']}"
         assert known[name]["bridgepool"] != "never", f"{name}: {known[name]['bridgepool']}"
@@ -87,6 +94,46 @@ def test_each_bridge_relays_as_its_own_pod_ip() -> None:
     assert env["JVB_OCTO_RELAY_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     assert "value" not in env["JVB_OCTO_RELAY_ID"]
     assert "ENABLE_OCTO" not in env  # Octo itself is the Jitsi install's choice, not the pool's
+
+
+def test_a_pinned_pools_bridge_has_a_release_of_its_own() -> None:
+    # Jicofo matches a pin against version-release; the release is the Pod's name, expanded
+    # by Kubernetes from the variable defined before it, and passed by jvb.sh to java
+    env = env_of(render(placement=PINNED))
+    assert env["MEETSCALE_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["VIDEOBRIDGE_DEBUG_OPTIONS"]["value"] == (
+        "-Dvideobridge.version.release=$(MEETSCALE_POD_NAME)"
+    )
+    names = list(env)
+    assert names.index("MEETSCALE_POD_NAME") < names.index("VIDEOBRIDGE_DEBUG_OPTIONS")
+    assert "VIDEOBRIDGE_DEBUG_OPTIONS" not in env_of(render())
+    # pinning changes what a bridge is made from: the pool replaces its bridges
+    plain = BridgePoolSpec.model_validate({"jitsi": JITSI})
+    pinned = BridgePoolSpec.model_validate({"jitsi": JITSI, "placement": PINNED})
+    assert template_hash(plain) != template_hash(pinned)
+
+
+def test_the_templates_debug_options_are_kept() -> None:
+    spec = BridgePoolSpec.model_validate(
+        {
+            "jitsi": JITSI,
+            "placement": PINNED,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "jvb",
+                            "env": [{"name": "VIDEOBRIDGE_DEBUG_OPTIONS", "value": "-Xss2m"}],
+                        }
+                    ]
+                }
+            },
+        }
+    )
+    env = env_of(bridge_pod("p", "ns", "p-jvb-abc123", spec, OWNER, 30123))
+    assert env["VIDEOBRIDGE_DEBUG_OPTIONS"]["value"] == (
+        "-Xss2m -Dvideobridge.version.release=$(MEETSCALE_POD_NAME)"
+    )
 
 
 def test_the_rest_apis_the_operator_calls_are_on() -> None:

@@ -80,6 +80,13 @@ def _cited_entries() -> Iterator[tuple[str, object]]:
     for option in helm["udp_reachability"]["options"]:
         yield from ((f"helm udp {option['key']}", s) for s in sources_of(option) or [None])
     yield from (("helm jicofo", s) for s in sources_of(helm["jicofo"]))
+    jicofo = load("jicofo_rest.yaml")
+    yield from (("jicofo server", s) for s in sources_of(jicofo["server"]))
+    for ep in jicofo["endpoints"]:
+        yield from ((f"jicofo {ep['id']}", s) for s in sources_of(ep) or [None])
+    version = jicofo["bridge_version"]
+    for key in ("source", "release_source", "per_pod_source"):
+        yield from ((f"jicofo bridge_version {key}", s) for s in sources_of(version, key) or [None])
 
 
 CITED = list(_cited_entries())

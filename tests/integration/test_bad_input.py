@@ -216,6 +216,7 @@ CASES = [
     C("pool-negative-min-bridges", ("spec.minBridges", "greater than or equal to 0")),
     C("pool-target-stress-above-one", ("spec.targetStress", "less than or equal to 1")),
     C("pool-spare-bridges-absurd", ("spec.spareBridges", "less than or equal to 10")),
+    C("pool-pinned-without-jicofo", ("spec.placement.jicofoUrl is required with mode Pinned",)),
     C(
         "pool-participants-per-bridge-absurd",
         ("spec.participantsPerBridge", "less than or equal to 10000"),

@@ -97,6 +97,7 @@ def pool_params(spec: BridgePoolSpec, pre_join_margin: timedelta) -> PoolParams:
             early_join=pre_join_margin,
             join_grace=timedelta(seconds=spec.join_grace_seconds),
             spare=spec.spare_bridges,
+            pinned=spec.placement.mode == "Pinned",
         ),
         drain=DrainRules(
             protection=timedelta(seconds=spec.protection_seconds),

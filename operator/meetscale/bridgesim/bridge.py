@@ -164,6 +164,8 @@ class SimBridge:
     capacity_participants: int = DEFAULT_CAPACITY_PARTICIPANTS
     name: str = "jvb-sim"
     drain: bool = False
+    #: videobridge.version.release: reported as `release` in the stats (None: not set)
+    release: str | None = None
     graceful_shutdown_min_participants: int = 0
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time

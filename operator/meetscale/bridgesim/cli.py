@@ -110,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--drain", action="store_true", help="start in drain mode (JVB initial-drain-mode)"
     )
     parser.add_argument(
+        "--release",
+        help="videobridge.version.release: reported as `release` in /colibri/stats (default: "
+        "none, as JVB)",
+    )
+    parser.add_argument(
         "--no-debug-api",
         dest="debug_api",
         action="store_false",
@@ -136,7 +141,12 @@ def main(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"meetscale jvb-sim: bad scenario {args.scenario}: {exc}", file=sys.stderr)
             return 2
-    bridge = SimBridge(capacity_participants=args.capacity, name=args.name, drain=args.drain)
+    bridge = SimBridge(
+        capacity_participants=args.capacity,
+        name=args.name,
+        drain=args.drain,
+        release=args.release,
+    )
     try:
         return asyncio.run(_serve(args, bridge, scenario))
     except OSError as exc:  # e.g. address in use

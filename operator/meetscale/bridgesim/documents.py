@@ -133,6 +133,8 @@ def stats_json(bridge: SimBridge, now: datetime | None = None) -> dict[str, Any]
             "version": JVB_VERSION,
         }
     )
+    if bridge.release is not None:
+        doc["release"] = bridge.release
     return doc
 
 

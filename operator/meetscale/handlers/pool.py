@@ -20,6 +20,7 @@ import kopf
 from meetscale import API_VERSION, GROUP, VERSION
 from meetscale import metrics as m
 from meetscale.clients.colibri import Colibri
+from meetscale.clients.jicofo import Jicofo
 from meetscale.clients.kube.pool import OwnerRef, PoolKube
 from meetscale.clients.prometheus import PromClient
 from meetscale.models.labels import POOL_LABEL
@@ -40,15 +41,19 @@ class PoolClients:
     kube: PoolKube
     prom: PromClient
     colibri: Colibri
+    jicofo: Jicofo
 
     async def close(self) -> None:
         await self.prom.close()
         await self.colibri.close()
+        await self.jicofo.close()
 
 
 @kopf.on.startup()
 async def pool_clients_startup(memo: kopf.Memo, **_: Any) -> None:
-    memo["pool_clients"] = PoolClients(PoolKube(memo["runtime"].api), PromClient(), Colibri())
+    memo["pool_clients"] = PoolClients(
+        PoolKube(memo["runtime"].api), PromClient(), Colibri(), Jicofo()
+    )
 
 
 @kopf.on.cleanup()
@@ -98,6 +103,7 @@ async def scaling(
         kube=clients.kube,
         prom=clients.prom,
         colibri=clients.colibri,
+        jicofo=clients.jicofo,
         events=lambda reason, message, warning: runtime.writer.event(
             "BridgePool", ref, reason, message, warning
         ),

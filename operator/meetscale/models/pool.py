@@ -16,6 +16,7 @@ __all__ = [
     "BridgePoolSpec",
     "BridgePoolStatus",
     "NetworkPolicySection",
+    "Placement",
     "ScalingRules",
     "template_problems",
 ]
@@ -117,6 +118,52 @@ class NetworkPolicySection(CamelModel):
     )
 
 
+class Placement(CamelModel):
+    model_config = CamelModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.mode != 'Pinned' || has(self.jicofoUrl)",
+                    "message": (
+                        "spec.placement.jicofoUrl is required with mode Pinned (the pins are "
+                        "given to Jicofo's REST API)"
+                    ),
+                },
+            ]
+        }
+    }
+
+    mode: Literal["Jicofo", "Pinned"] = Field(
+        default="Jicofo",
+        description=(
+            "Jicofo: Jicofo puts each conference on the least-loaded bridge when it opens. "
+            "Pinned: the operator chooses the bridge of each booked Meeting's conference "
+            "(the least committed one where its expected size fits) and pins it there through "
+            "Jicofo's REST API; each bridge reports a release of its own "
+            "(videobridge.version.release), so no conference spans two bridges: for pools "
+            "whose Meetings fit one bridge (Jicofo without Octo)."
+        ),
+    )
+    jicofo_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description=(
+            "Jicofo's REST API, e.g. http://<release>-jitsi-meet-jicofo.<ns>.svc:8888 "
+            "(jitsi-helm turns it on: JICOFO_ENABLE_REST; pins are on by default)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _url(self) -> Placement:
+        if self.mode == "Pinned" and self.jicofo_url is None:
+            raise ValueError(
+                "spec.placement.jicofoUrl is required with mode Pinned (the pins are given "
+                "to Jicofo's REST API)"
+            )
+        return self
+
+
 class BridgePoolSpec(CamelModel):
     model_config = CamelModel.model_config | {
         "json_schema_extra": {
@@ -203,6 +250,10 @@ class BridgePoolSpec(CamelModel):
     network_policy: NetworkPolicySection = Field(
         default_factory=NetworkPolicySection,
         description="A confidential pool's NetworkPolicy: who may reach its bridges.",
+    )
+    placement: Placement = Field(
+        default_factory=Placement,
+        description="Who chooses the bridge a booked Meeting's conference opens on.",
     )
 
     @model_validator(mode="after")

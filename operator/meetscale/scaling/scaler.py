@@ -49,6 +49,7 @@ from meetscale.adapt import (
     scale_inputs,
 )
 from meetscale.clients.colibri import Colibri
+from meetscale.clients.jicofo import Jicofo
 from meetscale.clients.kube.pool import KubeError, OwnerRef, PoolKube
 from meetscale.clients.kube.render import template_hash
 from meetscale.clients.prometheus import PromClient, PromResult, substitute
@@ -68,6 +69,7 @@ from meetscale.scaling.conferences import ConferenceTracker, MeetingSink, ask_br
 from meetscale.scaling.drains import BridgeActions, EventSink
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
 from meetscale.scaling.isolation import Isolation
+from meetscale.scaling.pins import Pinner
 from meetscale.scaling.status import (
     LastScale,
     PassChanges,
@@ -159,6 +161,7 @@ class PoolScaler:
         early_join: timedelta = timedelta(minutes=10),
         write_meeting: MeetingSink | None = None,
         operator_namespace: str | None = None,
+        jicofo: Jicofo | None = None,
     ) -> None:
         self.namespace = namespace
         self.name = name
@@ -185,6 +188,7 @@ class PoolScaler:
         self.last_seen: dict[str, LastSeen] = {}  # the bridges' metrics as last reported
         self.watch = Watch(self.key, events)
         self.isolation = Isolation(namespace, name, kube, events, operator_namespace)
+        self.pinner = Pinner(self.key, jicofo or Jicofo(), colibri, events)
 
     # ------------------------------------------------------------------ inputs
 
@@ -260,6 +264,7 @@ class PoolScaler:
             i.now,
             i.adhoc_rate,
             metrics_ok=i.metrics_ok,
+            pinned=self.pinner.pins,
         )
 
     # ------------------------------------------------------------------ the pass
@@ -283,6 +288,8 @@ class PoolScaler:
         self.watch.prometheus(seen.answers, seen.bridges, seen.now)
         isolated = await self.isolation.keep(spec, owner)
         changes = await self._carry_out(spec, owner, seen, plan, result)
+        self.pinner.forget(set(seen.by_name))
+        await self.pinner.apply(spec, plan.pins, seen.by_name, meetings, now)
         self._record(plan, seen, changes)
         view = await self.conferences.publish(meetings, seen.conferences, now)
         old = self._last_status if self._last_status is not None else stored_status or {}
@@ -296,6 +303,7 @@ class PoolScaler:
             self._problem,
             view,
             isolated,
+            self.pinner.condition(spec),
         )
         status = pool_status(outcome, old, now, generation)
         result.status = status

@@ -88,6 +88,7 @@ class PassOutcome:
     problem: tuple[str, str] | None = None  # what keeps bridges from being created
     conferences: ConferenceView | None = None
     isolated: PlanCondition | None = None  # a confidential pool's NetworkPolicy
+    pinned: PlanCondition | None = None  # a pinned pool's pins (ConferencesPinned)
 
 
 def drain_note(b: BridgeState) -> str:
@@ -107,8 +108,10 @@ def _conditions(o: PassOutcome, draining: Sequence[BridgeState]) -> list[tuple[s
         else PlanCondition(True, "BridgesCreated", "the pool's bridges can be created")
     )
     isolated = [("Isolated", o.isolated)] if o.isolated is not None else []
+    pinned = [("ConferencesPinned", o.pinned)] if o.pinned is not None else []
     return [
         *isolated,
+        *pinned,
         ("BridgesProvisioned", provisioned),
         ("ScalingActive", pc["ScalingActive"]),
         ("AbleToScale", able),
@@ -199,6 +202,8 @@ def forget(pool: str) -> None:
     """Drop a pool's gauges (the pool is gone)."""
     with contextlib.suppress(KeyError):
         metrics.pool_desired_bridges.remove(pool)
+    with contextlib.suppress(KeyError):
+        metrics.pool_pins.remove(pool)
     for state in _STATES:
         with contextlib.suppress(KeyError):
             metrics.pool_bridges.remove(pool, state)

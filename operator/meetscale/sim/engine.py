@@ -171,6 +171,7 @@ class Run:
             tick_seconds=tick,
             startup_ticks=math.ceil(pool.bridge_startup_seconds / tick),
             drain_timeout_ticks=math.ceil(pool.drain_timeout_seconds / tick),
+            spans=pool.placement != "Pinned",
         )
         # the pool exists before the window opens: minBridges ready bridges
         self.world.add_bridges(pool.min_bridges, 0, ready_now=True)
@@ -284,9 +285,11 @@ class Run:
                 self.ever_rejected[m] = 1
 
     def scaling(self, act: Actions, k: int) -> None:
+        world = self.world
+        if act.pins is not None:
+            world.pins = act.pins
         if not act.scales():
             return
-        world = self.world
         self.scale_events += 1
         if act.add:
             world.add_bridges(act.add, k)

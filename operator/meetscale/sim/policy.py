@@ -97,6 +97,8 @@ class Actions:
     undrain: list[str] = field(default_factory=list)  # put draining bridges back into service
     hold: list[str] = field(default_factory=list)  # keep out of placement, do not remove
     release: list[str] = field(default_factory=list)  # held bridges back into placement
+    # every pin now (meeting -> bridge its conference opens on); None: the pins stay as they are
+    pins: dict[int, str] | None = None
 
     def scales(self) -> bool:
         return bool(

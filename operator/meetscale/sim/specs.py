@@ -20,6 +20,7 @@ from meetscale.models import (
     MeetingSpec,
     QuotaLimits,
 )
+from meetscale.models.pool import Placement
 from meetscale.sim.trace import AgencySpec, MeetingTrace, PoolSpec, Trace, TraceError
 
 __all__ = ["AGENCY_LABEL", "TraceSpecs", "trace_specs"]
@@ -28,6 +29,7 @@ __all__ = ["AGENCY_LABEL", "TraceSpecs", "trace_specs"]
 AGENCY_LABEL = "meetscale.io/agency"
 #: the bridge pod template of a simulated pool (never run: the world models the bridges)
 BRIDGE_TEMPLATE = {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}}
+SIM_JICOFO = "http://jicofo.sim.invalid:8888"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,11 @@ def pool_spec(pool: PoolSpec) -> BridgePoolSpec:
         protection_seconds=pool.protection_seconds,
         drain_timeout_seconds=pool.drain_timeout_seconds,
         spare_bridges=pool.spare_bridges,
+        placement=Placement(
+            mode=pool.placement,
+            # the simulated world's Jicofo: pins reach it without HTTP
+            jicofo_url=SIM_JICOFO if pool.placement == "Pinned" else None,
+        ),
     )
 
 

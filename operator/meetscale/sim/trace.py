@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -80,6 +80,7 @@ class PoolSpec(_Model):
     protection_seconds: int = Field(default=300, ge=0, le=86_400)
     pre_join_margin_seconds: int = Field(default=600, ge=0, le=7200)
     spare_bridges: int = Field(default=1, ge=0, le=10)
+    placement: Literal["Jicofo", "Pinned"] = "Jicofo"
 
 
 class AgencySpec(_Model):

@@ -8,6 +8,10 @@ The same model runs under every policy:
   bridge spans ``ceil(n / participantsPerBridge)`` bridges (extended as it grows; its
   participants are split evenly). A confidential conference takes only empty bridges
   and no other conference joins them. With no suitable bridge, participants wait.
+- A pool whose conferences are pinned (``placement: Pinned``) gives each bridge a release
+  of its own, so no conference spans bridges there (Jicofo keeps a conference on bridges
+  of one version); a pinned conference opens only on its pin's bridge, and its
+  participants wait while that bridge is gone or not ready (Jicofo's selection fails).
 - A draining bridge takes no new conference and is removed once empty, or at the drain
   timeout, cutting whoever is still on it. A bridge removed without draining (the HPA's
   scale-down) cuts its participants too. Cut conferences rejoin at once elsewhere, or wait.
@@ -62,8 +66,12 @@ class World:
         tick_seconds: int,
         startup_ticks: int,
         drain_timeout_ticks: int,
+        spans: bool = True,
     ) -> None:
         self.ppb = ppb
+        self.spans = spans
+        #: meeting -> the bridge its conference is pinned to (Jicofo opens it only there)
+        self.pins: dict[int, str] = {}
         self.tick_seconds = tick_seconds
         self.startup_ticks = startup_ticks
         self.drain_timeout_ticks = drain_timeout_ticks
@@ -218,7 +226,18 @@ class World:
         return cands[:n]
 
     def _need(self, count: int) -> int:
+        if not self.spans:
+            return 1
         return max(1, -(-count // self.ppb))
+
+    def _pinned(self, m: int) -> list[Bridge]:
+        """The bridge of meeting m's pin, if Jicofo can select it: the pin's version names
+        this bridge alone, and Jicofo prefers bridges not draining only among those of that
+        version; none (the selection fails) when it is gone or not ready."""
+        b = self.bridges.get(self.pins[m])
+        if b is None or not b.ready or b.exclusive:
+            return []
+        return [b]
 
     def _set_share(self, b: Bridge, m: int, share: int) -> None:
         old = b.confs.get(m, 0)
@@ -240,7 +259,8 @@ class World:
 
     def _place(self, m: int, count: int) -> bool:
         conf_flag = self.confidential[m]
-        chosen = self._pick(conf_flag, self._need(count))
+        pinned = m in self.pins
+        chosen = self._pinned(m) if pinned else self._pick(conf_flag, self._need(count))
         if not chosen:
             self.waiting[m] = count
             return False

@@ -55,6 +55,9 @@ def _container(containers: list[dict[str, Any]]) -> dict[str, Any]:
     return containers[0]
 
 
+DEBUG_OPTIONS = "VIDEOBRIDGE_DEBUG_OPTIONS"
+
+
 def _env(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
@@ -100,6 +103,25 @@ def port_env(port: int | None, address: str | None) -> list[dict[str, Any]]:
     return env
 
 
+#: the system property that gives a bridge its release (jicofo_rest.yaml, bridge_version)
+RELEASE_PROPERTY = "-Dvideobridge.version.release=$(MEETSCALE_POD_NAME)"
+
+
+def release_env(container: dict[str, Any]) -> list[dict[str, Any]]:
+    """A release of its own for each bridge of a pinned pool: its Pod name, through jvb.sh's
+    VIDEOBRIDGE_DEBUG_OPTIONS (kept, with the property added, when the template sets it)."""
+    given = next(
+        (e.get("value") for e in container.get("env") or [] if e.get("name") == DEBUG_OPTIONS),
+        None,
+    )
+    options = f"{given} {RELEASE_PROPERTY}" if given else RELEASE_PROPERTY
+    pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+    return [
+        {"name": "MEETSCALE_POD_NAME", "valueFrom": pod_name},
+        _env(DEBUG_OPTIONS, options),
+    ]
+
+
 def _merge_env(container: dict[str, Any], env: list[dict[str, Any]]) -> None:
     mine = {e["name"] for e in env}
     kept = [e for e in container.get("env") or [] if e.get("name") not in mine]
@@ -121,6 +143,8 @@ def _pod_template(spec: BridgePoolSpec, port: int | None) -> dict[str, Any]:
         jvb["envFrom"] = refs + list(jvb.get("envFrom") or [])
     elif port is not None:
         _merge_env(jvb, port_env(port, None))
+    if spec.placement.mode == "Pinned":
+        _merge_env(jvb, release_env(jvb))
     ports = [p for p in jvb.get("ports") or [] if p.get("name") not in ("colibri", "media")]
     ports.append({"name": "colibri", "containerPort": spec.colibri_port, "protocol": "TCP"})
     if port is not None:

@@ -124,6 +124,8 @@ class PoolCeiling:
     max_bridges: int
     participants_per_bridge: int
     pre_join_margin: timedelta = timedelta(0)
+    #: False where conferences are pinned: no conference spans two bridges
+    spans: bool = True
 
     def __post_init__(self) -> None:
         if self.max_bridges < 0 or self.participants_per_bridge < 1:

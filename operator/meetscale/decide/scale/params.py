@@ -127,6 +127,11 @@ class BookedTerm:
     #: conferences that open out of its order take the empty bridges it counted on for
     #: others; a spare empty bridge takes such a pile-up
     spare: int = 1
+    #: the operator, not Jicofo, chooses the bridge each booked conference opens on (a
+    #: Jicofo pin; see ``meetscale.decide.scale.pins``); no conference then spans bridges
+    pinned: bool = False
+    #: a booked conference is pinned this long before its first participants may come
+    pin_ahead: timedelta = timedelta(seconds=120)
 
     def __post_init__(self) -> None:
         if self.spare < 0:

@@ -21,7 +21,7 @@ bounded by min/max. Pure: no clock, no I/O; ``now`` and the scale history are pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -29,6 +29,7 @@ from meetscale.decide.scale.booked import BookedResult, booked_term
 from meetscale.decide.scale.holds import holds, shield
 from meetscale.decide.scale.hpa import HpaResult, ScaleHistory, apply_behavior, hpa_replicas
 from meetscale.decide.scale.params import PoolParams
+from meetscale.decide.scale.pins import choose_pins
 from meetscale.decide.scale.removal import (
     choose_cancel,
     choose_drain,
@@ -129,6 +130,7 @@ def _actions(
     term: BookedResult,
     now: datetime,
     booked: Sequence[BookedMeeting],
+    pinned: Mapping[str, str],
 ) -> _Actions:
     active = [b for b in bridges if not b.draining]
     draining = [b for b in bridges if b.draining]
@@ -136,8 +138,9 @@ def _actions(
     drain: list[str] = []
     cancel: list[str] = []
     shielded: list[str] = []
-    if term.replay is not None and desired == current:
+    if term.replay is not None and desired == current and not pool.booked.pinned:
         # nothing drains the least-loaded bridge this pass, which the replay may have left out
+        # (pinned conferences open where they are pinned: no pile-up to shield against)
         shielded = shield(term.replay, bridges, term.reserved)
     hold, release = holds(active, term.reserved, shielded)
     if desired > current:
@@ -149,6 +152,7 @@ def _actions(
             for b in active
         ]
         keep = filling(active, booked, now, pool.booked.join_grace, pool.booked.early_join)
+        keep |= frozenset(pinned.values())  # conferences are about to open there
         drain = choose_drain(after, current - desired, now, pool.drain.protection, keep)
     for name in rescue(pool.drain, draining, now):
         if name not in cancel:
@@ -166,6 +170,7 @@ def decide_scale(
     adhoc_rate: float = 0.0,
     *,
     metrics_ok: bool = True,
+    pinned: Mapping[str, str] | None = None,
 ) -> ScalePlan:
     """Desired bridges for a pool, which to drain and which drains to cancel.
 
@@ -175,6 +180,7 @@ def decide_scale(
     ``adhoc_rate``: unbooked participants expected per minute.
     ``metrics_ok``: False when the metrics source failed; also treated as False
     when no ready non-draining bridge reports a stress.
+    ``pinned``: the pins given before (meeting key -> bridge), in a pinned pool.
 
     Guarantees: min_bridges <= desired <= max_bridges; desired >=
     min(booked, max_bridges); without metrics desired >= min(current, max_bridges).
@@ -192,8 +198,10 @@ def decide_scale(
     need = term.demand.replicas
     held = history.booked_peak(now - pool.booked.stabilization)
     size = _size(pool, current, live, max(need, held), history, now, metrics_ok)
-    act = _actions(pool, bridges, size.desired, term, now, booked)
+    act = _actions(pool, bridges, size.desired, term, now, booked, pinned or {})
     draining = len(bridges) - current
+    out = set(act.drain) | set(act.hold) | set(act.replace)
+    pins = choose_pins(pool, bridges, booked, pinned or {}, now, out)
     return ScalePlan(
         desired=size.desired,
         current=current,
@@ -212,6 +220,7 @@ def decide_scale(
         release=act.release,
         shield=act.shield,
         replace=act.replace,
+        pins=pins.pins,
     )
 
 

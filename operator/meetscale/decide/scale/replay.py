@@ -91,6 +91,7 @@ def held_for(pool: PoolParams, m: BookedMeeting) -> bool:
     not yet running, shared meeting larger than a bridge."""
     return (
         pool.booked.hold_large
+        and not pool.booked.pinned  # a pin puts it on an empty bridge: nothing to hold
         and not m.running
         and not m.confidential
         and m.size > pool.participants_per_bridge

@@ -135,7 +135,9 @@ class ScalePlan:
     the starts would pile onto it; other holds are for booked meetings larger than a
     bridge (see :mod:`meetscale.decide.scale.holds`). ``replace``: an outdated bridge to
     drain, with one new bridge started in its place (a rolling update, one at a time;
-    its participants stay until they leave).
+    its participants stay until they leave). ``pins``: in a pool with ``booked.pinned``,
+    meeting key -> the bridge its conference is to open on (see
+    :mod:`meetscale.decide.scale.pins`).
     """
 
     desired: int
@@ -155,6 +157,7 @@ class ScalePlan:
     release: list[str] = field(default_factory=list)
     shield: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
+    pins: dict[str, str] = field(default_factory=dict)
 
     @property
     def new_bridges(self) -> int:

@@ -147,6 +147,8 @@ class OperatorPolicy:
         self._bridge_cache: dict[str, tuple[BridgePod, BridgeSample | None, BridgeState]] = {}
         self._last_seen: dict[str, LastSeen] = {}  # as the live scaler keeps them
         self._requests: dict[tuple[int, str], MeetingRequest] = {}  # see _request
+        self._key_index = {key: m for m, key in enumerate(self._keys)}
+        self._pins: dict[str, str] = {}  # the last pass's pins (pinned placement)
 
     # ------------------------------------------------------------------ helpers
 
@@ -445,8 +447,18 @@ class OperatorPolicy:
         self._pool_now = PoolNow(i.params, i.bridges, i.booked)
         bridges, metrics_ok = i.bridges, i.metrics_ok
         plan = decide_scale(
-            i.params, i.bridges, i.booked, self._history, i.now, i.adhoc_rate, metrics_ok=metrics_ok
+            i.params,
+            i.bridges,
+            i.booked,
+            self._history,
+            i.now,
+            i.adhoc_rate,
+            metrics_ok=metrics_ok,
+            pinned=self._pins,
         )
+        if i.params.booked.pinned:
+            self._pins = plan.pins
+            act.pins = {self._key_index[key]: bridge for key, bridge in plan.pins.items()}
         now = i.now
         self._history = record(self._history, plan, now)
         if plan.new_bridges:

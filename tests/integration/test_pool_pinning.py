@@ -1,0 +1,128 @@
+"""Pinned placement on the real control plane (BridgePool `placement.mode: Pinned`): each
+bridge Pod reports a release of its own, the operator pins a booked Meeting's conference to
+the bridge where it fits best through Jicofo's REST API (the test bed's Jicofo, which
+selects bridges as Jicofo does), the conference opens there rather than where Jicofo alone
+would put it, and the pin is taken back once the conference is open; a Meeting larger than
+a bridge is refused at `kubectl apply`, since no conference spans bridges there."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from testbed.jicofo import TestJicofo
+from tests.integration.test_pool_provisioning import meeting_doc, status_of
+from tests.integration.test_pool_support import POOL, pool_doc, wait_for
+
+pytestmark = pytest.mark.cluster
+pytest_plugins = ["tests.integration.test_pool_support"]  # fixtures: agency, bridges, kube
+
+MUC = "muc.meet.jitsi"
+
+
+def stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/colibri/stats", timeout=5) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def pool_events(control_plane, namespace: str, reason: str) -> list[str]:
+    out = control_plane.kubectl(
+        "get", "events", "-n", namespace, "--field-selector",
+        f"involvedObject.name={POOL},reason={reason}", "-o", "yaml",
+    ).stdout  # fmt: skip
+    return [e["message"] for e in yaml.safe_load(out).get("items") or []]
+
+
+def test_a_booked_conference_opens_on_the_bridge_the_operator_pinned(
+    control_plane, agency, operator, prometheus, bridges, kube
+):
+    ns = agency
+    now = datetime.now(UTC)
+    with TestJicofo() as jicofo:
+        placement = {"mode": "Pinned", "jicofoUrl": jicofo.url}
+        kube.apply(pool_doc(ns, prometheus.url, minBridges=2, maxBridges=2, placement=placement))
+        a, b = sorted(wait_for(lambda: len(bridges.bridges()) == 2 and bridges.bridges()))
+        # each bridge reports its Pod's name as its release, so a version names one bridge
+        versions = {pod: f"{stats(bridges.url(pod))['version']}-{pod}" for pod in (a, b)}
+        assert {stats(bridges.url(pod)).get("release") for pod in (a, b)} == {a, b}
+
+        # a booked 80 has begun on a (10 joined), 30 unbooked are on b
+        kube.apply(meeting_doc(ns, "dang-hop", 80, now - timedelta(minutes=1)))
+        wait_for(
+            lambda: status_of(control_plane, ns, "dang-hop").get("phase") == "Running",
+            what="the running meeting",
+        )
+        assert bridges.set_conference(a, "c-dang", 10, room=f"{ns}-dang-hop") == 201
+        assert bridges.set_conference(b, "c-tu-do", 30, room="phong-tu-do") == 201
+        wait_for(
+            lambda: (
+                (status_of(control_plane, ns, "dang-hop").get("conference") or {}).get(
+                    "participants"
+                )
+                == 10
+            ),
+            timeout=30,
+            what="the running meeting's conference seen",
+        )
+
+        # a booked 50 whose first joiners may come in a minute (10 min before its start)
+        kube.apply(meeting_doc(ns, "giao-ban", 50, now + timedelta(minutes=11)))
+        room = f"{ns}-giao-ban@{MUC}"
+        pinned = wait_for(lambda: jicofo.pinned().get(room), timeout=45, what="the pin")
+        # b will carry 30 + 50; a the running meeting's 80 (it counts at its size, not at
+        # the 10 who joined), which leaves no room for 50 with the declaration margin
+        assert pinned == versions[b]
+        assert any(room in m and b in m for m in pool_events(control_plane, ns, "ConferencePinned"))
+        cond = wait_for(
+            lambda: (
+                (c := kube.conditions().get("ConferencesPinned"))
+                and "giao-ban" in c["message"]
+                and c
+            ),
+            timeout=30,
+            what="the pool's ConferencesPinned condition",
+        )
+        assert (cond["status"], cond["reason"]) == ("True", "PinsApplied")
+        assert f"{ns}/giao-ban on {b}" in cond["message"]
+
+        # Jicofo alone would open it on a, the least loaded now; with the pin, on b
+        loads = {pod: stats(bridges.url(pod)) for pod in (a, b)}
+        assert jicofo.select(loads, f"unpinned@{MUC}") == a
+        assert jicofo.open(bridges, room, 4, "c-giao-ban") == b
+
+        # once its conference is open, the pin is taken back (Jicofo keeps it on b)
+        wait_for(lambda: room not in jicofo.pinned(), timeout=30, what="the pin removed")
+        assert ("POST", "/pin/remove", {"conferenceId": room}) in jicofo.requests
+
+
+def test_a_meeting_larger_than_a_bridge_is_refused_where_conferences_are_pinned(
+    control_plane, agency, operator, prometheus, kube
+):
+    ns = agency
+    placement = {"mode": "Pinned", "jicofoUrl": "http://127.0.0.1:9"}
+    kube.apply(pool_doc(ns, prometheus.url, minBridges=0, maxBridges=3, placement=placement))
+    start = datetime.now(UTC) + timedelta(hours=2)
+    with pytest.raises(AssertionError) as refused:
+        kube.apply(meeting_doc(ns, "tap-huan", 150, start))
+    message = str(refused.value)
+    assert "participants 150 exceeds participantsPerBridge 100" in message
+    assert "spec.placement.mode: Pinned" in message
+    # one that fits a bridge is taken
+    kube.apply(meeting_doc(ns, "hop-nho", 90, start))
+    wait_for(
+        lambda: status_of(control_plane, ns, "hop-nho").get("phase") == "Admitted",
+        what="the meeting that fits",
+    )
+    # nothing answers at jicofoUrl: the pool says so, and conferences open where Jicofo chooses
+    cond = wait_for(
+        lambda: (c := kube.conditions().get("ConferencesPinned")) and c["status"] == "False" and c,
+        timeout=30,
+        what="JicofoUnreachable",
+    )
+    assert cond["reason"] == "JicofoUnreachable"
+    assert pool_events(control_plane, ns, "JicofoUnreachable")
