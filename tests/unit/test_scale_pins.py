@@ -129,8 +129,22 @@ CASES = {
         [br("x", 0.0, 0), br("y", 0.1, 40)],
         {"big": "x", "small": "y"},
     ),
-    # confidential conferences keep Jicofo's placement (their pool's bridges are their own)
-    "confidential": PinCase([meeting("c", 100, 5, confidential=True)], [br("x", 0.0, 0)], {}),
+    # a confidential conference gets an empty bridge of its own, and nothing joins it there
+    "confidential-on-an-empty-bridge": PinCase(
+        [meeting("c", 100, 5, confidential=True), meeting("d", 20, 6)],
+        [br("x", 0.1, 10), br("y", 0.0, 0)],
+        {"c": "y", "d": "x"},
+    ),
+    "confidential-without-an-empty-bridge": PinCase(
+        [meeting("c", 30, 5, confidential=True)], [br("x", 0.1, 10)], {}
+    ),
+    # ... though the 50 there leaves room: d overflows the shared bridge instead (crowded)
+    "nothing-beside-a-confidential-one": PinCase(
+        [meeting("s", 50, -1, running=True, confidential=True), meeting("d", 20, 5)],
+        [br("x", 0.2, 50, by_meeting={"s": 50}), br("y", 0.93, 280)],
+        {"d": "y"},
+        ["d"],
+    ),
 }
 
 

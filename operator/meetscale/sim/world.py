@@ -235,7 +235,7 @@ class World:
         this bridge alone, and Jicofo prefers bridges not draining only among those of that
         version; none (the selection fails) when it is gone or not ready."""
         b = self.bridges.get(self.pins[m])
-        if b is None or not b.ready or b.exclusive:
+        if b is None or not b.ready or b.exclusive or (self.confidential[m] and b.confs):
             return []
         return [b]
 

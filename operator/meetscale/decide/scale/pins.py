@@ -53,17 +53,24 @@ class _Committed:
 
     load: int = 0
     squares: float = 0.0
+    exclusive: bool = False  # a confidential conference is (to be) on it: nothing else
 
     def add(self, m: BookedMeeting, size: int) -> None:
         self.load += size
         self.squares += _variance(m, size)
+        self.exclusive = self.exclusive or m.confidential
 
     def fits(self, m: BookedMeeting, pool: PoolParams) -> bool:
         """Alone on its bridge a conference fits up to ``participants_per_bridge``; beside
-        others it keeps the declaration margin free, as the placement replay does."""
+        others it keeps the declaration margin free, as the placement replay does. A
+        confidential conference takes an empty bridge of its own."""
         ppb = pool.participants_per_bridge
+        if self.exclusive:
+            return False
         if self.load == 0:
             return m.size <= ppb
+        if m.confidential:
+            return False
         spread = math.sqrt(self.squares + _variance(m, m.size))
         return self.load + m.size <= ppb - pool.booked.declaration_sigmas * spread
 
@@ -92,6 +99,7 @@ def _committed(
                 c.add(m, max(n, m.size))
             else:
                 c.load += n  # unbooked, or one part of a conference over several bridges
+                c.exclusive = c.exclusive or (m is not None and m.confidential)
         out[b.name] = c
     return out
 
@@ -107,7 +115,7 @@ def committed_loads(
 
 def _due(m: BookedMeeting, pool: PoolParams, now: datetime) -> bool:
     first_join = m.start - pool.booked.early_join
-    return first_join - pool.booked.pin_ahead <= now < m.end and not m.confidential
+    return first_join - pool.booked.pin_ahead <= now < m.end
 
 
 def choose_pins(
@@ -121,13 +129,15 @@ def choose_pins(
     """The pins for this pass. ``pinned``: the pins given before (meeting key -> bridge);
     ``exclude``: bridges this pass takes out of placement (drained, held, replaced).
 
-    Pins go to booked, non-confidential meetings whose first participants may come within
+    Pins go to booked meetings whose first participants may come within
     ``booked.pin_ahead`` (early joiners included: ``booked.early_join`` before the start)
     and whose conference is not open yet. A pin given before stays while its bridge still
     takes conferences and has room for it; the others go, in order of start and largest
     first, to the bridge with the least committed load where they fit
     (``participants_per_bridge``, less the declaration margin beside others), the oldest
-    bridge on ties; where none fits, to the least committed one (``crowded``).
+    bridge on ties; where none fits, to the least committed one (``crowded``). A
+    confidential meeting takes an empty bridge of its own, and nothing joins it there; with
+    no empty bridge it gets no pin.
     """
     if not pool.booked.pinned:
         return PinPlan()
@@ -155,10 +165,11 @@ def choose_pins(
     for m in rest:
         fits = [name for name, c in load.items() if c.fits(m, pool)]
         if not fits:
-            if not load:
-                break
+            shared = [name for name, c in load.items() if not c.exclusive]
+            if m.confidential or not shared:
+                continue  # Jicofo chooses (a confidential one waits for an empty bridge)
             plan.crowded.append(m.key)
-            fits = list(load)  # the least committed overflows least (Jicofo: least loaded now)
+            fits = shared  # the least committed overflows least (Jicofo: least loaded now)
         best = min(fits, key=lambda name: (load[name].load, age[name]))
         load[best].add(m, m.size)
         plan.pins[m.key] = best
