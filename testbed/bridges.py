@@ -402,13 +402,22 @@ class BridgeHarness:
     # ------------------------------------------------------------------ load
 
     def set_conference(
-        self, pod: str, conference: str, participants: int, room: str | None = None
+        self,
+        pod: str,
+        conference: str,
+        participants: int,
+        room: str | None = None,
+        *,
+        selected: bool = False,
     ) -> int:
         """PUT /sim/conferences/{id}; returns the HTTP status (409: refused, draining).
-        ``room``: the Jitsi room it is (its `/debug` name is `room@muc.meet.jitsi`)."""
+        ``room``: the Jitsi room it is (its `/debug` name is `room@muc.meet.jitsi`);
+        ``selected``: Jicofo chose this bridge (a pin), so drain mode does not refuse it."""
         body: dict[str, Any] = {"participants": participants}
         if room is not None:
             body["name"] = f"{room}@{MUC_DOMAIN}"
+        if selected:
+            body["selected"] = True
         status, _ = _request("PUT", f"{self.url(pod)}/sim/conferences/{conference}", body)
         return status
 

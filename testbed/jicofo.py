@@ -176,7 +176,7 @@ class TestJicofo(LoopbackServer):
                 stats[pod] = doc
         pod = self.select(stats, room_jid)
         room = room_jid.partition("@")[0]
-        status = bridges.set_conference(pod, conference, participants, room)
+        status = bridges.set_conference(pod, conference, participants, room, selected=True)
         if status not in (200, 201):
             raise SelectionFailed(f"{pod} refused conference {conference}: HTTP {status}")
         return pod

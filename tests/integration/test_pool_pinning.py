@@ -1,8 +1,9 @@
 """Pinned placement on the real control plane (BridgePool `placement.mode: Pinned`): each
 bridge Pod reports a release of its own, the operator pins a booked Meeting's conference to
 the bridge where it fits best through Jicofo's REST API (the test bed's Jicofo, which
-selects bridges as Jicofo does), the conference opens there rather than where Jicofo alone
-would put it, and the pin is taken back once the conference is open; a Meeting larger than
+selects bridges as Jicofo does) and holds that bridge out of Jicofo's selection meanwhile,
+the conference opens there rather than where Jicofo alone would put it, and the pin and the
+hold end once the conference is open; a Meeting larger than
 a bridge is refused at `kubectl apply`, since no conference spans bridges there."""
 
 from __future__ import annotations
@@ -46,18 +47,20 @@ def test_a_booked_conference_opens_on_the_bridge_the_operator_pinned(
     with TestJicofo() as jicofo:
         placement = {"mode": "Pinned", "jicofoUrl": jicofo.url}
         kube.apply(pool_doc(ns, prometheus.url, minBridges=2, maxBridges=2, placement=placement))
-        a, b = sorted(wait_for(lambda: len(bridges.bridges()) == 2 and bridges.bridges()))
+        x, y = sorted(wait_for(lambda: len(bridges.bridges()) == 2 and bridges.bridges()))
         # each bridge reports its Pod's name as its release, so a version names one bridge
-        versions = {pod: f"{stats(bridges.url(pod))['version']}-{pod}" for pod in (a, b)}
-        assert {stats(bridges.url(pod)).get("release") for pod in (a, b)} == {a, b}
+        versions = {pod: f"{stats(bridges.url(pod))['version']}-{pod}" for pod in (x, y)}
+        assert {stats(bridges.url(pod)).get("release") for pod in (x, y)} == {x, y}
 
-        # a booked 80 has begun on a (10 joined), 30 unbooked are on b
+        # a booked 80 has begun: pinned (to the oldest of two empty bridges), it opens there
+        # through Jicofo with 10 joined; then 30 join a room nobody booked, on the other one
         kube.apply(meeting_doc(ns, "dang-hop", 80, now - timedelta(minutes=1)))
-        wait_for(
-            lambda: status_of(control_plane, ns, "dang-hop").get("phase") == "Running",
-            what="the running meeting",
-        )
-        assert bridges.set_conference(a, "c-dang", 10, room=f"{ns}-dang-hop") == 201
+        first = f"{ns}-dang-hop@{MUC}"
+        wait_for(lambda: jicofo.pinned().get(first), timeout=45, what="the running one's pin")
+        a = jicofo.open(bridges, first, 10, "c-dang")
+        (b,) = {x, y} - {a}
+        wait_for(lambda: first not in jicofo.pinned(), timeout=30, what="its pin removed")
+        wait_for(lambda: not stats(bridges.url(a))["drain"], timeout=30, what="a released")
         assert bridges.set_conference(b, "c-tu-do", 30, room="phong-tu-do") == 201
         wait_for(
             lambda: (
@@ -90,14 +93,20 @@ def test_a_booked_conference_opens_on_the_bridge_the_operator_pinned(
         assert (cond["status"], cond["reason"]) == ("True", "PinsApplied")
         assert f"{ns}/giao-ban on {b}" in cond["message"]
 
-        # Jicofo alone would open it on a, the least loaded now; with the pin, on b
+        # b is held (drain mode) while the pin waits: a room nobody pinned goes to a
+        wait_for(lambda: stats(bridges.url(b))["drain"], timeout=30, what="b held")
+        assert not stats(bridges.url(a))["drain"]
         loads = {pod: stats(bridges.url(pod)) for pod in (a, b)}
         assert jicofo.select(loads, f"unpinned@{MUC}") == a
+        # the pinned one opens on b all the same (draining is only a preference among the
+        # bridges of its version), though a is the least loaded
         assert jicofo.open(bridges, room, 4, "c-giao-ban") == b
 
-        # once its conference is open, the pin is taken back (Jicofo keeps it on b)
+        # once its conference is open, the pin is taken back (Jicofo keeps it on b) and b
+        # goes back into Jicofo's selection
         wait_for(lambda: room not in jicofo.pinned(), timeout=30, what="the pin removed")
         assert ("POST", "/pin/remove", {"conferenceId": room}) in jicofo.requests
+        wait_for(lambda: not stats(bridges.url(b))["drain"], timeout=30, what="b released")
 
 
 def test_a_meeting_larger_than_a_bridge_is_refused_where_conferences_are_pinned(

@@ -237,6 +237,13 @@ async def test_drain_enable_refuses_new_keeps_existing_disable_accepts(sim: Sim)
     assert await sim.put("existing", 6) == 200  # participants still join
     stats = await sim.stats()
     assert (stats["drain"], stats["conferences"], stats["participants"]) == (True, 1, 6)
+    # one Jicofo selected this bridge for anyway (a pin names it): taken, drain or not
+    resp = await sim.client.put(
+        "/sim/conferences/pinned", json={"participants": 2, "selected": True}
+    )
+    assert resp.status == 201
+    resp = await sim.client.put("/sim/conferences/pinned", json={"participants": 0})
+    assert resp.status == 200
     assert (await sim.text_metrics())["jitsi_jvb_drain_mode"] == 1.0
 
     assert (await sim.client.post("/colibri/drain/disable")).status == 200

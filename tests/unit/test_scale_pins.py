@@ -18,7 +18,7 @@ from meetscale.decide.scale import (
     ScaleHistory,
     decide_scale,
 )
-from meetscale.decide.scale.pins import choose_pins, committed_loads
+from meetscale.decide.scale.pins import choose_pins, committed_loads, pin_holds
 from meetscale.models.pool import BridgePoolSpec
 from tests.unit.scalekit import NOW, POOL, br, meeting
 
@@ -80,7 +80,7 @@ CASES = {
         {"a": "x"},
         before={"a": "x"},
     ),
-    # ... and moves when its bridge drains this pass, is held, or no longer has room
+    # ... and moves when its bridge drains this pass or no longer has room
     "moved-off-draining": PinCase(
         [meeting("a", 100, 5)],
         [br("x", 0.0, 0), br("y", 0.2, 60)],
@@ -88,10 +88,11 @@ CASES = {
         before={"a": "x"},
         exclude=("x",),
     ),
-    "moved-off-held": PinCase(
+    # a held bridge keeps its pin: in a pinned pool the holds are the pins' own
+    "kept-on-held": PinCase(
         [meeting("a", 100, 5)],
         [br("x", 0.0, 0, held=True), br("y", 0.2, 60)],
-        {"a": "y"},
+        {"a": "x"},
         before={"a": "x"},
     ),
     "moved-when-full": PinCase(
@@ -196,3 +197,43 @@ def test_pinned_needs_jicofos_url() -> None:
                 "placement": {"mode": "Pinned"},
             }
         )
+
+
+HOLD_CASES = {
+    # the bridges pinned conferences are about to open on are held (drain mode), so that a
+    # conference nobody pinned goes to the others; holds end with the pins
+    "pinned-bridges-held": (
+        [br("x", 0.0, 0), br("y", 0.2, 60), br("z", 0.1, 30, held=True)],
+        {"a": "x", "b": "y"},
+        (["x", "y"], ["z"]),
+    ),
+    "already-held": ([br("x", 0.0, 0, held=True), br("y", 0.2, 60)], {"a": "x"}, ([], [])),
+    # no bridge would be left to the unpinned ones: none held
+    "none-left-free": (
+        [br("x", 0.0, 0), br("y", 0.2, 60, held=True)],
+        {"a": "x", "b": "y"},
+        ([], ["y"]),
+    ),
+    # a bridge not ready is no free bridge
+    "free-bridge-not-ready": (
+        [br("x", 0.0, 0), br("y", None, ready=False)],
+        {"a": "x"},
+        ([], []),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HOLD_CASES.values(), ids=HOLD_CASES.keys())
+def test_pin_holds(
+    case: tuple[list[BridgeState], dict[str, str], tuple[list[str], list[str]]],
+) -> None:
+    bridges, pins, expected = case
+    assert pin_holds(bridges, pins) == expected
+
+
+def test_a_pinned_plan_holds_the_pinned_bridges() -> None:
+    bridges = [br("x", 0.0, 0, age_min=90), br("y", 0.3, 90, age_min=60)]
+    pool = PINNED.evolve(spare=0, min_bridges=2)  # nothing drains
+    plan = decide_scale(pool, bridges, [meeting("a", 100, 5)], ScaleHistory(), NOW)
+    assert plan.pins == {"a": "x"}
+    assert plan.hold == ["x"] and plan.release == []

@@ -24,7 +24,8 @@ Deliberate simplifications of the simulator (not upstream behaviour):
 * The real bridge does not refuse conferences in drain mode: drain is advertised to jicofo, which
   then stops selecting the bridge (Videobridge.java: "The bridge will not be assigned to new
   conferences when in this mode"). The simulator has no jicofo, so it refuses new conferences
-  itself while draining, and also in SHUTTING_DOWN.
+  itself while draining (unless told Jicofo selected it, as a pin does), and also in
+  SHUTTING_DOWN.
 * A conference with 0 participants has ended (the real bridge expires empty conferences after a
   timeout), so "no conferences" and "no participants" are the same thing here.
 * All endpoints are local (no Octo/relay), all conferences are active (no media model).
@@ -259,8 +260,12 @@ class SimBridge:
         *,
         name: str | None = None,
         meeting_id: str | None = None,
+        selected: bool = False,
     ) -> str:
         """Create or resize a conference; 0 participants ends it.
+
+        ``selected``: Jicofo chose this bridge for it (a pin names it, and drain mode is only a
+        preference among a pin's bridges): a new conference is refused only when shutting down.
 
         `name` is the room's MUC JID (`room@muc.domain`) and `meeting_id` its meeting id, both
         fixed when the conference is created, as on the JVB (Conference.conferenceName and
@@ -293,7 +298,7 @@ class SimBridge:
             return "ended" if self.remove_conference(conference_id) else "unchanged"
         if current is None:
             reason = self.refusal_reason()
-            if reason is not None:
+            if reason is not None and not (selected and reason == "drain mode"):
                 raise ConferenceRefused(conference_id, reason)
             if meeting_id is not None and any(
                 c.meeting_id == meeting_id for c in self._conferences.values()

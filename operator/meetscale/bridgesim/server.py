@@ -31,8 +31,9 @@ GET  /about/version          {"name": "JVB", "version", "os"} (jicoco-jetty rest
 
 Control API (simulator only):
     PUT    /sim/conferences/{key}  {"participants": N, "name"?: "room@muc.domain",
-           "meeting_id"?: str}: create (201) or resize (200); N = 0 ends it; 409 for a new
-           conference while draining or shutting down; 400 for bad input. `key` is the
+           "meeting_id"?: str, "selected"?: bool}: create (201) or resize (200); N = 0 ends
+           it; 409 for a new conference while draining (unless "selected": Jicofo chose this
+           bridge, as for a pin) or shutting down; 400 for bad input. `key` is the
            simulator's handle; /debug lists the conference under its JVB id (`/sim/state`
            maps one to the other under `conference_details`).
     DELETE /sim/conferences/{key}  end a conference (200) or 404.
@@ -378,9 +379,12 @@ async def _put_conference(request: web.Request) -> web.Response:
     name, meeting_id = body.get("name"), body.get("meeting_id")
     if meeting_id is not None and not isinstance(meeting_id, str):
         return _error(400, f"meeting_id must be a string, got {type(meeting_id).__name__}")
+    selected = body.get("selected", False)
+    if not isinstance(selected, bool):
+        return _error(400, f"selected must be a boolean, got {type(selected).__name__}")
     try:
         result = bridge.set_conference(
-            conference_id, participants, name=name, meeting_id=meeting_id
+            conference_id, participants, name=name, meeting_id=meeting_id, selected=selected
         )
     except ConferenceRefused as exc:
         return _error(409, str(exc), reason=exc.reason, conference=conference_id)

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from meetscale import metrics
 from meetscale.clients.colibri import Colibri, local_endpoints
@@ -26,6 +26,8 @@ __all__ = ["BridgeActions", "EventSink"]
 log = logging.getLogger("meetscale.scaler")
 
 EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
+#: why a bridge is held: the shield against a pile-up, a meeting larger than a bridge, pins
+HoldWhy = Literal["shield", "large", "pins"]
 
 
 class BridgeActions:
@@ -74,7 +76,7 @@ class BridgeActions:
         self.events("DrainCancelled", f"bridge {pod.name} back in service: load rose again", False)
 
     async def hold(
-        self, spec: BridgePoolSpec, pod: PodRecord, held: bool, now: datetime, shield: bool
+        self, spec: BridgePoolSpec, pod: PodRecord, held: bool, now: datetime, why: HoldWhy
     ) -> None:
         # Mark first, as for drains: later passes repeat the bridge call if it fails.
         await self.kube.mark_held(self.namespace, pod.name, held)
@@ -84,9 +86,16 @@ class BridgeActions:
         if not held:
             message = (
                 f"bridge {pod.name} back in Jicofo's selection: the meeting it was held for "
-                "may open now, or the meetings it was shielded from have landed"
+                "may open now, the meetings it was shielded from have landed, or the "
+                "conferences pinned to it have opened"
             )
-        elif shield:
+        elif why == "pins":
+            message = (
+                f"bridge {pod.name} out of Jicofo's selection (drain mode, its conferences "
+                "stay): conferences pinned to it are about to open, and no unpinned one is to "
+                "take their room"
+            )
+        elif why == "shield":
             message = (
                 f"bridge {pod.name} out of Jicofo's selection (drain mode, its conferences "
                 "stay): the meetings about to start would pile onto it, the least-loaded bridge"

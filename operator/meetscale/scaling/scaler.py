@@ -66,7 +66,7 @@ from meetscale.decide.scale.removal import RemovalPlan, plan_removal
 from meetscale.models import BridgePoolSpec
 from meetscale.records import MeetingRecord
 from meetscale.scaling.conferences import ConferenceTracker, MeetingSink, ask_bridges
-from meetscale.scaling.drains import BridgeActions, EventSink
+from meetscale.scaling.drains import BridgeActions, EventSink, HoldWhy
 from meetscale.scaling.inputs import Intents, Metrics, PodRecord, bridge_states, skipped
 from meetscale.scaling.isolation import Isolation
 from meetscale.scaling.pins import Pinner
@@ -363,10 +363,13 @@ class PoolScaler:
                 cancelled.add(name)
                 result.actions.append(f"DrainCancelled {name}")
         # Bridges held out of Jicofo's selection for a meeting about to open, and released.
+        pinned = set(plan.pins.values())
         for name, held in [(n, True) for n in plan.hold] + [(n, False) for n in plan.release]:
             pod = by_name.get(name)
-            shielded = name in plan.shield
-            if pod is not None and await act.guard(act.hold(spec, pod, held, now, shielded)):
+            why: HoldWhy = (
+                "shield" if name in plan.shield else "pins" if name in pinned else "large"
+            )
+            if pod is not None and await act.guard(act.hold(spec, pod, held, now, why)):
                 result.actions.append(f"{'BridgeHeld' if held else 'BridgeReleased'} {name}")
         await self._create(spec, owner, plan.new_bridges, now, result)
         started = set()

@@ -27,7 +27,7 @@ from meetscale.decide.scale.calibration import DEFAULT_SPREAD
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
-__all__ = ["PinPlan", "choose_pins", "committed_loads"]
+__all__ = ["PinPlan", "choose_pins", "committed_loads", "pin_holds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,8 @@ def choose_pins(
     exclude: Collection[str] = (),
 ) -> PinPlan:
     """The pins for this pass. ``pinned``: the pins given before (meeting key -> bridge);
-    ``exclude``: bridges this pass takes out of placement (drained, held, replaced).
+    ``exclude``: bridges this pass takes out of placement (drained, replaced). A held
+    bridge takes pins: in a pinned pool the holds are the pins' own (:func:`pin_holds`).
 
     Pins go to booked meetings whose first participants may come within
     ``booked.pin_ahead`` (early joiners included: ``booked.early_join`` before the start)
@@ -144,7 +145,7 @@ def choose_pins(
     usable = [
         b
         for b in bridges
-        if b.ready and not (b.draining or b.held or b.stale or b.outdated) and b.name not in exclude
+        if b.ready and not (b.draining or b.stale or b.outdated) and b.name not in exclude
     ]
     load = _committed(usable, booked)
     opened = _open_keys(bridges)
@@ -174,3 +175,21 @@ def choose_pins(
         load[best].add(m, m.size)
         plan.pins[m.key] = best
     return plan
+
+
+def pin_holds(
+    bridges: Sequence[BridgeState], pins: Mapping[str, str], exclude: Collection[str] = ()
+) -> tuple[list[str], list[str]]:
+    """The bridges to hold (JVB drain mode) and to release in a pinned pool: a bridge that
+    pinned conferences are about to open on is held, so that a conference nobody pinned (an
+    unbooked room, a Meeting that opened before its pin) does not take the room they count
+    on; Jicofo still opens the pinned ones there (a pin's version names that bridge alone,
+    and draining is only a preference among those). Holds end when the pins do. None is
+    held unless a bridge without pins is left to take the unpinned ones."""
+    targets = set(pins.values())
+    open_ = [b for b in bridges if b.ready and not b.draining and b.name not in exclude]
+    free = [b for b in open_ if b.name not in targets and not b.stale]
+    keep = targets if free else set()
+    hold = [b.name for b in open_ if b.name in keep and not b.held]
+    release = [b.name for b in bridges if b.held and not b.draining and b.name not in keep]
+    return hold, release

@@ -29,7 +29,7 @@ from meetscale.decide.scale.booked import BookedResult, booked_term
 from meetscale.decide.scale.holds import holds, shield
 from meetscale.decide.scale.hpa import HpaResult, ScaleHistory, apply_behavior, hpa_replicas
 from meetscale.decide.scale.params import PoolParams
-from meetscale.decide.scale.pins import choose_pins
+from meetscale.decide.scale.pins import choose_pins, pin_holds
 from meetscale.decide.scale.removal import (
     choose_cancel,
     choose_drain,
@@ -200,8 +200,11 @@ def decide_scale(
     size = _size(pool, current, live, max(need, held), history, now, metrics_ok)
     act = _actions(pool, bridges, size.desired, term, now, booked, pinned or {})
     draining = len(bridges) - current
-    out = set(act.drain) | set(act.hold) | set(act.replace)
-    pins = choose_pins(pool, bridges, booked, pinned or {}, now, out)
+    out = set(act.drain) | set(act.replace)
+    pins = choose_pins(pool, bridges, booked, pinned or {}, now, out | set(act.hold))
+    if pool.booked.pinned:  # the holds are the pins' own
+        hold, release = pin_holds(bridges, pins.pins, out)
+        act = replace(act, hold=hold, release=release)
     return ScalePlan(
         desired=size.desired,
         current=current,
