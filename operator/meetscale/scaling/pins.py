@@ -125,7 +125,7 @@ class Pinner:
                 end = record.spec.end_time if record.spec is not None else now
                 minutes = max(1, math.ceil((end + PIN_SLACK - now) / timedelta(minutes=1)))
                 if not await self.jicofo.pin(url, room, version, minutes):
-                    metrics.jicofo_errors.labels(pool=self.pool).inc()
+                    errors.inc()
                     continue
                 self.events(
                     "ConferencePinned",
@@ -137,7 +137,7 @@ class Pinner:
             stands[key] = bridge
         mine = set(jid.values()) | set(self._given)
         keep = {jid[key] for key in stands}
-        for room in sorted(set(held) & mine - keep):
+        for room in sorted((set(held) & mine) - keep):
             if await self.jicofo.unpin(url, room):
                 self._given.pop(room, None)
             else:
