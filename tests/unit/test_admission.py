@@ -2,80 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from meetscale.decide.admit import (
-    AdmissionPlan,
-    AgencyQuotaView,
-    AgencyUsage,
-    MeetingRequest,
-    PoolCeiling,
-    decide_admission,
-)
-
-ICT = timezone(timedelta(hours=7))
-NOW = datetime(2025, 3, 10, 8, 0, tzinfo=ICT)
-BIG_POOL = PoolCeiling(max_bridges=100, participants_per_bridge=100)
-
-
-def at(minutes: float) -> datetime:
-    return NOW + timedelta(minutes=minutes)
-
-
-def mtg(
-    key: str,
-    agency: str = "so-y-te",
-    start: float = 60,
-    minutes: float = 60,
-    participants: int = 100,
-    priority: int = 0,
-    confidential: bool = False,
-    created: float = -60,
-    phase: str = "Pending",
-) -> MeetingRequest:
-    """A meeting starting `start` minutes after NOW, created `created` minutes after NOW."""
-    return MeetingRequest(
-        key=key,
-        agency=agency,
-        start=at(start),
-        end=at(start + minutes),
-        participants=participants,
-        priority=priority,
-        confidential=confidential,
-        created_at=at(created),
-        phase=phase,
-    )
-
-
-def quota(
-    name: str = "so-y-te",
-    participants: int = 500,
-    meetings: int = 10,
-    largest: int = 500,
-    **kw: object,
-) -> AgencyQuotaView:
-    return AgencyQuotaView(name, participants, meetings, largest, **kw)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    meetings: list[MeetingRequest]
-    quotas: list[AgencyQuotaView]
-    expect: dict[str, tuple[str, str]] = field(default_factory=dict)
-    messages: dict[str, str] = field(default_factory=dict)
-    fields: dict[str, dict[str, object]] = field(default_factory=dict)
-    admitted_per_agency: dict[str, int] = field(default_factory=dict)
-    pool: PoolCeiling = BIG_POOL
-    now: datetime = NOW
-
-
-def _flood(agency: str, n: int, created: float) -> list[MeetingRequest]:
-    return [mtg(f"{agency}/m{i:02d}", agency, participants=10, created=created) for i in range(n)]
-
+from meetscale.decide.admit import AdmissionPlan, PoolCeiling, decide_admission
+from tests.unit.admitkit import NOW, Case, flood, mtg, quota
 
 CASES = [
     Case(
@@ -260,14 +192,14 @@ CASES = [
     ),
     Case(
         "weights-2-to-1-flooding-a-window",
-        _flood("a", 20, created=-100) + _flood("b", 20, created=-200),
+        flood("a", 20, created=-100) + flood("b", 20, created=-200),
         [quota("a", participants=1000, meetings=100, weight=2), quota("b", meetings=100)],
         pool=PoolCeiling(9, 10),
         admitted_per_agency={"a": 6, "b": 3},
     ),
     Case(
         "equal-weights-share-despite-earlier-flood",
-        _flood("a", 10, created=-500) + _flood("b", 10, created=-1),
+        flood("a", 10, created=-500) + flood("b", 10, created=-1),
         [quota("a", meetings=100), quota("b", meetings=100)],
         pool=PoolCeiling(6, 10),
         admitted_per_agency={"a": 3, "b": 3},
@@ -454,6 +386,27 @@ CASES = [
             "(confidential: 3 whole bridges), which is 200 (2 bridges x 100)"
         },
     ),
+    # where conferences are pinned no conference spans bridges: one larger than a bridge
+    # cannot be hosted, however many bridges the pool has
+    Case(
+        "larger-than-a-bridge-where-conferences-are-pinned",
+        [mtg("yt/big", participants=150), mtg("yt/fits", participants=100)],
+        [quota()],
+        pool=PoolCeiling(10, 100, spans=False),
+        expect={"yt/big": ("Rejected", "MeetingTooLarge"), "yt/fits": ("Admitted", "Admitted")},
+        messages={
+            "yt/big": "meeting too large for one bridge: participants 150 exceeds "
+            "participantsPerBridge 100 of a pool whose conferences are pinned "
+            "(spec.placement.mode: Pinned), where no conference spans bridges"
+        },
+    ),
+    Case(
+        "larger-than-a-bridge-spans-where-jicofo-places",
+        [mtg("yt/big", participants=150)],
+        [quota()],
+        pool=PoolCeiling(10, 100),
+        expect={"yt/big": ("Admitted", "Admitted")},
+    ),
     Case(
         "running-never-evicted-by-provincial",
         [
@@ -544,106 +497,9 @@ def test_admission_table(case: Case) -> None:
     assert all(d.queue_position is None for d in plan.decisions.values() if d.phase != "Queued")
 
 
-def test_usage_counts_holders_and_new_admissions() -> None:
-    meetings = [
-        mtg("a/run", agency="a", start=-10, minutes=60, participants=80, phase="Running"),
-        mtg("a/adm", agency="a", start=-5, minutes=60, participants=60, phase="Admitted"),
-        mtg("a/later", agency="a", start=120, participants=30, phase="Admitted"),
-        mtg("a/new", agency="a", start=5, minutes=60, participants=50),
-        mtg("a/wait", agency="a", start=5, minutes=60, participants=500, created=10),
-        mtg("b/none", agency="b", start=600, participants=10, phase="Finished"),
-    ]
-    quotas = [
-        quota("a", participants=150, largest=500, cohort="c"),
-        quota("b", participants=500, cohort="c"),
-    ]
-    pool = PoolCeiling(100, 100, pre_join_margin=timedelta(minutes=10))
-    plan = decide_admission(meetings, quotas, pool, NOW)
-    assert plan.decisions["a/new"].phase == "Admitted"
-    assert plan.decisions["a/new"].borrowed == 40
-    assert plan.decisions["a/wait"].phase == "Queued"
-    assert plan.usage == {
-        "a": AgencyUsage(
-            agency="a",
-            participants_in_use=190,  # a/new is in its pre-join margin
-            meetings_in_use=3,
-            peak_booked_participants=190,
-            peak_booked_meetings=3,  # a/run, a/adm and a/new overlap; a/later is alone
-            borrowed_participants=40,
-            admitted_meetings=4,
-            pending_meetings=1,
-        ),
-        "b": AgencyUsage("b", 0, 0, 0, 0, 0, 0, 0),
-    }
-    assert plan.pool_units_in_use == 190
-    assert plan.pool_peak_booked_units == 190
-    assert plan.pool_capacity == 10_000
-
-
-def test_usage_of_agency_without_quota_still_counts_its_reservations() -> None:
-    meetings = [mtg("x/run", agency="gone", start=-10, participants=40, phase="Running")]
-    plan = decide_admission(meetings, [], BIG_POOL, NOW)
-    assert plan.decisions == {}
-    assert plan.usage["gone"].participants_in_use == 40
-    assert plan.pool_units_in_use == 40
-
-
-def test_admitted_message_names_quota_and_pool() -> None:
-    plan = decide_admission([mtg("yt/a", participants=120)], [quota()], PoolCeiling(10, 100), NOW)
-    assert plan.decisions["yt/a"].message == (
-        "admitted in quota so-y-te: participants 120, booked 120 of limit 500; pool 120 of 1000"
-    )
-
-
 def test_quotas_as_mapping_or_iterable_and_order_do_not_matter() -> None:
     case = next(c for c in CASES if c.id == "weights-2-to-1-flooding-a-window")
     plan = _run(case)
     as_map = {q.name: q for q in reversed(case.quotas)}
     again = decide_admission(list(reversed(case.meetings)), as_map, case.pool, NOW)
     assert again == plan
-
-
-@pytest.mark.parametrize(
-    ("build", "match"),
-    [
-        (lambda: mtg("x/a", minutes=0), "end must be after start"),
-        (lambda: mtg("x/a", participants=0), "participants"),
-        (lambda: mtg("x/a", phase="Bogus"), "unknown phase"),
-        (lambda: replace(mtg("x/a"), created_at=datetime(2025, 1, 1)), "time zone"),
-        (lambda: decide_admission([], [], BIG_POOL, datetime(2025, 1, 1)), "now needs"),
-        (lambda: quota(weight=0), "weight"),
-        (lambda: quota(borrowing_limit=5), "needs a cohort"),
-        (lambda: PoolCeiling(1, 0), "participants_per_bridge"),
-        (lambda: PoolCeiling(1, 1, timedelta(minutes=-1)), "pre_join_margin"),
-        (lambda: decide_admission([mtg("x/a"), mtg("x/a")], [], BIG_POOL, NOW), "twice"),
-        (lambda: decide_admission([], [quota(), quota()], BIG_POOL, NOW), "two quotas"),
-    ],
-    ids=[
-        "end-before-start",
-        "no-participants",
-        "unknown-phase",
-        "naive-created-at",
-        "naive-now",
-        "zero-weight",
-        "borrowing-without-cohort",
-        "zero-bridge-size",
-        "negative-margin",
-        "duplicate-meeting",
-        "duplicate-quota",
-    ],
-)
-def test_invalid_input_is_refused(build: object, match: str) -> None:
-    assert callable(build)
-    with pytest.raises(ValueError, match=match):
-        build()
-
-
-def test_queued_meeting_is_admitted_once_the_blocker_is_cancelled() -> None:
-    blocker = mtg("yt/big", participants=500, phase="Admitted")
-    waiting = mtg("yt/w", participants=100, phase="Queued")
-    first = decide_admission([blocker, waiting], [quota()], BIG_POOL, NOW)
-    assert first.decisions["yt/w"].phase == "Queued"
-    second = decide_admission(
-        [replace(blocker, phase="Cancelled"), waiting], [quota()], BIG_POOL, NOW
-    )
-    assert second.decisions["yt/w"].phase == "Admitted"
