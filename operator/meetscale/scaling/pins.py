@@ -97,11 +97,10 @@ class Pinner:
             metrics.pool_pins.labels(pool=self.pool).set(0)
             return self.pins
         domain = muc_domain(spec)
-        by_key = {m.key: m for m in meetings if m.spec is not None}
+        specs = {m.key: (m, m.spec) for m in meetings if m.spec is not None}
         jid = {
-            key: f"{room_of(m.namespace, m.name, m.spec.room)}@{domain}".lower()
-            for key, m in by_key.items()
-            if m.spec is not None
+            key: f"{room_of(m.namespace, m.name, ms.room)}@{domain}".lower()
+            for key, (m, ms) in specs.items()
         }
         current = await self.jicofo.pins(url)
         self._say_unreachable(url, current is None)
@@ -121,8 +120,7 @@ class Pinner:
                 continue
             room = jid[key]
             if held.get(room) != version:
-                record = by_key[key]
-                end = record.spec.end_time if record.spec is not None else now
+                end = specs[key][1].end_time
                 minutes = max(1, math.ceil((end + PIN_SLACK - now) / timedelta(minutes=1)))
                 if not await self.jicofo.pin(url, room, version, minutes):
                     errors.inc()

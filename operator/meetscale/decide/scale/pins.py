@@ -11,9 +11,10 @@ booked conferences on it at their expected size (or what they hold, if more), th
 participants on it, and the conferences pinned to it that have not opened.
 
 A pin lasts until the conference opens: from then on Jicofo keeps the conference on its
-bridge by itself. A pin whose bridge stops taking conferences (drained, held, gone) or no
-longer has room moves to another one; a meeting that fits nowhere goes to the least
-committed bridge. Pure: no clock, no I/O.
+bridge by itself. A pin whose bridge stops taking conferences (drained, gone) or no longer
+has room moves to another one; a meeting that fits nowhere goes to the least committed
+bridge. The bridges pins point at are held meanwhile (:func:`pin_holds`). Pure: no clock,
+no I/O.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meetscale.decide.scale.calibration import DEFAULT_SPREAD
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
@@ -76,8 +76,7 @@ class _Committed:
 
 
 def _variance(m: BookedMeeting, size: int) -> float:
-    spread = DEFAULT_SPREAD if m.spread is None else m.spread
-    return (spread * size) ** 2
+    return (m.drawn_spread * size) ** 2
 
 
 def _committed(

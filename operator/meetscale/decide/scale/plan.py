@@ -201,8 +201,8 @@ def decide_scale(
     act = _actions(pool, bridges, size.desired, term, now, booked, pinned or {})
     draining = len(bridges) - current
     out = set(act.drain) | set(act.replace)
-    pins = choose_pins(pool, bridges, booked, pinned or {}, now, out | set(act.hold))
-    if pool.booked.pinned:  # the holds are the pins' own
+    pins = choose_pins(pool, bridges, booked, pinned or {}, now, out)
+    if pool.booked.pinned:  # the holds are the pins' own (no shield, nothing reserved)
         hold, release = pin_holds(bridges, pins.pins, out)
         act = replace(act, hold=hold, release=release)
     return ScalePlan(

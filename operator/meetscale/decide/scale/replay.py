@@ -375,7 +375,7 @@ def _inputs(
                             (m.end - now).total_seconds(),
                             math.ceil(m.size * (k - hosts) / k),
                             m.confidential,
-                            DEFAULT_SPREAD if m.spread is None else m.spread,
+                            m.drawn_spread,
                         )
                     )
                 p = m.size
@@ -398,7 +398,7 @@ def _inputs(
                     (m.end - now).total_seconds(),
                     m.size,
                     m.confidential,
-                    DEFAULT_SPREAD if m.spread is None else m.spread,
+                    m.drawn_spread,
                 )
             )
     ups.sort(key=lambda u: u.start)

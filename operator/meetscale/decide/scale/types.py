@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NamedTuple
 
+from meetscale.decide.scale.calibration import DEFAULT_SPREAD
 from meetscale.decide.scale.hpa import HpaResult
 
 __all__ = [
@@ -86,6 +87,12 @@ class BookedMeeting:
     def size(self) -> int:
         """Who is expected to join: the calibrated declaration."""
         return self.participants if self.expected is None else self.expected
+
+    @property
+    def drawn_spread(self) -> float:
+        """How far what it draws strays from ``size`` (relative): ``spread``, else the
+        calibration's default."""
+        return DEFAULT_SPREAD if self.spread is None else self.spread
 
 
 @dataclass(frozen=True, slots=True)
