@@ -12,6 +12,8 @@ import pytest
 
 from meetscale.clients.kube.render import bridge_pod, template_hash
 from meetscale.models import BridgePoolSpec
+from meetscale.models.labels import GROUP_LABEL
+from testbed.bridges import pod_release
 from tests.contract.contract import load
 
 OWNER = {"apiVersion": "meetscale.io/v1alpha1", "kind": "BridgePool", "name": "p", "uid": "u"}
@@ -21,8 +23,9 @@ JITSI = {
     "authSecret": "jitsi-jvb-secret",
     "envFromConfigMaps": ["jitsi-common"],
 }
-#: ours, not the image's: the node's address, for Kubernetes' $(VAR) expansion
-OWN = {"MEETSCALE_NODE_IP", "MEETSCALE_POD_NAME"}
+#: ours, not the image's: the node's address, the Pod's name and the bridge's release, for
+#: Kubernetes' $(VAR) expansion
+OWN = {"MEETSCALE_NODE_IP", "MEETSCALE_POD_NAME", "MEETSCALE_RELEASE"}
 
 
 def variables() -> dict[str, dict[str, Any]]:
@@ -98,14 +101,22 @@ def test_each_bridge_relays_as_its_own_pod_ip() -> None:
 
 def test_a_pinned_pools_bridge_has_a_release_of_its_own() -> None:
     # Jicofo matches a pin against version-release; the release is the Pod's name, expanded
-    # by Kubernetes from the variable defined before it, and passed by jvb.sh to java
-    env = env_of(render(placement=PINNED))
+    # by Kubernetes from the variables defined before it, and passed by jvb.sh to java
+    pod = render(placement=PINNED)
+    env = env_of(pod)
     assert env["MEETSCALE_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["MEETSCALE_RELEASE"]["value"] == "$(MEETSCALE_POD_NAME)"
     assert env["VIDEOBRIDGE_DEBUG_OPTIONS"]["value"] == (
-        "-Dvideobridge.version.release=$(MEETSCALE_POD_NAME)"
+        "-Dvideobridge.version.release=$(MEETSCALE_RELEASE)"
     )
     names = list(env)
-    assert names.index("MEETSCALE_POD_NAME") < names.index("VIDEOBRIDGE_DEBUG_OPTIONS")
+    assert (
+        names.index("MEETSCALE_POD_NAME")
+        < names.index("MEETSCALE_RELEASE")
+        < names.index("VIDEOBRIDGE_DEBUG_OPTIONS")
+    )
+    assert pod_release(pod) == pod["metadata"]["name"]  # expanded as the kubelet does
+    assert GROUP_LABEL not in pod["metadata"]["labels"]
     assert "VIDEOBRIDGE_DEBUG_OPTIONS" not in env_of(render())
     # pinning changes what a bridge is made from: the pool replaces its bridges
     plain = BridgePoolSpec.model_validate({"jitsi": JITSI})
@@ -132,8 +143,26 @@ def test_the_templates_debug_options_are_kept() -> None:
     )
     env = env_of(bridge_pod("p", "ns", "p-jvb-abc123", spec, OWNER, 30123))
     assert env["VIDEOBRIDGE_DEBUG_OPTIONS"]["value"] == (
-        "-Xss2m -Dvideobridge.version.release=$(MEETSCALE_POD_NAME)"
+        "-Xss2m -Dvideobridge.version.release=$(MEETSCALE_RELEASE)"
     )
+
+
+def test_a_spanning_groups_bridges_share_its_release() -> None:
+    # bridges started for a meeting larger than a bridge report the group's release, so
+    # that Jicofo lets its conference span them (one version per conference); the group is
+    # on the Pod, not in the template: the pool does not replace them as outdated
+    spec = BridgePoolSpec.model_validate({"jitsi": JITSI, "placement": PINNED})
+    pods = [bridge_pod("p", "ns", f"p-jvb-{s}", spec, OWNER, 30123, "span-1a2b") for s in "ab"]
+    assert [pod_release(p) for p in pods] == ["span-1a2b", "span-1a2b"]
+    for pod in pods:
+        labels = pod["metadata"]["labels"]
+        assert labels[GROUP_LABEL] == "span-1a2b"
+        assert labels["meetscale.io/template-hash"] == template_hash(spec)
+    # where Jicofo places, every bridge has the image's release: no group to give
+    plain = BridgePoolSpec.model_validate({"jitsi": JITSI})
+    pod = bridge_pod("p", "ns", "p-jvb-c", plain, OWNER, 30123, "span-1a2b")
+    assert GROUP_LABEL not in pod["metadata"]["labels"]
+    assert pod_release(pod) is None
 
 
 def test_the_rest_apis_the_operator_calls_are_on() -> None:

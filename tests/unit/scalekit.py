@@ -48,9 +48,11 @@ def br(
     conferences: int | None = None,
     held: bool = False,
     drained_min: float | None = None,
+    group: str | None = None,
 ) -> BridgeState:
     return BridgeState(
         held=held,
+        group=group,
         name=name,
         ready=ready,
         draining=draining,

@@ -386,26 +386,38 @@ CASES = [
             "(confidential: 3 whole bridges), which is 200 (2 bridges x 100)"
         },
     ),
-    # where conferences are pinned no conference spans bridges: one larger than a bridge
-    # cannot be hosted, however many bridges the pool has
+    # where conferences are pinned, one larger than a bridge gets a group of whole bridges of
+    # its own (decide/scale/groups.py): it takes them from the ceiling, as a confidential one
     Case(
-        "larger-than-a-bridge-where-conferences-are-pinned",
-        [mtg("yt/big", participants=150), mtg("yt/fits", participants=100)],
+        "larger-than-a-bridge-takes-whole-bridges-where-conferences-are-pinned",
+        [
+            mtg("yt/big", participants=101, created=-3),
+            mtg("yt/shared", participants=100, created=-2),
+            mtg("yt/one-more", participants=1, created=-1),
+        ],
         [quota()],
-        pool=PoolCeiling(10, 100, spans=False),
-        expect={"yt/big": ("Rejected", "MeetingTooLarge"), "yt/fits": ("Admitted", "Admitted")},
-        messages={
-            "yt/big": "meeting too large for one bridge: participants 150 exceeds "
-            "participantsPerBridge 100 of a pool whose conferences are pinned "
-            "(spec.placement.mode: Pinned), where no conference spans bridges"
+        pool=PoolCeiling(3, 100, pinned=True),
+        expect={
+            "yt/big": ("Admitted", "Admitted"),
+            "yt/shared": ("Admitted", "Admitted"),
+            "yt/one-more": ("Queued", "PoolFull"),
         },
+        messages={"yt/one-more": "pool full: participants requested 1, booked 300, limit 300"},
     ),
     Case(
         "larger-than-a-bridge-spans-where-jicofo-places",
-        [mtg("yt/big", participants=150)],
+        [
+            mtg("yt/big", participants=101, created=-3),
+            mtg("yt/shared", participants=100, created=-2),
+            mtg("yt/one-more", participants=1, created=-1),
+        ],
         [quota()],
-        pool=PoolCeiling(10, 100),
-        expect={"yt/big": ("Admitted", "Admitted")},
+        pool=PoolCeiling(3, 100),
+        expect={
+            "yt/big": ("Admitted", "Admitted"),
+            "yt/shared": ("Admitted", "Admitted"),
+            "yt/one-more": ("Admitted", "Admitted"),
+        },
     ),
     Case(
         "running-never-evicted-by-provincial",

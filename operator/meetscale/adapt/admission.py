@@ -64,7 +64,7 @@ def pool_ceiling(spec: BridgePoolSpec, pre_join_margin: timedelta) -> PoolCeilin
         max_bridges=spec.max_bridges,
         participants_per_bridge=spec.participants_per_bridge,
         pre_join_margin=pre_join_margin,
-        spans=spec.placement.mode != "Pinned",
+        pinned=spec.placement.mode == "Pinned",
     )
 
 

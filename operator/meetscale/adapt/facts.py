@@ -47,3 +47,4 @@ class BridgeFacts:
     conferences: float | None = None
     outdated: bool = False
     stale: bool = False
+    group: str | None = None  # the release of the spanning group it was started for

@@ -244,6 +244,7 @@ def bridge_state(b: BridgeFacts) -> BridgeState:
         held=b.held,
         outdated=b.outdated,
         stale=b.stale,
+        group=b.group,
     )
 
 

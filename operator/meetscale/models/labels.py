@@ -8,6 +8,7 @@ __all__ = [
     "BRIDGE_LABEL",
     "DRAINING_LABEL",
     "DRAIN_STARTED_ANNOTATION",
+    "GROUP_LABEL",
     "HELD_LABEL",
     "JOIN_DIGEST_ANNOTATION",
     "MEETING_LABEL",
@@ -23,6 +24,9 @@ BRIDGE_LABEL: Final = "meetscale.io/bridge"
 DRAINING_LABEL: Final = "meetscale.io/draining"
 #: a bridge Pod kept out of Jicofo's selection (drain mode), not removed ("true")
 HELD_LABEL: Final = "meetscale.io/held"
+#: on a bridge Pod of a pinned pool started for a spanning group: the group's release (the
+#: bridge's `version-release`, shared by the group; without it the Pod name is the release)
+GROUP_LABEL: Final = "meetscale.io/group"
 #: what a bridge Pod was rendered from (bridges whose hash differs are replaced)
 TEMPLATE_HASH_LABEL: Final = "meetscale.io/template-hash"
 #: when the drain of a bridge Pod started (RFC 3339)

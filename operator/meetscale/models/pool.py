@@ -140,8 +140,9 @@ class Placement(CamelModel):
             "Pinned: the operator chooses the bridge of each booked Meeting's conference "
             "(the least committed one where its expected size fits) and pins it there through "
             "Jicofo's REST API; each bridge reports a release of its own "
-            "(videobridge.version.release), so no conference spans two bridges: for pools "
-            "whose Meetings fit one bridge (Jicofo without Octo)."
+            "(videobridge.version.release), so a conference spans only the bridges started "
+            "for a booked Meeting larger than one (a group sharing a release, with Octo); "
+            "an unbooked conference stays on one bridge."
         ),
     )
     jicofo_url: str | None = Field(

@@ -236,17 +236,25 @@ class BridgeActions:
         return None
 
     async def create(
-        self, spec: BridgePoolSpec, owner: OwnerRef, suffix: str, now: datetime
+        self,
+        spec: BridgePoolSpec,
+        owner: OwnerRef,
+        suffix: str,
+        now: datetime,
+        group: str | None = None,
     ) -> str | None:
-        """Create one bridge: its media port first (the stock image reads it at start),
-        then its Pod. The bridge's name, or None when no port is free."""
+        """Create one bridge (``group``: the spanning group it is for): its media port first
+        (the stock image reads it at start), then its Pod. The bridge's name, or None when
+        no port is free."""
         name = bridge_name(self.pool, suffix)
         port: int | None = None
         if spec.jitsi is not None or spec.per_bridge_service.enabled:
             port = await self._port(spec, name, owner)
             if port is None:
                 return None
-        body = bridge_pod(self.pool, self.namespace, name, spec, owner.to_wire(), port)
+        body = bridge_pod(self.pool, self.namespace, name, spec, owner.to_wire(), port, group)
+        if group is not None:
+            self.intents.groups[name] = group
         try:
             await self.kube.create_pod(self.namespace, body)
         except KubeError as exc:

@@ -15,6 +15,7 @@ from meetscale.decide.scale import BridgeState
 from meetscale.models.labels import (
     DRAIN_STARTED_ANNOTATION,
     DRAINING_LABEL,
+    GROUP_LABEL,
     HELD_LABEL,
     POOL_LABEL,
     TEMPLATE_HASH_LABEL,
@@ -54,6 +55,7 @@ class PodRecord:
     held: bool = False
     restarts: int = 0  # its containers' restarts, as the kubelet counts them
     last_exit: str | None = None  # how its last restarted container ended
+    group: str | None = None  # the spanning group it was started for (pinned pools)
 
     @property
     def key(self) -> str:
@@ -86,6 +88,7 @@ class PodRecord:
             held=labels.get(HELD_LABEL) == "true",
             restarts=restarts,
             last_exit=last_exit,
+            group=labels.get(GROUP_LABEL) or None,
         )
 
 
@@ -150,6 +153,7 @@ class Intents:
         self.held: dict[str, tuple[bool, datetime]] = {}
         self.created: dict[str, datetime] = {}  # pods created, not in the index yet
         self.uncertain: dict[str, datetime] = {}  # creates without a clear answer
+        self.groups: dict[str, str] = {}  # the spanning group of a pod created for one
 
     def starting(self) -> list[str]:
         """Pods this scaler created (or may have) that the index does not show yet."""
@@ -162,6 +166,8 @@ class Intents:
         for name, when in list(self.created.items()):
             if name in present or now - when > CREATE_FORGET:
                 del self.created[name]
+        for name in [n for n in self.groups if n not in self.created and n not in self.uncertain]:
+            del self.groups[name]
 
     @staticmethod
     def _pending(
@@ -196,12 +202,14 @@ def bridge_states(
     now: datetime,
     template: str | None = None,
     memory: Mapping[str, LastSeen] | None = None,
+    groups: Mapping[str, str] | None = None,
 ) -> tuple[list[BridgeState], dict[str, LastSeen]]:
     """The core's view of the pods, through the adapter, plus the pods this scaler created
     that the index does not show yet (``starting``: unready, in service). A pod made from
     another template than ``template`` is outdated. A metric a pod lacks now is its last
     seen one from ``memory`` for a while (:func:`~meetscale.adapt.recall_loads`); returns
-    the memory for the next pass as well."""
+    the memory for the next pass as well. ``groups``: the spanning group of each starting
+    pod created for one (a pod shown has its label)."""
     facts = [
         BridgeFacts(
             name=p.name,
@@ -214,11 +222,13 @@ def bridge_states(
             endpoints=Metrics.value(metrics.endpoints, p.name),
             conferences=Metrics.value(metrics.conferences, p.name),
             outdated=template is not None and p.template_hash != template,
+            group=p.group,
         )
         for p in pods
     ]
     facts, kept = recall_loads(facts, memory or {}, now, metrics_ok=metrics.ok)
     out = [bridge_state(f) for f in facts]
     for name in starting:
-        out.append(BridgeState(name=name, ready=False, draining=False, created_at=now))
+        group = (groups or {}).get(name)
+        out.append(BridgeState(name=name, ready=False, draining=False, created_at=now, group=group))
     return out, kept

@@ -234,7 +234,7 @@ class PoolScaler:
         await self.act.settle_uncertain(present)
         starting = self.intents.starting()
         bridges, self.last_seen = bridge_states(
-            kept, answers, starting, now, template_hash(spec), self.last_seen
+            kept, answers, starting, now, template_hash(spec), self.last_seen, self.intents.groups
         )
         return _Seen(
             now,
@@ -371,7 +371,7 @@ class PoolScaler:
             )
             if pod is not None and await act.guard(act.hold(spec, pod, held, now, why)):
                 result.actions.append(f"{'BridgeHeld' if held else 'BridgeReleased'} {name}")
-        await self._create(spec, owner, plan.new_bridges, now, result)
+        await self._create(spec, owner, plan.new_bridges, now, result, plan.group_starts)
         started = set()
         for name in plan.drain + plan.replace:
             pod = by_name.get(name)
@@ -392,16 +392,24 @@ class PoolScaler:
         return PassChanges(started, cancelled, gone, held_now - set(plan.release))
 
     async def _create(
-        self, spec: BridgePoolSpec, owner: OwnerRef, count: int, now: datetime, result: PassResult
+        self,
+        spec: BridgePoolSpec,
+        owner: OwnerRef,
+        count: int,
+        now: datetime,
+        result: PassResult,
+        groups: Sequence[str] = (),
     ) -> None:
-        """Create ``count`` bridges, unless what they need is missing (a Secret); what the
-        apiserver refuses (an invalid template) is reported as it says it."""
+        """Create ``count`` bridges, the first ones for ``groups`` (a spanning group's release
+        each), unless what they need is missing (a Secret); what the apiserver refuses (an
+        invalid template) is reported as it says it."""
         if count <= 0 or (self._problem is not None and self._problem[0].startswith("Secret")):
             return
         problem: tuple[str, str] | None = None
-        for _ in range(count):
+        for i in range(count):
+            group = groups[i] if i < len(groups) else None
             try:
-                name = await self.act.create(spec, owner, secrets.token_hex(3), now)
+                name = await self.act.create(spec, owner, secrets.token_hex(3), now, group)
             except KubeError as exc:
                 problem = (exc.reason, exc.message)
                 break

@@ -287,12 +287,12 @@ class Run:
     def scaling(self, act: Actions, k: int) -> None:
         world = self.world
         if act.pins is not None:
-            world.pins = act.pins
+            world.set_pins(act.pins)
         if not act.scales():
             return
         self.scale_events += 1
         if act.add:
-            world.add_bridges(act.add, k)
+            world.add_bridges(act.add, k, releases=act.add_groups)
         for name in act.drain:
             world.drain(name, k)
         for name in act.remove:

@@ -54,6 +54,7 @@ class BridgePod:
     draining: bool
     drain_since_s: float | None
     held: bool = False  # kept out of placement for a booked meeting (drain mode, not removed)
+    group: str | None = None  # the release of the spanning group it was started for
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Actions:
     queue: list[int] = field(default_factory=list)
     reject: list[int] = field(default_factory=list)
     add: int = 0  # bridges to start (ready after bridgeStartupSeconds)
+    add_groups: list[str] = field(default_factory=list)  # the first ones' spanning groups
     drain: list[str] = field(default_factory=list)  # stop placing; remove when empty/timeout
     remove: list[str] = field(default_factory=list)  # delete now; participants on it are cut
     migrate: list[str] = field(default_factory=list)  # oracle only: remove, moving conferences

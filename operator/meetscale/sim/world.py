@@ -9,9 +9,11 @@ The same model runs under every policy:
   participants are split evenly). A confidential conference takes only empty bridges
   and no other conference joins them. With no suitable bridge, participants wait.
 - A pool whose conferences are pinned (``placement: Pinned``) gives each bridge a release
-  of its own, so no conference spans bridges there (Jicofo keeps a conference on bridges
-  of one version); a pinned conference opens only on its pin's bridge, and its
-  participants wait while that bridge is gone or not ready (Jicofo's selection fails).
+  of its own, or the one of the spanning group it was started for; a conference spans
+  only bridges of its first bridge's release (Jicofo keeps a conference on bridges of one
+  version). A pinned conference opens only on bridges of its pin's release (preferring
+  those not in drain mode), and its participants wait while there is none ready
+  (Jicofo's selection fails).
 - A draining bridge takes no new conference and is removed once empty, or at the drain
   timeout, cutting whoever is still on it. A bridge removed without draining (the HPA's
   scale-down) cuts its participants too. Cut conferences rejoin at once elsewhere, or wait.
@@ -22,6 +24,7 @@ All counts are integer participant-ticks; the report converts them to minutes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from meetscale.sim.policy import BridgePod, BridgeSample
@@ -41,6 +44,7 @@ class Bridge:
     load: int = 0
     exclusive: bool = False  # hosts a confidential conference
     held: bool = False  # kept out of placement (drain mode) for a booked meeting, not removed
+    release: str = ""  # its version's release: conferences span bridges of one release
     confs: dict[int, int] = field(default_factory=dict)  # meeting -> participants here
     sample: BridgeSample | None = None  # cached metrics; None when changed since
     state: BridgePod | None = None  # cached inventory entry
@@ -70,7 +74,7 @@ class World:
     ) -> None:
         self.ppb = ppb
         self.spans = spans
-        #: meeting -> the bridge its conference is pinned to (Jicofo opens it only there)
+        #: meeting -> the release its conference is pinned to (Jicofo opens it only there)
         self.pins: dict[int, str] = {}
         self.tick_seconds = tick_seconds
         self.startup_ticks = startup_ticks
@@ -94,15 +98,22 @@ class World:
 
     # ---------------------------------------------------------------- bridges
 
-    def add_bridges(self, n: int, now: int, *, ready_now: bool = False) -> list[Bridge]:
-        """Start n bridges; they take conferences `startup_ticks` later (or now)."""
+    def add_bridges(
+        self, n: int, now: int, *, ready_now: bool = False, releases: Sequence[str] = ()
+    ) -> list[Bridge]:
+        """Start n bridges; they take conferences `startup_ticks` later (or now). Where
+        conferences do not span every bridge (a pinned pool), the first ones get
+        ``releases``, the others a release of their own (their name)."""
         out = []
-        for _ in range(n):
+        for i in range(n):
+            name = f"jvb-{self._next_id}"
+            release = "" if self.spans else (releases[i] if i < len(releases) else name)
             b = Bridge(
                 id=self._next_id,
-                name=f"jvb-{self._next_id}",
+                name=name,
                 created=now,
                 ready_at=now + self.startup_ticks,
+                release=release,
             )
             self._next_id += 1
             self.bridges[b.name] = b
@@ -214,9 +225,28 @@ class World:
             out.append(b)
         return out
 
+    def _of_release(
+        self, release: str, confidential: bool, exclude: Sequence[Bridge] = ()
+    ) -> list[Bridge]:
+        """The ready bridges of one release Jicofo may select, those not in drain mode if
+        there are any (drain mode is only a preference among a version's bridges)."""
+        out = [
+            b
+            for b in self.bridges.values()
+            if b.release == release
+            and b.ready
+            and not b.exclusive
+            and not (confidential and b.confs)
+            and b not in exclude
+        ]
+        active = [b for b in out if not (b.held or b.draining)]
+        return active or out
+
     def _pick(
         self, confidential: bool, n: int, exclude: list[Bridge] | None = None
     ) -> list[Bridge]:
+        if not self.spans:  # bridges of several releases: a conference keeps to one
+            return self._pick_in_release(confidential, n, exclude or [])
         cands = self._candidates(confidential, exclude)
         if not cands:
             return []
@@ -225,19 +255,40 @@ class World:
         cands.sort(key=lambda b: (b.load, b.id))
         return cands[:n]
 
+    def _pick_in_release(self, confidential: bool, n: int, on: list[Bridge]) -> list[Bridge]:
+        """n more bridges for a conference now ``on`` those (none: a new one): the first by
+        load, the others of the release of the first."""
+        if not on:
+            cands = self._candidates(confidential)
+            if not cands:
+                return []
+            on = [min(cands, key=lambda b: (b.load, b.id))]
+            n -= 1
+            first = on
+        else:
+            first = []
+        more = self._of_release(on[0].release, confidential, on)
+        more.sort(key=lambda b: (b.load, b.id))
+        return first + more[: max(0, n)]
+
     def _need(self, count: int) -> int:
-        if not self.spans:
-            return 1
         return max(1, -(-count // self.ppb))
 
-    def _pinned(self, m: int) -> list[Bridge]:
-        """The bridge of meeting m's pin, if Jicofo can select it: the pin's version names
-        this bridge alone, and Jicofo prefers bridges not draining only among those of that
-        version; none (the selection fails) when it is gone or not ready."""
-        b = self.bridges.get(self.pins[m])
-        if b is None or not b.ready or b.exclusive or (self.confidential[m] and b.confs):
-            return []
-        return [b]
+    def set_pins(self, pins: dict[int, str]) -> None:
+        """Every pin now (meeting -> a bridge whose release it names; a bridge gone names
+        its own)."""
+        self.pins = {
+            m: b.release if (b := self.bridges.get(name)) is not None else name
+            for m, name in pins.items()
+        }
+
+    def _pinned(self, m: int, n: int) -> list[Bridge]:
+        """The least-loaded bridges of meeting m's pinned release Jicofo can select (those
+        not in drain mode first, as Jicofo prefers only among a version's bridges); none
+        (the selection fails) when there is no ready one."""
+        cands = self._of_release(self.pins[m], self.confidential[m])
+        cands.sort(key=lambda b: (b.load, b.id))
+        return cands[:n]
 
     def _set_share(self, b: Bridge, m: int, share: int) -> None:
         old = b.confs.get(m, 0)
@@ -260,7 +311,8 @@ class World:
     def _place(self, m: int, count: int) -> bool:
         conf_flag = self.confidential[m]
         pinned = m in self.pins
-        chosen = self._pinned(m) if pinned else self._pick(conf_flag, self._need(count))
+        n = self._need(count)
+        chosen = self._pinned(m, n) if pinned else self._pick(conf_flag, n)
         if not chosen:
             self.waiting[m] = count
             return False
@@ -379,6 +431,7 @@ class World:
                     b.draining,
                     b.drain_since * tk if b.draining else None,
                     b.held,
+                    b.release if b.release not in ("", b.name) else None,
                 )
                 b.state = st
             out.append(st)

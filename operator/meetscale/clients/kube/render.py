@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from meetscale.models import BridgePoolSpec
 from meetscale.models.jitsi import JitsiSection
-from meetscale.models.labels import BRIDGE_LABEL, POOL_LABEL, TEMPLATE_HASH_LABEL
+from meetscale.models.labels import BRIDGE_LABEL, GROUP_LABEL, POOL_LABEL, TEMPLATE_HASH_LABEL
 
 __all__ = [
     "CONTAINER",
@@ -104,11 +104,14 @@ def port_env(port: int | None, address: str | None) -> list[dict[str, Any]]:
 
 
 #: the system property that gives a bridge its release (jicofo_rest.yaml, bridge_version)
-RELEASE_PROPERTY = "-Dvideobridge.version.release=$(MEETSCALE_POD_NAME)"
+RELEASE_PROPERTY = "-Dvideobridge.version.release=$(MEETSCALE_RELEASE)"
+#: a bridge's release: its Pod name, or its spanning group's (set on the Pod, not the template)
+RELEASE_VAR = "MEETSCALE_RELEASE"
 
 
 def release_env(container: dict[str, Any]) -> list[dict[str, Any]]:
-    """A release of its own for each bridge of a pinned pool: its Pod name, through jvb.sh's
+    """A release of its own for each bridge of a pinned pool: its Pod name (a spanning
+    group's bridges: the group's, see :func:`bridge_pod`), through jvb.sh's
     VIDEOBRIDGE_DEBUG_OPTIONS (kept, with the property added, when the template sets it)."""
     given = next(
         (e.get("value") for e in container.get("env") or [] if e.get("name") == DEBUG_OPTIONS),
@@ -118,6 +121,7 @@ def release_env(container: dict[str, Any]) -> list[dict[str, Any]]:
     pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
     return [
         {"name": "MEETSCALE_POD_NAME", "valueFrom": pod_name},
+        _env(RELEASE_VAR, "$(MEETSCALE_POD_NAME)"),
         _env(DEBUG_OPTIONS, options),
     ]
 
@@ -174,16 +178,27 @@ def bridge_pod(
     spec: BridgePoolSpec,
     owner: dict[str, Any],
     port: int | None,
+    group: str | None = None,
 ) -> dict[str, Any]:
-    """The Pod of bridge ``name``, owned by the BridgePool (``owner``: its ownerReference)."""
+    """The Pod of bridge ``name``, owned by the BridgePool (``owner``: its ownerReference).
+    ``group``: in a pinned pool, the release of the spanning group it is started for
+    (:mod:`meetscale.decide.scale.groups`), labelled and given to the bridge instead of its
+    Pod name; the template hash stays the pool's."""
     tpl = _pod_template(spec, port)
     meta = tpl.get("metadata") or {}
+    extra: dict[str, str] = {}
+    if group is not None and spec.placement.mode == "Pinned":
+        extra[GROUP_LABEL] = group
+        for e in _container(tpl["spec"]["containers"]).get("env") or []:
+            if e.get("name") == RELEASE_VAR:
+                e["value"] = group
     labels = {
         **(meta.get("labels") or {}),
         POOL_LABEL: pool,
         BRIDGE_LABEL: name,
         TEMPLATE_HASH_LABEL: template_hash(spec),
         "app.kubernetes.io/managed-by": "meetscale",
+        **extra,
     }
     return {
         "apiVersion": "v1",

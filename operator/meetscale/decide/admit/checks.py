@@ -74,14 +74,6 @@ def static_rejection(
             f"ceiling{conf_note(req, pool)}, which is {pool.capacity} "
             f"({pool.max_bridges} bridges x {pool.participants_per_bridge})",
         )
-    if not pool.spans and req.participants > pool.participants_per_bridge:
-        return Rejection(
-            Reason.TOO_LARGE,
-            f"meeting too large for one bridge: participants {req.participants} exceeds "
-            f"participantsPerBridge {pool.participants_per_bridge} of a pool whose "
-            "conferences are pinned (spec.placement.mode: Pinned), where no conference "
-            "spans bridges",
-        )
     duration = req.end - req.start
     if duration > quota.max_meeting_duration:
         return Rejection(

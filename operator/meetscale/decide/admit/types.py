@@ -124,8 +124,9 @@ class PoolCeiling:
     max_bridges: int
     participants_per_bridge: int
     pre_join_margin: timedelta = timedelta(0)
-    #: False where conferences are pinned: no conference spans two bridges
-    spans: bool = True
+    #: True where conferences are pinned: a meeting larger than a bridge gets a group of
+    #: whole bridges of its own (see :mod:`meetscale.decide.scale.groups`)
+    pinned: bool = False
 
     def __post_init__(self) -> None:
         if self.max_bridges < 0 or self.participants_per_bridge < 1:
@@ -142,8 +143,9 @@ class PoolCeiling:
         return -(-participants // self.participants_per_bridge)
 
     def units_for(self, participants: int, confidential: bool) -> int:
-        """Pool-ceiling units a meeting takes."""
-        if confidential:
+        """Pool-ceiling units a meeting takes: whole bridges for a confidential one, and for
+        one larger than a bridge where conferences are pinned; else its participants."""
+        if confidential or (self.pinned and participants > self.participants_per_bridge):
             return self.bridges_for(participants) * self.participants_per_bridge
         return participants
 

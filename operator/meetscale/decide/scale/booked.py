@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from meetscale.decide.scale.groups import group_reserved, spans_group
 from meetscale.decide.scale.holds import reserved
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.replay import Replay, counted_from, need, opens_at, replay
@@ -116,8 +117,12 @@ def booked_term(
     on_bridges = sum(b.endpoints for b in bridges if b.endpoints is not None)
     unbooked_live = max(0, on_bridges - running_present)
     expected = max(0.0, adhoc_rate) * pool.booked.lead_time.total_seconds() / 60.0
-    n_reserved = reserved(pool, booked, now)
-    rp = replay(pool, booked, bridges, now)
+    if pool.booked.pinned:  # meetings larger than a bridge get groups of their own
+        n_reserved = group_reserved(pool, bridges, booked, now)
+        rp = replay(pool, [m for m in booked if not spans_group(pool, m)], bridges, now)
+    else:
+        n_reserved = reserved(pool, booked, now)
+        rp = replay(pool, booked, bridges, now)
     placed = need(pool, rp)
     spare = 0
     if rp is not None and 0 < placed < pool.bounds.max_bridges:

@@ -24,6 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from meetscale.decide.scale.groups import spans_group
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
@@ -149,7 +150,11 @@ def choose_pins(
     load = _committed(usable, booked)
     opened = _open_keys(bridges)
     due = sorted(
-        (m for m in booked if m.key not in opened and _due(m, pool, now)),
+        (
+            m
+            for m in booked
+            if m.key not in opened and _due(m, pool, now) and not spans_group(pool, m)
+        ),
         key=lambda m: (m.start, -m.size, m.key),
     )
     plan = PinPlan()
@@ -177,15 +182,19 @@ def choose_pins(
 
 
 def pin_holds(
-    bridges: Sequence[BridgeState], pins: Mapping[str, str], exclude: Collection[str] = ()
+    bridges: Sequence[BridgeState],
+    pins: Mapping[str, str],
+    exclude: Collection[str] = (),
+    groups: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     """The bridges to hold (JVB drain mode) and to release in a pinned pool: a bridge that
     pinned conferences are about to open on is held, so that a conference nobody pinned (an
     unbooked room, a Meeting that opened before its pin) does not take the room they count
     on; Jicofo still opens the pinned ones there (a pin's version names that bridge alone,
     and draining is only a preference among those). Holds end when the pins do. None is
-    held unless a bridge without pins is left to take the unpinned ones."""
-    targets = set(pins.values())
+    held unless a bridge without pins is left to take the unpinned ones. ``groups``: the
+    bridges of active spanning groups, held as well (:mod:`meetscale.decide.scale.groups`)."""
+    targets = set(pins.values()) | set(groups)
     open_ = [b for b in bridges if b.ready and not b.draining and b.name not in exclude]
     free = [b for b in open_ if b.name not in targets and not b.stale]
     keep = targets if free else set()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from meetscale.decide.scale.booked import BookedResult, booked_term
+from meetscale.decide.scale.groups import GroupPlan, plan_groups
 from meetscale.decide.scale.holds import holds, shield
 from meetscale.decide.scale.hpa import HpaResult, ScaleHistory, apply_behavior, hpa_replicas
 from meetscale.decide.scale.params import PoolParams
@@ -131,6 +132,7 @@ def _actions(
     now: datetime,
     booked: Sequence[BookedMeeting],
     pinned: Mapping[str, str],
+    groups: GroupPlan,
 ) -> _Actions:
     active = [b for b in bridges if not b.draining]
     draining = [b for b in bridges if b.draining]
@@ -153,6 +155,7 @@ def _actions(
         ]
         keep = filling(active, booked, now, pool.booked.join_grace, pool.booked.early_join)
         keep |= frozenset(pinned.values())  # conferences are about to open there
+        keep |= groups.keep  # the groups of meetings larger than a bridge
         drain = choose_drain(after, current - desired, now, pool.drain.protection, keep)
     for name in rescue(pool.drain, draining, now):
         if name not in cancel:
@@ -198,13 +201,18 @@ def decide_scale(
     need = term.demand.replicas
     held = history.booked_peak(now - pool.booked.stabilization)
     size = _size(pool, current, live, max(need, held), history, now, metrics_ok)
-    act = _actions(pool, bridges, size.desired, term, now, booked, pinned or {})
+    groups = plan_groups(pool, bridges, booked, now)
+    if groups.start and size.desired < current + len(groups.start) <= pool.bounds.max_bridges:
+        # a group is started whole, even while other bridges are to go (they drain next pass)
+        size = replace(size, desired=current + len(groups.start))
+    act = _actions(pool, bridges, size.desired, term, now, booked, pinned or {}, groups)
     draining = len(bridges) - current
     out = set(act.drain) | set(act.replace)
-    pins = choose_pins(pool, bridges, booked, pinned or {}, now, out)
-    if pool.booked.pinned:  # the holds are the pins' own (no shield, nothing reserved)
-        hold, release = pin_holds(bridges, pins.pins, out)
+    pins = choose_pins(pool, bridges, booked, pinned or {}, now, out | groups.members)
+    if pool.booked.pinned:  # the holds are the pins' and the groups' (no shield, nothing reserved)
+        hold, release = pin_holds(bridges, pins.pins, out, groups.hold)
         act = replace(act, hold=hold, release=release)
+    all_pins = {**pins.pins, **groups.pins}
     return ScalePlan(
         desired=size.desired,
         current=current,
@@ -223,7 +231,8 @@ def decide_scale(
         release=act.release,
         shield=act.shield,
         replace=act.replace,
-        pins=pins.pins,
+        pins=all_pins,
+        group_starts=groups.start[: max(0, size.desired - current - len(act.cancel))],
     )
 
 

@@ -42,7 +42,9 @@ class BridgeState:
     not draining. ``outdated``: made from an older pod template (replaced one at a time).
     ``stale``: its metrics are the last seen, not now's (Prometheus does not show it now):
     it counts with that load, but it is never chosen to drain, to be replaced, nor found
-    empty on it. Datetimes must be timezone-aware.
+    empty on it. ``group``: the release it shares with the other bridges of a spanning
+    group (:mod:`meetscale.decide.scale.groups`); None: a release of its own, or the
+    pool's common one. Datetimes must be timezone-aware.
     """
 
     name: str
@@ -57,6 +59,7 @@ class BridgeState:
     held: bool = False
     outdated: bool = False
     stale: bool = False
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +147,9 @@ class ScalePlan:
     drain, with one new bridge started in its place (a rolling update, one at a time;
     its participants stay until they leave). ``pins``: in a pool with ``booked.pinned``,
     meeting key -> the bridge its conference is to open on (see
-    :mod:`meetscale.decide.scale.pins`).
+    :mod:`meetscale.decide.scale.pins`). ``group_starts``: the release of each of the
+    first new bridges, for the spanning groups of meetings larger than a bridge in a
+    pinned pool (see :mod:`meetscale.decide.scale.groups`); the others get their own.
     """
 
     desired: int
@@ -165,6 +170,7 @@ class ScalePlan:
     shield: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
     pins: dict[str, str] = field(default_factory=dict)
+    group_starts: list[str] = field(default_factory=list)
 
     @property
     def new_bridges(self) -> int:

@@ -303,6 +303,7 @@ class OperatorPolicy:
                     created=self._dt(b.created_s),
                     drain_started=None if b.drain_since_s is None else self._dt(b.drain_since_s),
                     held=b.held,
+                    group=b.group,
                     stress=None if s is None else s.stress,
                     endpoints=None if s is None else s.participants,
                     conferences=None if s is None else s.conferences,
@@ -463,6 +464,7 @@ class OperatorPolicy:
         self._history = record(self._history, plan, now)
         if plan.new_bridges:
             act.add = plan.new_bridges
+            act.add_groups = list(plan.group_starts)
         act.drain = list(plan.drain)
         act.undrain = list(plan.cancel_drain)
         act.hold = list(plan.hold)
