@@ -120,6 +120,7 @@ def test_the_pool_grows_by_the_group_even_with_empty_bridges_of_its_own() -> Non
     assert plan.new_bridges >= 4
     assert plan.group_starts == [G] * 4
     assert plan.drain == []
+    assert "starting 4 for meetings larger than a bridge (spanning groups)" in plan.message
 
 
 def test_a_group_is_held_kept_and_pinned_beside_pinned_small_meetings() -> None:

@@ -213,6 +213,7 @@ def decide_scale(
         hold, release = pin_holds(bridges, pins.pins, out, groups.hold)
         act = replace(act, hold=hold, release=release)
     all_pins = {**pins.pins, **groups.pins}
+    grouped = groups.start[: max(0, size.desired - current - len(act.cancel))]
     return ScalePlan(
         desired=size.desired,
         current=current,
@@ -221,7 +222,7 @@ def decide_scale(
         recommendation=size.recommendation,
         winner=size.winner,
         reason=size.reason,
-        message=_message(pool, size, live, term.demand, held, current, draining, act),
+        message=_message(pool, size, live, term.demand, held, current, draining, act, len(grouped)),
         conditions=_conditions(pool, size, live, need),
         drain=act.drain,
         cancel_drain=act.cancel,
@@ -232,7 +233,7 @@ def decide_scale(
         shield=act.shield,
         replace=act.replace,
         pins=all_pins,
-        group_starts=groups.start[: max(0, size.desired - current - len(act.cancel))],
+        group_starts=grouped,
     )
 
 
@@ -245,8 +246,10 @@ def _message(
     current: int,
     draining: int,
     act: _Actions,
+    grouped: int = 0,
 ) -> str:
-    """One sentence with each term's numbers: what the event and the status say."""
+    """One sentence with each term's numbers: what the event and the status say
+    (``grouped``: bridges started this pass for spanning groups)."""
     live_text = (
         f"mean stress {live.usage_ratio * pool.live.target_stress:.2f} vs target "
         f"{pool.live.target_stress:.2f} over {live.ready_count} ready bridges recommends "
@@ -274,6 +277,8 @@ def _message(
         actions += f"; cancelling {len(act.cancel)} drains"
     if act.replace:
         actions += f"; replacing outdated {', '.join(act.replace)}"
+    if grouped:
+        actions += f"; starting {grouped} for meetings larger than a bridge (spanning groups)"
     lo = pool.bounds.min_bridges
     return (
         f"{current} bridges ({draining} draining); live: {live_text}; booked: "
