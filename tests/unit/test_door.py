@@ -137,3 +137,17 @@ def test_never_fits_within_the_search() -> None:
     # larger than the whole pool at maxBridges: no time within the search fits
     pool = PoolNow(POOL.evolve(max_bridges=2), [], [])
     assert earliest_fit(pool, req("huge", 5000, 5), NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("pinned", "queued"), [(False, set()), (True, {"late-2"})], ids=["jicofo", "pinned"]
+)
+def test_a_spanning_group_takes_its_bridges_out_of_the_door(pinned: bool, queued: set[str]) -> None:
+    # an 800 opening in 10 min on a pool of at most 5 bridges of 300: pinned, its group takes
+    # 4 of them (decide/scale/groups.py), which leaves one for two late 250s; under Jicofo's
+    # placement the 800 spans with them over the five (1,300 of 1,500)
+    pool = POOL.evolve(max_bridges=5, pinned=pinned)
+    reqs = [req("late-1", 250, 5, created_min=-2), req("late-2", 250, 5, created_min=-1)]
+    now = PoolNow(pool, [br("x", 0.0, 0)], [meeting("brief", 800, 10)])
+    plan = at_the_door(admitted(reqs), reqs, now, NOW)
+    assert {k for k, d in plan.decisions.items() if d.phase == Phase.QUEUED} == queued

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from meetscale.decide.admit.types import AdmissionPlan, Decision, MeetingRequest, Reason
+from meetscale.decide.scale.groups import group_reserved, spans_group
 from meetscale.decide.scale.holds import reserved
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.replay import replay
@@ -62,13 +63,21 @@ def _fits_on(
     """Whether Jicofo's placement of ``booked`` from ``at`` fits: on the ready bridges
     (a conference opening before a new bridge is up lands on one that is), or else up to
     ``maxBridges``; either way once those held empty for the meetings larger than a
-    bridge are set aside."""
+    bridge are set aside (in a pinned pool: their groups, whose meetings and bridges are
+    left out of the replay)."""
+    if params.booked.pinned:  # meetings larger than a bridge get groups of their own
+        groups = group_reserved(params, bridges, booked, at)
+        booked = [m for m in booked if not spans_group(params, m)]
+        bridges = [b for b in bridges if b.group is None]
     if ready_only:
         bridges = [b for b in bridges if b.ready]
         n = sum(1 for b in bridges if not b.draining and not b.held)
+    elif params.booked.pinned:
+        n = params.bounds.max_bridges - groups
     else:
         n = params.bounds.max_bridges
-    n -= reserved(params, booked, at)
+    if not params.booked.pinned:
+        n -= reserved(params, booked, at)
     rp = replay(params, booked, bridges, at)
     return n >= 0 and (rp is None or (n > 0 and rp.fits(n)))
 
