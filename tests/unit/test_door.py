@@ -151,3 +151,18 @@ def test_a_spanning_group_takes_its_bridges_out_of_the_door(pinned: bool, queued
     now = PoolNow(pool, [br("x", 0.0, 0)], [meeting("brief", 800, 10)])
     plan = at_the_door(admitted(reqs), reqs, now, NOW)
     assert {k for k, d in plan.decisions.items() if d.phase == Phase.QUEUED} == queued
+
+
+def test_bridges_already_held_for_a_large_meeting_are_not_set_aside_twice() -> None:
+    # a 450 whose first joiners may come in 5 min has its two bridges held empty already
+    # (holds.reserved); an ad-hoc 50 opening now fits beside the 100 on x, the one bridge
+    # left in selection
+    bridges = [br("x", 0.33, 100), br("h1", 0.0, 0, held=True), br("h2", 0.0, 0, held=True)]
+    pool = PoolNow(POOL.evolve(max_bridges=3), bridges, [meeting("brief", 450, 15)])
+    reqs = [req("adhoc", 50, 0)]
+    plan = at_the_door(admitted(reqs), reqs, pool, NOW)
+    assert plan.decisions["adhoc"].phase == Phase.ADMITTED
+    # not held yet, the two are set aside all the same: x with 280 has no room for 50
+    bridges = [br("x", 0.93, 280), br("h1", 0.0, 0), br("h2", 0.0, 0)]
+    plan = at_the_door(admitted(reqs), reqs, PoolNow(pool.params, bridges, pool.booked), NOW)
+    assert plan.decisions["adhoc"].phase == Phase.QUEUED

@@ -77,7 +77,8 @@ def _fits_on(
     else:
         n = params.bounds.max_bridges
     if not params.booked.pinned:
-        n -= reserved(params, booked, at)
+        held = sum(1 for b in bridges if b.held and not b.draining) if ready_only else 0
+        n -= max(0, reserved(params, booked, at) - held)
     rp = replay(params, booked, bridges, at)
     return n >= 0 and (rp is None or (n > 0 and rp.fits(n)))
 
