@@ -37,360 +37,47 @@ import argparse
 import json
 import os
 import platform
-import pstats
-import random
-import re
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # testbed is not an installed package
 
-from kubernetes import client, config  # noqa: E402
+from cluster_kit import (  # noqa: E402
+    GROUP,
+    VERSION,
+    Creations,
+    Operator,
+    api_client,
+    create_agencies,
+    create_meetings,
+    create_paced,
+    folded_top,
+    histogram_quantile,
+    log,
+    parse_metrics,
+    probe_bodies,
+    profile_top,
+    quantile,
+    start_operator,
+    wait_until,
+)
+from kubernetes import client  # noqa: E402
 
 from testbed import binaries  # noqa: E402
-from testbed._proc import free_port, spawn  # noqa: E402
 from testbed.controlplane import ControlPlane  # noqa: E402
 from testbed.meetingwatch import Watcher  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "admission_cluster.json"
-GROUP, VERSION = "meetscale.io", "v1alpha1"
-POOL_NAMESPACE = "meetscale-system"
 TARGET_P99_S = 1.0
 TARGET_RSS_MB = 300.0
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-# ------------------------------------------------------------------------------ workload
-
-
-def agency_name(i: int) -> str:
-    return f"ag-{i:04d}"
-
-
-def quota_body(name: str) -> dict:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AgencyQuota",
-        "metadata": {"name": name},
-        "spec": {
-            "namespaceSelector": {"matchLabels": {"meetscale.io/agency": name}},
-            "limits": {
-                "maxConcurrentParticipants": 2000,
-                "maxConcurrentMeetings": 50,
-                "maxMeetingParticipants": 300,
-                "maxMeetingDurationMinutes": 240,
-                "maxBookAheadDays": 30,
-            },
-            "maxPriorityClass": "high",
-        },
-    }
-
-
-def meeting_bodies(n_meetings: int, n_agencies: int, seed: int) -> list[tuple[str, dict]]:
-    """(namespace, body) in creation order: round-robin over the agencies."""
-    rng = random.Random(seed)
-    base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
-    out = []
-    for j in range(n_meetings):
-        ns = agency_name(j % n_agencies)
-        start = base + timedelta(minutes=15 * rng.randrange(0, 14 * 24 * 4))
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Meeting",
-            "metadata": {"name": f"hop-{j // n_agencies:05d}", "namespace": ns},
-            "spec": {
-                "title": f"Cuộc họp {j}",
-                "start": start.isoformat(),
-                "durationMinutes": rng.choice([30, 60, 90, 120]),
-                # At most 50 meetings per agency in one window x 40 < 2000: all fit.
-                "participants": rng.randrange(5, 41),
-                "priorityClass": rng.choices(["normal", "high", "low"], [90, 8, 2])[0],
-            },
-        }
-        out.append((ns, body))
-    return out
-
-
-def pool_body() -> dict:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "BridgePool",
-        "metadata": {"name": "default", "namespace": POOL_NAMESPACE},
-        "spec": {
-            "participantsPerBridge": 300,
-            "minBridges": 1,
-            "maxBridges": 1000,
-            "template": {"spec": {"containers": [{"name": "jvb", "image": "jitsi/jvb"}]}},
-        },
-    }
-
-
-# ------------------------------------------------------------------------------ processes
-
-
-@dataclass
-class Operator:
-    proc: subprocess.Popen
-    log: Path
-    metrics_url: str
-    health_url: str
-    profile: Path | None
-    rss_samples: list[int] = field(default_factory=list)
-    liveness_max_gap_s: float = 0.0  # longest time /healthz did not answer within 2 s
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def watch_health(self) -> None:
-        """Kopf serves /healthz from the operator's event loop: a gap here is the time a
-        kubelet liveness probe would see the operator as dead (the chart allows 60 s)."""
-        last_ok = time.monotonic()
-        while not self._stop.wait(1.0):
-            try:
-                with urllib.request.urlopen(self.health_url, timeout=2) as r:
-                    if r.status == 200:
-                        last_ok = time.monotonic()
-                        continue
-            except OSError:
-                pass
-            self.liveness_max_gap_s = max(self.liveness_max_gap_s, time.monotonic() - last_ok)
-
-    def sample_rss(self) -> None:
-        while not self._stop.wait(0.5):
-            kb = _status_kb(self.proc.pid, "VmRSS")
-            if kb:
-                self.rss_samples.append(kb)
-
-    def peak_kb(self) -> int:
-        return _status_kb(self.proc.pid, "VmHWM")
-
-    def cpu_seconds(self) -> float:
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def cpu_share(self, seconds: float) -> float:
-        """The operator's CPU use over the next `seconds`, in cores."""
-        before = self.cpu_seconds()
-        time.sleep(seconds)
-        return (self.cpu_seconds() - before) / seconds
-
-    def metrics(self) -> str:
-        try:
-            with urllib.request.urlopen(self.metrics_url, timeout=10) as r:
-                return r.read().decode()
-        except OSError as e:
-            return f"# unavailable: {e}"
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            log("operator did not stop within 60 s of SIGTERM; killing it (no profile)")
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def start_operator(
-    kubeconfig: Path, workdir: Path, webhook: bool, profile: bool, **extra_env: str
-) -> Operator:
-    """The operator as a process (MEETSCALE_* settings in ``extra_env`` added), healthy."""
-    metrics_port, health_port = free_port(), free_port()
-    health = f"http://127.0.0.1:{health_port}/healthz"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "MEETSCALE_POOL_NAMESPACE": POOL_NAMESPACE,
-        "MEETSCALE_METRICS_PORT": str(metrics_port),
-        "MEETSCALE_WEBHOOK_ENABLED": "true" if webhook else "false",
-        "MEETSCALE_WEBHOOK_PORT": str(free_port()),
-        **extra_env,
-    }
-    prof = workdir / "operator.prof" if profile else None
-    argv = [sys.executable]
-    if prof is not None:
-        argv += ["-m", "cProfile", "-o", str(prof)]
-    argv += ["-m", "meetscale", "run", "--liveness", health]
-    log_path = workdir / "operator.log"
-    proc = spawn(argv, log_path, env=env, cwd=ROOT)  # dies with the benchmark
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"operator exited {proc.returncode}: {log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(health, timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("operator not healthy within 120 s")
-    op = Operator(proc, log_path, f"http://127.0.0.1:{metrics_port}/metrics", health, prof)
-    threading.Thread(target=op.sample_rss, daemon=True).start()
-    threading.Thread(target=op.watch_health, daemon=True).start()
-    return op
-
-
-def parse_metrics(text: str) -> dict:
-    out: dict = {"pass_count": None, "pass_sum_s": None, "latency_buckets": {}}
-    for line in text.splitlines():
-        if line.startswith("meetscale_admission_pass_seconds_count"):
-            out["pass_count"] = (out["pass_count"] or 0) + float(line.split()[-1])
-        elif line.startswith("meetscale_admission_pass_seconds_sum"):
-            out["pass_sum_s"] = (out["pass_sum_s"] or 0) + float(line.split()[-1])
-        elif line.startswith("meetscale_admission_latency_seconds_bucket"):
-            m = re.search(r'le="([^"]+)"\}\s+(\S+)', line)
-            if m:
-                out["latency_buckets"][m.group(1)] = float(m.group(2))
-        elif line.startswith("meetscale_status_write_errors_total"):
-            out["status_write_errors"] = out.get("status_write_errors", 0) + float(line.split()[-1])
-    return out
-
-
-# ------------------------------------------------------------------------------ the run
-
-
-def api_client(kubeconfig: Path, pool_size: int) -> client.ApiClient:
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
-    cfg.connection_pool_maxsize = pool_size
-    return client.ApiClient(cfg)
-
-
-def parallel(workers: int, fn, items: list) -> list:
-    with ThreadPoolExecutor(max_workers=workers) as ex:
-        return list(ex.map(fn, items))
-
-
-def wait_until(predicate, timeout: float, every: float = 1.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
-
-
-def create_agencies(objects, core, args: argparse.Namespace) -> list[str]:
-    core.create_namespace({"metadata": {"name": POOL_NAMESPACE}})
-    names = [agency_name(i) for i in range(args.agencies)]
-    parallel(
-        args.workers,
-        lambda n: core.create_namespace(
-            {"metadata": {"name": n, "labels": {"meetscale.io/agency": n}}}
-        ),
-        names,
-    )
-    parallel(
-        args.workers,
-        lambda n: objects.create_cluster_custom_object(
-            GROUP, VERSION, "agencyquotas", quota_body(n)
-        ),
-        names,
-    )
-    objects.create_namespaced_custom_object(
-        GROUP, VERSION, POOL_NAMESPACE, "bridgepools", pool_body()
-    )
-    return names
-
-
-@dataclass
-class Creations:
-    sent: dict[str, float] = field(default_factory=dict)  # key -> request about to be sent
-    done: dict[str, float] = field(default_factory=dict)  # key -> request returned 201
-    errors: list[str] = field(default_factory=list)
-    skipped: int = 0  # not sent: the time limit had passed
-    seconds: float = 0.0
-
-
-def create_one(objects, out: Creations, item: tuple[str, dict]) -> None:
-    ns, body = item
-    key = f"{ns}/{body['metadata']['name']}"
-    out.sent[key] = time.time()
-    try:
-        objects.create_namespaced_custom_object(GROUP, VERSION, ns, "meetings", body)
-    except client.ApiException as e:
-        out.errors.append(f"{key}: {e.status} {e.reason} {str(e.body)[:300]}")
-        return
-    out.done[key] = time.time()
-
-
-def create_meetings(objects, args: argparse.Namespace) -> Creations:
-    out = Creations()
-    deadline = time.monotonic() + args.timeout
-
-    def create(item: tuple[str, dict]) -> None:
-        if time.monotonic() > deadline:
-            out.skipped += 1
-            return
-        create_one(objects, out, item)
-
-    t0 = time.monotonic()
-    parallel(args.workers, create, meeting_bodies(args.meetings, args.agencies, args.seed))
-    out.seconds = time.monotonic() - t0
-    return out
-
-
-def probe_bodies(n: int, n_agencies: int, seed: int) -> list[tuple[str, dict]]:
-    """Meetings created one by one at a steady rate once the bulk is decided: random
-    agencies, the same kind of meeting as the bulk (each fits its quota)."""
-    rng = random.Random(seed + 1)
-    bulk = meeting_bodies(n, n_agencies, seed + 2)
-    out = []
-    for j, (_, body) in enumerate(bulk):
-        ns = agency_name(rng.randrange(n_agencies))
-        body["metadata"] = {"name": f"probe-{j:05d}", "namespace": ns}
-        out.append((ns, body))
-    return out
-
-
-def create_paced(objects, items: list[tuple[str, dict]], rate: float) -> Creations:
-    """Send one create every 1/rate seconds (from a few threads, so that a slow answer
-    does not hold back the next request)."""
-    out = Creations()
-    t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=8) as ex:
-        for i, item in enumerate(items):
-            delay = t0 + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            ex.submit(create_one, objects, out, item)
-    out.seconds = time.monotonic() - t0
-    return out
 
 
 def latency_stats(made: Creations, seen: dict[str, dict[str, float]], prefix: str) -> dict:
@@ -411,111 +98,154 @@ def latency_stats(made: Creations, seen: dict[str, dict[str, float]], prefix: st
     }
 
 
+@dataclass
+class Rig:
+    """What a run brings up; `run` takes it down again, whatever happened."""
+
+    workdir: Path
+    cp: ControlPlane
+    op: Operator | None = None
+    watcher: Watcher | None = None
+    spy: subprocess.Popen | None = None
+
+
+@dataclass
+class Measured:
+    """What a run measured; the defaults stand for the steps it did not reach."""
+
+    setup_s: float = 0.0
+    first_pass_s: float | None = None
+    made: Creations = field(default_factory=Creations)
+    probes: Creations = field(default_factory=Creations)
+    seen: dict[str, dict[str, float]] = field(default_factory=dict)
+    all_decided: bool = False
+    wait_s: float = 0.0
+    cpu_s: float = 0.0
+    settle_s: float = 0.0
+    metrics: dict = field(default_factory=dict)
+    peak_kb: int = 0
+
+
 def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="meetscale-bench-"))
     cp = ControlPlane(bin_dir=binaries.find_bin_dir())
     log(f"control plane in {cp.workdir}; operator files in {workdir}")
     cp.start()
-    op: Operator | None = None
-    watcher: Watcher | None = None
-    spy: subprocess.Popen | None = None
-    made = Creations()
-    probes = Creations()
-    seen: dict[str, dict[str, float]] = {}
-    first_pass_s: float | None = None
-    all_decided = False
-    wait_s = cpu_s = setup_s = settle_s = 0.0
-    metrics: dict = {}
-    peak_kb = 0
+    rig = Rig(workdir, cp)
+    m = Measured()
     try:
-        cp.wait_ready(180)
-        cp.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-        for crd in ("meetings", "agencyquotas", "bridgepools"):
-            cp.kubectl("wait", "--for=condition=Established", f"crd/{crd}.{GROUP}")
-        api = api_client(cp.kubeconfig, args.workers * 2)
-        objects = client.CustomObjectsApi(api)
-        t0 = time.monotonic()
-        names = create_agencies(objects, client.CoreV1Api(api), args)
-        setup_s = time.monotonic() - t0
-        log(f"{args.agencies} namespaces + quotas in {setup_s:.1f} s; starting the operator")
-
-        op = start_operator(cp.kubeconfig, workdir, args.webhook, args.profile)
-        t0 = time.monotonic()
-
-        def first_pass_done() -> bool:
-            q = objects.get_cluster_custom_object(GROUP, VERSION, "agencyquotas", names[-1])
-            return bool((q.get("status") or {}).get("namespaces"))
-
-        if wait_until(first_pass_done, args.timeout):
-            first_pass_s = time.monotonic() - t0
-            log(f"first pass (quota statuses written) after {first_pass_s:.1f} s")
-        else:
-            # Every Meeting would wait for this pass: measuring them says nothing more.
-            log(f"the first pass has not finished within {args.timeout:.0f} s; no meetings")
-
-        if first_pass_s is not None:
-            watcher = Watcher(cp.kubeconfig, workdir / "watch.log")
-            time.sleep(0.5)  # the watch is established before the first create
-            if args.py_spy:
-                spy = subprocess.Popen(
-                    [
-                        args.py_spy, "record", "--pid", str(op.proc.pid), "--format", "raw",
-                        "--rate", "50", "--nonblocking",
-                        "--output", str(workdir / "operator.folded"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-            cpu0 = op.cpu_seconds()
-            t0 = time.monotonic()
-            log(f"creating {args.meetings} meetings with {args.workers} threads")
-            made = create_meetings(objects, args)
-            log(
-                f"created {len(made.done)} in {made.seconds:.1f} s "
-                f"({len(made.done) / made.seconds:.0f}/s), {len(made.errors)} refused, "
-                f"{made.skipped} skipped (time limit)"
-            )
-            w = watcher
-
-            def decided() -> bool:
-                got = w.first_seen()
-                n = sum(1 for k in made.done if set(got.get(k, {})) - {"", "Pending"})
-                rss = op.rss_samples[-1] // 1024 if op.rss_samples else 0
-                log(f"  decided {n}/{len(made.done)}; operator RSS {rss} MiB")
-                return n >= len(made.done)
-
-            all_decided = wait_until(decided, args.timeout, every=5.0)
-            wait_s = time.monotonic() - t0
-            cpu_s = op.cpu_seconds() - cpu0
-            if args.probes and all_decided:
-                # Steady state: the bulk's trailing work (quota statuses, events) done.
-                t_idle = time.monotonic()
-                idle = wait_until(lambda: op.cpu_share(2.0) < 0.2, 180, every=0.0)
-                settle_s = time.monotonic() - t_idle
-                log(f"operator idle: {idle} after {settle_s:.1f} s")
-                log(f"steady: {args.probes} more, one every {1 / args.probe_rate:.2f} s")
-                probes = create_paced(
-                    objects, probe_bodies(args.probes, args.agencies, args.seed), args.probe_rate
-                )
-
-                def probes_decided() -> bool:
-                    got = w.first_seen()
-                    return all(set(got.get(k, {})) - {"", "Pending"} for k in probes.done)
-
-                wait_until(probes_decided, 60, every=1.0)
-            seen = watcher.first_seen()
-        metrics = parse_metrics(op.metrics())
-        peak_kb = op.peak_kb()
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
+        objects, op = bring_up(rig, args, m)
+        if m.first_pass_s is not None:
+            measure(rig, op, objects, args, m)
+        m.metrics = parse_metrics(op.metrics())
+        m.peak_kb = op.peak_kb()
+        if rig.spy is not None:
+            rig.spy.send_signal(signal.SIGINT)
+            rig.spy.wait(60)
     finally:
-        if watcher is not None:
-            watcher.stop()
-        if op is not None and op.proc.poll() is None:
-            op.stop()
+        if rig.watcher is not None:
+            rig.watcher.stop()
+        if rig.op is not None and rig.op.proc.poll() is None:
+            rig.op.stop()
         cp.stop()
+    return build_result(args, m, rig.op, workdir)
 
+
+def bring_up(
+    rig: Rig, args: argparse.Namespace, m: Measured
+) -> tuple[client.CustomObjectsApi, Operator]:
+    """The CRDs, the agencies and the pool, then the operator; waits for its first pass
+    (m.first_pass_s stays None if it does not come within --timeout)."""
+    cp = rig.cp
+    cp.wait_ready(180)
+    cp.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    for crd in ("meetings", "agencyquotas", "bridgepools"):
+        cp.kubectl("wait", "--for=condition=Established", f"crd/{crd}.{GROUP}")
+    api = api_client(cp.kubeconfig, args.workers * 2)
+    objects = client.CustomObjectsApi(api)
+    t0 = time.monotonic()
+    names = create_agencies(objects, client.CoreV1Api(api), args)
+    m.setup_s = time.monotonic() - t0
+    log(f"{args.agencies} namespaces + quotas in {m.setup_s:.1f} s; starting the operator")
+
+    rig.op = op = start_operator(cp.kubeconfig, rig.workdir, args.webhook, args.profile)
+    t0 = time.monotonic()
+
+    def first_pass_done() -> bool:
+        q = objects.get_cluster_custom_object(GROUP, VERSION, "agencyquotas", names[-1])
+        return bool((q.get("status") or {}).get("namespaces"))
+
+    if wait_until(first_pass_done, args.timeout):
+        m.first_pass_s = time.monotonic() - t0
+        log(f"first pass (quota statuses written) after {m.first_pass_s:.1f} s")
+    else:
+        # Every Meeting would wait for this pass: measuring them says nothing more.
+        log(f"the first pass has not finished within {args.timeout:.0f} s; no meetings")
+    return objects, op
+
+
+def measure(rig: Rig, op: Operator, objects, args: argparse.Namespace, m: Measured) -> None:
+    """The burst: --meetings creates, then the wait until all are decided; then the probes."""
+    rig.watcher = w = Watcher(rig.cp.kubeconfig, rig.workdir / "watch.log")
+    time.sleep(0.5)  # the watch is established before the first create
+    if args.py_spy:
+        rig.spy = subprocess.Popen(
+            [
+                args.py_spy, "record", "--pid", str(op.proc.pid), "--format", "raw",
+                "--rate", "50", "--nonblocking",
+                "--output", str(rig.workdir / "operator.folded"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    cpu0 = op.cpu_seconds()
+    t0 = time.monotonic()
+    log(f"creating {args.meetings} meetings with {args.workers} threads")
+    m.made = made = create_meetings(objects, args)
+    log(
+        f"created {len(made.done)} in {made.seconds:.1f} s "
+        f"({len(made.done) / made.seconds:.0f}/s), {len(made.errors)} refused, "
+        f"{made.skipped} skipped (time limit)"
+    )
+
+    def decided() -> bool:
+        got = w.first_seen()
+        n = sum(1 for k in made.done if set(got.get(k, {})) - {"", "Pending"})
+        rss = op.rss_samples[-1] // 1024 if op.rss_samples else 0
+        log(f"  decided {n}/{len(made.done)}; operator RSS {rss} MiB")
+        return n >= len(made.done)
+
+    m.all_decided = wait_until(decided, args.timeout, every=5.0)
+    m.wait_s = time.monotonic() - t0
+    m.cpu_s = op.cpu_seconds() - cpu0
+    if args.probes and m.all_decided:
+        measure_probes(op, w, objects, args, m)
+    m.seen = w.first_seen()
+
+
+def measure_probes(
+    op: Operator, w: Watcher, objects, args: argparse.Namespace, m: Measured
+) -> None:
+    """--probes creates, --probe-rate a second, once the operator is idle again."""
+    # Steady state: the bulk's trailing work (quota statuses, events) done.
+    t_idle = time.monotonic()
+    idle = wait_until(lambda: op.cpu_share(2.0) < 0.2, 180, every=0.0)
+    m.settle_s = time.monotonic() - t_idle
+    log(f"operator idle: {idle} after {m.settle_s:.1f} s")
+    log(f"steady: {args.probes} more, one every {1 / args.probe_rate:.2f} s")
+    m.probes = probes = create_paced(
+        objects, probe_bodies(args.probes, args.agencies, args.seed), args.probe_rate
+    )
+
+    def probes_decided() -> bool:
+        got = w.first_seen()
+        return all(set(got.get(k, {})) - {"", "Pending"} for k in probes.done)
+
+    wait_until(probes_decided, 60, every=1.0)
+
+
+def build_result(args: argparse.Namespace, m: Measured, op: Operator | None, workdir: Path) -> dict:
+    made, probes, seen, metrics = m.made, m.probes, m.seen, m.metrics
     done = made.done
     phases: dict[str, int] = {}
     for k in done:
@@ -530,18 +260,18 @@ def run(args: argparse.Namespace) -> dict:
         "webhook": args.webhook,
         "profiled": bool(args.profile or args.py_spy),
         "timeout_s": args.timeout,
-        "setup_seconds": round(setup_s, 1),
-        "first_pass_seconds": _r(first_pass_s),
+        "setup_seconds": round(m.setup_s, 1),
+        "first_pass_seconds": _r(m.first_pass_s),
         "created": len(done),
         "create_refused": len(made.errors),
         "create_skipped": made.skipped,
         "create_seconds": round(made.seconds, 1),
         "create_rate_per_s": round(len(done) / made.seconds, 1) if made.seconds else None,
-        "all_decided": all_decided,
-        "wall_seconds_after_first_create": round(wait_s, 1),
+        "all_decided": m.all_decided,
+        "wall_seconds_after_first_create": round(m.wait_s, 1),
         "phases": phases,
         **latency_stats(made, seen, "burst_"),
-        "settle_seconds_before_probes": round(settle_s, 1),
+        "settle_seconds_before_probes": round(m.settle_s, 1),
         "probes": len(probes.done),
         "probe_rate_per_s": args.probe_rate,
         "probes_refused": len(probes.errors),
@@ -550,9 +280,9 @@ def run(args: argparse.Namespace) -> dict:
             for ph in sorted({_final(seen.get(k, {})) for k in probes.done})
         },
         **latency_stats(probes, seen, ""),
-        "operator_rss_mb_peak": round(peak_kb / 1024, 1),
+        "operator_rss_mb_peak": round(m.peak_kb / 1024, 1),
         "operator_rss_mb_max_sampled": round(max(samples) / 1024, 1) if samples else None,
-        "operator_cpu_seconds": round(cpu_s, 1),
+        "operator_cpu_seconds": round(m.cpu_s, 1),
         "operator_liveness_max_gap_s": round(op.liveness_max_gap_s, 1) if op else None,
         "operator_admission_passes": passes,
         "operator_admission_pass_seconds_total": _r(metrics.get("pass_sum_s")),
@@ -586,61 +316,6 @@ def _final(phases: dict[str, float]) -> str:
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
-
-
-def profile_top(path: Path, n: int = 25) -> list[str]:
-    stats = pstats.Stats(str(path))
-    stats.sort_stats("cumulative")
-    rows = []
-    for func, (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append((ct, tt, nc, f"{Path(func[0]).name}:{func[1]}({func[2]})"))
-    rows.sort(reverse=True)
-    return [
-        f"{ct:9.2f}s cum {tt:9.2f}s self {nc:>10} calls  {name}" for ct, tt, nc, name in rows[:n]
-    ]
-
-
-def folded_top(path: Path, n: int = 25) -> list[str]:
-    """Functions by share of samples (inclusive, and leaf = self) from py-spy's raw output."""
-    total = 0
-    inclusive: dict[str, int] = {}
-    leaf: dict[str, int] = {}
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        k = int(count)
-        total += k
-        frames = [
-            re.sub(r" \((?:.*/)?([^/]+/[^/]+\.py):\d+\)", r" (\1)", f) for f in stack.split(";")
-        ]
-        for f in set(frames):
-            inclusive[f] = inclusive.get(f, 0) + k
-        leaf[frames[-1]] = leaf.get(frames[-1], 0) + k
-    if not total:
-        return []
-    rows = [f"{total} samples (all threads, idle excluded)"]
-    ours = sorted(
-        ((c, f) for f, c in inclusive.items() if "(meetscale/" in f),
-        reverse=True,
-    )
-    for c, f in ours[:n]:
-        rows.append(f"{100 * c / total:5.1f}% incl  {f}")
-    for c, f in sorted(((c, f) for f, c in leaf.items()), reverse=True)[:10]:
-        rows.append(f"{100 * c / total:5.1f}% self  {f}")
-    return rows
-
-
-def histogram_quantile(buckets: dict[str, float], q: float) -> float | None:
-    """The upper bound of the bucket holding quantile q (as Prometheus' buckets allow)."""
-    bounds = sorted((float(le), n) for le, n in buckets.items())
-    if not bounds or not bounds[-1][1]:
-        return None
-    total = bounds[-1][1]
-    for le, n in bounds:
-        if n >= q * total:
-            return le
-    return None
 
 
 def _pair(r: dict, a: str, b: str) -> str:

@@ -53,7 +53,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # testbed is not an installed package
 
-from bench_admission_cluster import Operator, log, start_operator, wait_until  # noqa: E402
+from cluster_kit import Operator, log, start_operator, wait_until  # noqa: E402
 from kubernetes import client  # noqa: E402
 from working_day_report import GOALS, PASS_SECONDS, analyse, print_table  # noqa: E402
 
