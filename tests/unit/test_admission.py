@@ -386,39 +386,6 @@ CASES = [
             "(confidential: 3 whole bridges), which is 200 (2 bridges x 100)"
         },
     ),
-    # where conferences are pinned, one larger than a bridge gets a group of whole bridges of
-    # its own (decide/scale/groups.py): it takes them from the ceiling, as a confidential one
-    Case(
-        "larger-than-a-bridge-takes-whole-bridges-where-conferences-are-pinned",
-        [
-            mtg("yt/big", participants=101, created=-3),
-            mtg("yt/shared", participants=100, created=-2),
-            mtg("yt/one-more", participants=1, created=-1),
-        ],
-        [quota()],
-        pool=PoolCeiling(3, 100, pinned=True),
-        expect={
-            "yt/big": ("Admitted", "Admitted"),
-            "yt/shared": ("Admitted", "Admitted"),
-            "yt/one-more": ("Queued", "PoolFull"),
-        },
-        messages={"yt/one-more": "pool full: participants requested 1, booked 300, limit 300"},
-    ),
-    Case(
-        "larger-than-a-bridge-spans-where-jicofo-places",
-        [
-            mtg("yt/big", participants=101, created=-3),
-            mtg("yt/shared", participants=100, created=-2),
-            mtg("yt/one-more", participants=1, created=-1),
-        ],
-        [quota()],
-        pool=PoolCeiling(3, 100),
-        expect={
-            "yt/big": ("Admitted", "Admitted"),
-            "yt/shared": ("Admitted", "Admitted"),
-            "yt/one-more": ("Admitted", "Admitted"),
-        },
-    ),
     Case(
         "running-never-evicted-by-provincial",
         [

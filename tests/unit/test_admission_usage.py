@@ -107,3 +107,26 @@ def test_queued_meeting_is_admitted_once_the_blocker_is_cancelled() -> None:
         [replace(blocker, phase="Cancelled"), waiting], [quota()], BIG_POOL, NOW
     )
     assert second.decisions["yt/w"].phase == "Admitted"
+
+
+@pytest.mark.parametrize(
+    ("pinned", "last"), [(True, "Queued"), (False, "Admitted")], ids=["pinned", "jicofo"]
+)
+def test_larger_than_a_bridge_takes_whole_bridges_where_conferences_are_pinned(
+    pinned: bool, last: str
+) -> None:
+    # pinned, a 101 on bridges of 100 gets a group of whole bridges of its own
+    # (decide/scale/groups.py) and takes them from the ceiling, as a confidential one does:
+    # beside a 100 on a pool of 3 nothing is left for one more; where Jicofo places, it spans
+    meetings = [
+        mtg("yt/big", participants=101, created=-3),
+        mtg("yt/shared", participants=100, created=-2),
+        mtg("yt/one-more", participants=1, created=-1),
+    ]
+    plan = decide_admission(meetings, [quota()], PoolCeiling(3, 100, pinned=pinned), NOW)
+    phases = {k: d.phase for k, d in plan.decisions.items()}
+    assert phases == {"yt/big": "Admitted", "yt/shared": "Admitted", "yt/one-more": last}
+    if pinned:
+        assert plan.decisions["yt/one-more"].message == (
+            "pool full: participants requested 1, booked 300, limit 300"
+        )
