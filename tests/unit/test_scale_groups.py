@@ -148,3 +148,20 @@ def test_the_booked_term_counts_the_group_beside_the_rest() -> None:
     assert plan.booked.reserved == 4
     assert plan.desired == 5
     assert plan.new_bridges == 0
+
+
+def test_at_max_bridges_idle_bridges_drain_to_make_room_for_a_group() -> None:
+    # three bridges, the pool's maximum: x hosts 200 unbooked, y and z are idle; a 450 needs
+    # a group of two, which cannot start beside them: y and z drain (x keeps its room),
+    # and the pass after, with room again, the group starts
+    at_max = PINNED.evolve(max_bridges=3)
+    brief = meeting("brief", 450, 10)
+    bridges = [br("x", 0.67, 200, age_min=90), br("y", 0.0, 0, age_min=30), br("z", 0.0, 0)]
+    plan = decide_scale(at_max, bridges, [brief], ScaleHistory(), NOW)
+    assert sorted(plan.drain) == ["y", "z"]
+    assert plan.group_starts == []
+    plan = decide_scale(at_max, bridges[:1], [brief], ScaleHistory(), NOW)
+    assert plan.group_starts == [G, G]
+    # a bridge with anyone on it is never drained for a group: it waits for room
+    busy = [br("x", 0.67, 200, age_min=90), br("y", 0.1, 30), br("z", 0.1, 30)]
+    assert decide_scale(at_max, busy, [brief], ScaleHistory(), NOW).drain == []

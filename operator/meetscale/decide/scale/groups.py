@@ -32,6 +32,7 @@ __all__ = [
     "group_bridges",
     "group_release",
     "group_reserved",
+    "make_room",
     "plan_groups",
     "spans_group",
 ]
@@ -135,3 +136,27 @@ def plan_groups(
             pins[m.key] = ready[0].name
     members = frozenset(b.name for group in by_release.values() for b in group)
     return GroupPlan(start, frozenset(hold), frozenset(keep), pins, members)
+
+
+def make_room(
+    pool: PoolParams, active: Sequence[BridgeState], starts: int, avoid: Collection[str]
+) -> list[str]:
+    """Idle bridges of their own to drain so that ``starts`` group bridges fit under
+    ``max_bridges`` (releases are fixed at start: an idle bridge cannot join a group): ready,
+    empty, not held, not in a group, not in ``avoid`` (pin targets), newest first. Empty
+    when they fit, or when no bridge is idle (the group waits for room)."""
+    short = len(active) + starts - pool.bounds.max_bridges
+    if short <= 0:
+        return []
+    idle = [
+        b
+        for b in active
+        if b.ready
+        and not (b.held or b.stale or b.draining)
+        and b.group is None
+        and b.endpoints == 0
+        and not b.participants_by_meeting
+        and b.name not in avoid
+    ]
+    idle.sort(key=lambda b: (-b.created_at.timestamp(), b.name))
+    return [b.name for b in idle[:short]]

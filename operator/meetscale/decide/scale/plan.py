@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from meetscale.decide.scale.booked import BookedResult, booked_term
-from meetscale.decide.scale.groups import GroupPlan, plan_groups
+from meetscale.decide.scale.groups import GroupPlan, make_room, plan_groups
 from meetscale.decide.scale.holds import holds, shield
 from meetscale.decide.scale.hpa import HpaResult, ScaleHistory, apply_behavior, hpa_replicas
 from meetscale.decide.scale.params import PoolParams
@@ -157,6 +157,8 @@ def _actions(
         keep |= frozenset(pinned.values())  # conferences are about to open there
         keep |= groups.keep  # the groups of meetings larger than a bridge
         drain = choose_drain(after, current - desired, now, pool.drain.protection, keep)
+    if groups.start and not drain:  # at maxBridges: idle bridges make room for a group
+        drain = make_room(pool, active, len(groups.start), frozenset(pinned.values()))
     for name in rescue(pool.drain, draining, now):
         if name not in cancel:
             cancel.append(name)
