@@ -146,6 +146,20 @@ def test_a_meeting_larger_than_a_bridge_gets_bridges_that_share_a_release(
         room = f"{ns}-tap-huan@{MUC}"
         version = f"{stats(bridges.url(members[0]))['version']}-{group}"
         assert wait_for(lambda: jicofo.pinned().get(room), timeout=45, what="the pin") == version
+        cond = wait_for(
+            lambda: (
+                (c := kube.conditions().get("ConferencesPinned"))
+                and "tap-huan" in c["message"]
+                and c
+            ),
+            timeout=30,
+            what="the pool's ConferencesPinned condition",
+        )
+        assert f"{ns}/tap-huan on group {group}" in cond["message"]
+        assert any(
+            f"open on the bridges of group {group}" in m
+            for m in pool_events(control_plane, ns, "ConferencePinned")
+        )
         loads = {p: stats(bridges.url(p)) for p in [own, *members]}
         assert jicofo.select(loads, f"unpinned@{MUC}") == own
         assert jicofo.open(bridges, room, 4, "c-tap-huan") in members

@@ -55,6 +55,7 @@ class Pinner:
         self.colibri = colibri
         self.events = events
         self.pins: dict[str, str] = {}
+        self._shown: dict[str, str] = {}  # Meeting key -> its bridge, or its spanning group
         self._versions: dict[str, tuple[str, str]] = {}  # pod -> (uid, version)
         self._given: dict[str, str] = {}  # room JID -> version, pinned by this process
         self._unreachable = False
@@ -93,7 +94,7 @@ class Pinner:
         url = spec.placement.jicofo_url
         errors = metrics.jicofo_errors.labels(pool=self.pool)  # exported at 0 from the start
         if spec.placement.mode != "Pinned" or url is None:
-            self.pins = {}
+            self.pins, self._shown = {}, {}
             metrics.pool_pins.labels(pool=self.pool).set(0)
             return self.pins
         domain = muc_domain(spec)
@@ -106,7 +107,7 @@ class Pinner:
         self._say_unreachable(url, current is None)
         if current is None:
             errors.inc()
-            self.pins = {}
+            self.pins, self._shown = {}, {}
             metrics.pool_pins.labels(pool=self.pool).set(0)
             return self.pins
         held = {p.conference_id.lower(): p.jvb_version for p in current}
@@ -115,10 +116,13 @@ class Pinner:
             *(self._version(pods[bridge], spec.colibri_port) for _, bridge in wanted)
         )
         stands: dict[str, str] = {}
+        shown: dict[str, str] = {}
         for (key, bridge), version in zip(wanted, versions, strict=True):
             if version is None:
                 continue
             room = jid[key]
+            group = pods[bridge].group
+            where = f"the bridges of group {group}" if group else f"bridge {bridge}"
             if held.get(room) != version:
                 end = specs[key][1].end_time
                 minutes = max(1, math.ceil((end + PIN_SLACK - now) / timedelta(minutes=1)))
@@ -127,12 +131,13 @@ class Pinner:
                     continue
                 self.events(
                     "ConferencePinned",
-                    f"Meeting {key}: conference {room} is to open on bridge {bridge} "
+                    f"Meeting {key}: conference {room} is to open on {where} "
                     f"(Jicofo pin to version {version} for {minutes} min)",
                     False,
                 )
             self._given[room] = version
             stands[key] = bridge
+            shown[key] = f"group {group}" if group else bridge
         mine = set(jid.values()) | set(self._given)
         keep = {jid[key] for key in stands}
         for room in sorted((set(held) & mine) - keep):
@@ -143,6 +148,7 @@ class Pinner:
         for room in set(self._given) - set(held) - keep:
             self._given.pop(room, None)  # expired or removed elsewhere
         self.pins = stands
+        self._shown = shown
         metrics.pool_pins.labels(pool=self.pool).set(len(stands))
         return stands
 
@@ -157,7 +163,7 @@ class Pinner:
                 f"Jicofo at {spec.placement.jicofo_url} did not answer GET /pin: conferences "
                 "open where Jicofo chooses",
             )
-        shown = ", ".join(f"{k} on {b}" for k, b in sorted(self.pins.items())[:5])
+        shown = ", ".join(f"{k} on {b}" for k, b in sorted(self._shown.items())[:5])
         more = f" and {len(self.pins) - 5} more" if len(self.pins) > 5 else ""
         return PlanCondition(
             True,
