@@ -34,7 +34,23 @@ class OperatorProcess:
         self.proc.wait(10)
 
 
+#: a port found free can be taken before the operator binds it (another worker's process)
+_PORT_TAKEN = "address already in use"
+
+
 def start_operator(kubeconfig: Path, pool_namespace: str, log: Path, **env: str) -> OperatorProcess:
+    """The operator as a process, healthy. A start whose port was taken in the meantime is
+    tried again on new ports (up to three times); any other exit is an error."""
+    for _ in range(3):
+        op = _start_once(kubeconfig, pool_namespace, log, env)
+        if op is not None:
+            return op
+    raise RuntimeError(f"operator found its ports taken three times:\n{log.read_text()[-3000:]}")
+
+
+def _start_once(
+    kubeconfig: Path, pool_namespace: str, log: Path, env: dict[str, str]
+) -> OperatorProcess | None:
     metrics_port, health_port = free_port(), free_port()
     environ = {
         **os.environ,
@@ -47,6 +63,7 @@ def start_operator(kubeconfig: Path, pool_namespace: str, log: Path, **env: str)
         **env,
     }
     health = f"http://127.0.0.1:{health_port}/healthz"
+    before = log.stat().st_size if log.exists() else 0  # the log is appended to
     # Dies with the test process even if that is killed: nothing outlives the session.
     proc = spawn(
         [sys.executable, "-m", "meetscale", "run", "--liveness", health], log, env=environ, cwd=ROOT
@@ -55,6 +72,8 @@ def start_operator(kubeconfig: Path, pool_namespace: str, log: Path, **env: str)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if _PORT_TAKEN.encode() in log.read_bytes()[before:]:
+                return None
             raise RuntimeError(f"operator exited {proc.returncode}:\n{op.logs()[-3000:]}")
         try:
             with urllib.request.urlopen(health, timeout=1) as resp:

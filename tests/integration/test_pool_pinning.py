@@ -42,6 +42,19 @@ def pool_events(control_plane, namespace: str, reason: str) -> list[str]:
     return [e["message"] for e in yaml.safe_load(out).get("items") or []]
 
 
+def pins_condition(kube, meeting: str) -> dict[str, Any]:
+    """The pool's ConferencesPinned condition, once it names ``meeting``."""
+    return dict(
+        wait_for(
+            lambda: (
+                (c := kube.conditions().get("ConferencesPinned")) and meeting in c["message"] and c
+            ),
+            timeout=30,
+            what=f"the pool's ConferencesPinned condition naming {meeting}",
+        )
+    )
+
+
 def test_a_booked_conference_opens_on_the_bridge_the_operator_pinned(
     control_plane, agency, operator, prometheus, bridges, kube
 ):
@@ -84,15 +97,7 @@ def test_a_booked_conference_opens_on_the_bridge_the_operator_pinned(
         # the 10 who joined), which leaves no room for 50 with the declaration margin
         assert pinned == versions[b]
         assert any(room in m and b in m for m in pool_events(control_plane, ns, "ConferencePinned"))
-        cond = wait_for(
-            lambda: (
-                (c := kube.conditions().get("ConferencesPinned"))
-                and "giao-ban" in c["message"]
-                and c
-            ),
-            timeout=30,
-            what="the pool's ConferencesPinned condition",
-        )
+        cond = pins_condition(kube, "giao-ban")
         assert (cond["status"], cond["reason"]) == ("True", "PinsApplied")
         assert f"{ns}/giao-ban on {b}" in cond["message"]
 
@@ -146,15 +151,7 @@ def test_a_meeting_larger_than_a_bridge_gets_bridges_that_share_a_release(
         room = f"{ns}-tap-huan@{MUC}"
         version = f"{stats(bridges.url(members[0]))['version']}-{group}"
         assert wait_for(lambda: jicofo.pinned().get(room), timeout=45, what="the pin") == version
-        cond = wait_for(
-            lambda: (
-                (c := kube.conditions().get("ConferencesPinned"))
-                and "tap-huan" in c["message"]
-                and c
-            ),
-            timeout=30,
-            what="the pool's ConferencesPinned condition",
-        )
+        cond = pins_condition(kube, "tap-huan")
         assert f"{ns}/tap-huan on group {group}" in cond["message"]
         assert any(
             f"open on the bridges of group {group}" in m
