@@ -12,7 +12,7 @@ from meetscale.sim.tiny import meeting, tiny_trace
 from meetscale.sim.world import World
 
 
-def world(*, spans: bool = True, ready: int = 3) -> World:
+def world(*, pinned: bool = False, ready: int = 3) -> World:
     w = World(
         n_meetings=4,
         confidential=[False] * 4,
@@ -20,7 +20,7 @@ def world(*, spans: bool = True, ready: int = 3) -> World:
         tick_seconds=15,
         startup_ticks=0,
         drain_timeout_ticks=10,
-        spans=spans,
+        pinned=pinned,
     )
     w.add_bridges(ready, 0, ready_now=True)
     for m in range(4):
@@ -33,7 +33,7 @@ def hosts(w: World, m: int) -> list[str]:
 
 
 def test_a_pinned_conference_opens_on_its_pins_bridge() -> None:
-    w = world(spans=False)
+    w = world(pinned=True)
     w.set_count(0, 50)  # jvb-0
     w.pins = {1: "jvb-0"}
     w.set_count(1, 10)  # Jicofo alone: jvb-1, the least loaded
@@ -44,7 +44,7 @@ def test_a_pinned_conference_opens_on_its_pins_bridge() -> None:
 
 def test_a_draining_pinned_bridge_still_takes_it() -> None:
     # the version filter comes before Jicofo's preference for bridges not draining
-    w = world(spans=False)
+    w = world(pinned=True)
     w.drain("jvb-2", 0)
     w.pins = {0: "jvb-2"}
     w.set_count(0, 10)
@@ -53,7 +53,7 @@ def test_a_draining_pinned_bridge_still_takes_it() -> None:
 
 @pytest.mark.parametrize("gone", ["removed", "not-ready"])
 def test_participants_wait_while_the_pinned_bridge_is_not_there(gone: str) -> None:
-    w = world(spans=False)
+    w = world(pinned=True)
     if gone == "removed":
         w.remove("jvb-1")
         w.pins = {0: "jvb-1"}
@@ -67,7 +67,7 @@ def test_participants_wait_while_the_pinned_bridge_is_not_there(gone: str) -> No
 
 
 def test_no_conference_spans_bridges_in_a_pinned_pool() -> None:
-    spanning, pinned = world(), world(spans=False)
+    spanning, pinned = world(), world(pinned=True)
     for w in (spanning, pinned):
         w.set_count(0, 250)
     assert len(hosts(spanning, 0)) == 3
@@ -103,7 +103,7 @@ def test_pins_keep_booked_conferences_that_open_together_apart() -> None:
 def test_a_conference_spans_only_bridges_of_its_release() -> None:
     # two bridges started for a spanning group share its release: a conference pinned to it
     # grows over both (Octo); one opened on a bridge of its own release stays there
-    w = world(spans=False)
+    w = world(pinned=True)
     group = w.add_bridges(2, 0, ready_now=True, releases=["span-x", "span-x"])
     assert [b.release for b in group] == ["span-x", "span-x"]
     for b in group:

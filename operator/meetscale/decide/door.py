@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from meetscale.decide.admit.types import AdmissionPlan, Decision, MeetingRequest, Reason
-from meetscale.decide.scale.groups import group_reserved, spans_group
+from meetscale.decide.scale.groups import split_groups
 from meetscale.decide.scale.holds import reserved
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.replay import replay
@@ -66,8 +66,7 @@ def _fits_on(
     bridge are set aside (in a pinned pool: their groups, whose meetings and bridges are
     left out of the replay)."""
     if params.booked.pinned:  # meetings larger than a bridge get groups of their own
-        groups = group_reserved(params, bridges, booked, at)
-        booked = [m for m in booked if not spans_group(params, m)]
+        groups, booked = split_groups(params, bridges, booked, at)
         bridges = [b for b in bridges if b.group is None]
     if ready_only:
         bridges = [b for b in bridges if b.ready]

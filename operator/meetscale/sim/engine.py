@@ -171,7 +171,7 @@ class Run:
             tick_seconds=tick,
             startup_ticks=math.ceil(pool.bridge_startup_seconds / tick),
             drain_timeout_ticks=math.ceil(pool.drain_timeout_seconds / tick),
-            spans=pool.placement != "Pinned",
+            pinned=pool.placement == "Pinned",
         )
         # the pool exists before the window opens: minBridges ready bridges
         self.world.add_bridges(pool.min_bridges, 0, ready_now=True)

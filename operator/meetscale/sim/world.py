@@ -70,10 +70,10 @@ class World:
         tick_seconds: int,
         startup_ticks: int,
         drain_timeout_ticks: int,
-        spans: bool = True,
+        pinned: bool = False,
     ) -> None:
         self.ppb = ppb
-        self.spans = spans
+        self.pinned = pinned  # each bridge a release of its own, or its group's
         #: meeting -> the release its conference is pinned to (Jicofo opens it only there)
         self.pins: dict[int, str] = {}
         self.tick_seconds = tick_seconds
@@ -107,7 +107,7 @@ class World:
         out = []
         for i in range(n):
             name = f"jvb-{self._next_id}"
-            release = "" if self.spans else (releases[i] if i < len(releases) else name)
+            release = (releases[i] if i < len(releases) else name) if self.pinned else ""
             b = Bridge(
                 id=self._next_id,
                 name=name,
@@ -228,8 +228,9 @@ class World:
     def _of_release(
         self, release: str, confidential: bool, exclude: Sequence[Bridge] = ()
     ) -> list[Bridge]:
-        """The ready bridges of one release Jicofo may select, those not in drain mode if
-        there are any (drain mode is only a preference among a version's bridges)."""
+        """The ready bridges of one release Jicofo may select, least loaded first, those not
+        in drain mode if there are any (drain mode is only a preference among a version's
+        bridges)."""
         out = [
             b
             for b in self.bridges.values()
@@ -240,12 +241,12 @@ class World:
             and b not in exclude
         ]
         active = [b for b in out if not (b.held or b.draining)]
-        return active or out
+        return sorted(active or out, key=lambda b: (b.load, b.id))
 
     def _pick(
         self, confidential: bool, n: int, exclude: list[Bridge] | None = None
     ) -> list[Bridge]:
-        if not self.spans:  # bridges of several releases: a conference keeps to one
+        if self.pinned:  # bridges of several releases: a conference keeps to one
             return self._pick_in_release(confidential, n, exclude or [])
         cands = self._candidates(confidential, exclude)
         if not cands:
@@ -258,18 +259,13 @@ class World:
     def _pick_in_release(self, confidential: bool, n: int, on: list[Bridge]) -> list[Bridge]:
         """n more bridges for a conference now ``on`` those (none: a new one): the first by
         load, the others of the release of the first."""
-        if not on:
-            cands = self._candidates(confidential)
-            if not cands:
-                return []
-            on = [min(cands, key=lambda b: (b.load, b.id))]
-            n -= 1
-            first = on
-        else:
-            first = []
-        more = self._of_release(on[0].release, confidential, on)
-        more.sort(key=lambda b: (b.load, b.id))
-        return first + more[: max(0, n)]
+        if on:
+            return self._of_release(on[0].release, confidential, on)[:n]
+        cands = self._candidates(confidential)
+        if not cands:
+            return []
+        first = min(cands, key=lambda b: (b.load, b.id))
+        return [first, *self._pick_in_release(confidential, n - 1, [first])]
 
     def _need(self, count: int) -> int:
         return max(1, -(-count // self.ppb))
@@ -286,9 +282,7 @@ class World:
         """The least-loaded bridges of meeting m's pinned release Jicofo can select (those
         not in drain mode first, as Jicofo prefers only among a version's bridges); none
         (the selection fails) when there is no ready one."""
-        cands = self._of_release(self.pins[m], self.confidential[m])
-        cands.sort(key=lambda b: (b.load, b.id))
-        return cands[:n]
+        return self._of_release(self.pins[m], self.confidential[m])[:n]
 
     def _set_share(self, b: Bridge, m: int, share: int) -> None:
         old = b.confs.get(m, 0)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from meetscale.decide.scale.groups import group_reserved, spans_group
+from meetscale.decide.scale.groups import split_groups
 from meetscale.decide.scale.holds import reserved
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.replay import Replay, counted_from, need, opens_at, replay
@@ -118,8 +118,8 @@ def booked_term(
     unbooked_live = max(0, on_bridges - running_present)
     expected = max(0.0, adhoc_rate) * pool.booked.lead_time.total_seconds() / 60.0
     if pool.booked.pinned:  # meetings larger than a bridge get groups of their own
-        n_reserved = group_reserved(pool, bridges, booked, now)
-        rp = replay(pool, [m for m in booked if not spans_group(pool, m)], bridges, now)
+        n_reserved, others = split_groups(pool, bridges, booked, now)
+        rp = replay(pool, others, bridges, now)
     else:
         n_reserved = reserved(pool, booked, now)
         rp = replay(pool, booked, bridges, now)

@@ -22,6 +22,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.replay import opens_at
@@ -29,12 +30,15 @@ from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
 __all__ = [
     "GroupPlan",
+    "Grouped",
     "group_bridges",
     "group_release",
     "group_reserved",
     "make_room",
+    "open_meetings",
     "plan_groups",
     "spans_group",
+    "split_groups",
 ]
 
 #: a group's release starts with this (a Kubernetes label value: at most 63 characters)
@@ -82,7 +86,8 @@ def _active(pool: PoolParams, m: BookedMeeting, opened: Collection[str], now: da
     return since <= now < m.end or (now >= m.end and m.key in opened)
 
 
-def _opened(bridges: Sequence[BridgeState]) -> set[str]:
+def open_meetings(bridges: Sequence[BridgeState]) -> set[str]:
+    """The meetings whose conference has someone on a bridge."""
     return {k for b in bridges for k, n in (b.participants_by_meeting or {}).items() if n > 0}
 
 
@@ -94,12 +99,32 @@ def group_reserved(
 ) -> int:
     """Bridges the active groups take (:func:`group_bridges` each), on top of what the
     other meetings need: the placement replay leaves the groups' meetings out."""
-    opened = _opened(bridges)
+    opened = open_meetings(bridges)
     return sum(
         group_bridges(pool, m)
         for m in booked
         if spans_group(pool, m) and _active(pool, m, opened, now)
     )
+
+
+class Grouped(NamedTuple):
+    """``reserved``: the bridges the active groups take; ``others``: the meetings the
+    placement replay forecasts (those without a group)."""
+
+    reserved: int
+    others: list[BookedMeeting]
+
+
+def split_groups(
+    pool: PoolParams,
+    bridges: Sequence[BridgeState],
+    booked: Sequence[BookedMeeting],
+    now: datetime,
+) -> Grouped:
+    """In a pinned pool, the meetings larger than a bridge set apart with their groups'
+    bridges, as the booked term and the door count them."""
+    others = [m for m in booked if not spans_group(pool, m)]
+    return Grouped(group_reserved(pool, bridges, booked, now), others)
 
 
 def plan_groups(
@@ -114,7 +139,7 @@ def plan_groups(
     groups no longer active are returned in ``members`` only."""
     if not pool.booked.pinned:
         return GroupPlan()
-    opened = _opened(bridges)
+    opened = open_meetings(bridges)
     by_release: dict[str, list[BridgeState]] = {}
     for b in bridges:
         if b.group is not None:

@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meetscale.decide.scale.groups import spans_group
+from meetscale.decide.scale.groups import open_meetings, spans_group
 from meetscale.decide.scale.params import PoolParams
 from meetscale.decide.scale.types import BookedMeeting, BridgeState
 
@@ -40,10 +40,6 @@ class PinPlan:
 
     pins: dict[str, str] = field(default_factory=dict)
     crowded: list[str] = field(default_factory=list)
-
-
-def _open_keys(bridges: Sequence[BridgeState]) -> set[str]:
-    return {key for b in bridges for key, n in (b.participants_by_meeting or {}).items() if n > 0}
 
 
 @dataclass(slots=True)
@@ -148,7 +144,7 @@ def choose_pins(
         if b.ready and not (b.draining or b.stale or b.outdated) and b.name not in exclude
     ]
     load = _committed(usable, booked)
-    opened = _open_keys(bridges)
+    opened = open_meetings(bridges)
     due = sorted(
         (
             m
