@@ -125,6 +125,9 @@ def test_a_meeting_larger_than_a_bridge_gets_bridges_that_share_a_release(
         placement = {"mode": "Pinned", "jicofoUrl": jicofo.url}
         kube.apply(pool_doc(ns, prometheus.url, minBridges=1, maxBridges=4, placement=placement))
         (own,) = wait_for(lambda: len(bridges.bridges()) == 1 and bridges.bridges())
+        # a room nobody booked on the pool's own bridge: it stays while the group comes (an
+        # idle one would be drained once the group's bridges are up: they count)
+        assert bridges.set_conference(own, "c-tu-do", 10, room="phong-tu-do") == 201
         # a 150 on bridges of 100 whose first joiners may come now (10 min before its start):
         # with the declaration margin (195) a group of two bridges is started for it (the
         # pool's lead time, 1 min, before that), with one release of their own
